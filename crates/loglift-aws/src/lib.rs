@@ -1,0 +1,50 @@
+//! AWS adapters for loglift's ports: [`S3Store`] ([`ObjectStore`](loglift_ports::ObjectStore)),
+//! [`SqsQueue`] ([`Queue`](loglift_ports::Queue)) and [`KinesisReader`]
+//! ([`StreamReader`](loglift_ports::StreamReader)).
+//!
+//! Data flow: a main calls [`sdk_config`] once (region, credentials and endpoints from the SDK's own
+//! environment/profile chain, so `AWS_ENDPOINT_URL` points everything at moto or LocalStack),
+//! builds clients with [`s3_client`], [`sqs_client`], [`kinesis_client`], wraps them in the
+//! adapters and hands those to the generic stage handlers. Every SDK error goes through one mapping
+//! to a [`PortError`](loglift_ports::PortError) whose disposition (not found, rejected, transient)
+//! tells the handler whether to retry, and whose text names the operation and its target.
+
+mod error;
+mod kinesis;
+mod s3;
+mod sqs;
+mod time;
+
+pub use kinesis::KinesisReader;
+pub use loglift_ports::Redrive;
+pub use s3::S3Store;
+pub use sqs::SqsQueue;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// The shared SDK configuration from the environment and profile chain (`AWS_REGION`,
+/// credentials, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// An S3 client. When an endpoint URL is configured (moto, LocalStack, MinIO), addressing is
+/// path-style: those endpoints do not resolve `bucket.host` names.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(config);
+    // `AWS_ENDPOINT_URL_S3` reaches the S3 config without showing in `SdkConfig::endpoint_url`.
+    if config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() {
+        builder = builder.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+/// An SQS client.
+pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
+}
+
+/// A Kinesis client.
+pub fn kinesis_client(config: &SdkConfig) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::new(config)
+}

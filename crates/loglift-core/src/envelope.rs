@@ -1,0 +1,654 @@
+//! Unwrap one Kinesis or Firehose record (its bytes, base64 already decoded) into event objects:
+//! KPL aggregates are opened, gzip / zlib payloads decompressed under a cap, CloudWatch Logs
+//! subscription payloads split into their log events, and plain JSON objects, JSON arrays or
+//! NDJSON lines read as events. Whole-record problems are an `Err`; problems with one event
+//! (a line, an array element, a log event, a KPL user record) are [`EventReject`]s beside the
+//! good events, with the same positions.
+//!
+//! Every event is parsed once, straight into its object; uncompressed payloads are not copied.
+
+use serde_json::{Map, Value};
+
+use crate::compress::{self, Caps, Compression};
+use crate::cwlogs::{self, LogsPayload, MessageType};
+use crate::kpl;
+use crate::reject::{Reason, Rejection};
+
+/// Caps applied while unwrapping one record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Decompression caps for the record. A KPL aggregate's user records share one budget: the
+    /// cap computed for the whole aggregate's size.
+    pub record: Caps,
+}
+
+/// Where a CloudWatch Logs event came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogMeta {
+    pub log_group: String,
+    pub log_stream: String,
+    /// The log event's `id`: unique per event, a natural dedupe key.
+    pub id: String,
+    pub timestamp_ms: i64,
+}
+
+/// One event out of a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Index of the event in the record, in flattening order (0-based; rejects take positions
+    /// too).
+    pub position: u32,
+    /// Set when the event is a CloudWatch Logs log event.
+    pub log: Option<LogMeta>,
+    /// The KPL user record's partition key, when the record was an aggregate.
+    pub partition_key: Option<String>,
+    pub object: Map<String, Value>,
+}
+
+/// One event that could not be read, with its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventReject {
+    pub position: u32,
+    pub rejection: Rejection,
+    /// The line, array element (re-serialised), log event message or KPL user record.
+    pub raw: Vec<u8>,
+}
+
+/// What one record held.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unwrapped {
+    /// A CloudWatch Logs CONTROL_MESSAGE: drop it, not an error.
+    Control { log_group: String },
+    Events {
+        /// The CloudWatch Logs log group, when the record was a subscription payload (the first
+        /// one's, for a KPL aggregate of several).
+        log_group: Option<String>,
+        events: Vec<Event>,
+        rejects: Vec<EventReject>,
+    },
+}
+
+/// Unwrap one record's bytes into events.
+///
+/// Order: empty → [`Reason::Empty`]; a KPL aggregate is opened and each user record unwrapped
+/// (one level: compressed or plain, CloudWatch Logs or JSON, but not another aggregate; a bad
+/// user record is an [`EventReject`]); gzip / zlib are decompressed under the caps; then the
+/// bytes must be UTF-8 and:
+/// - a single JSON object with `messageType` is a CloudWatch Logs payload (when the record was
+///   compressed; uncompressed, `messageType` must also be `DATA_MESSAGE` or `CONTROL_MESSAGE`,
+///   so a plain event with its own `messageType` field stays an event): CONTROL → [`Unwrapped::Control`],
+///   DATA → one event per log event whose message is a JSON object;
+/// - any other single JSON object is one event;
+/// - a JSON array is one event per element;
+/// - anything else is NDJSON: one event per non-blank line (`\r\n` ok), each a JSON object.
+///
+/// Errors (the whole record): [`Reason::Empty`] (no bytes, or only whitespace after
+/// decompression), [`Reason::BadKplAggregate`], [`Reason::KplChecksum`], [`Reason::BadCompression`],
+/// [`Reason::TooLarge`], [`Reason::UnsupportedCompression`], [`Reason::InvalidUtf8`],
+/// [`Reason::BadCloudwatchPayload`]. Never panics.
+pub fn unwrap_record(data: &[u8], limits: &Limits) -> Result<Unwrapped, Rejection> {
+    if data.is_empty() {
+        return Err(Rejection::new(Reason::Empty, "record has no bytes"));
+    }
+    let mut out = Collector::default();
+    if kpl::is_aggregate(data) {
+        unwrap_aggregate(data, limits, &mut out)?;
+    } else {
+        let decoded = decode(data, limits.record.limit_for(data.len()))?;
+        if let Body::Control { log_group } = decoded.body {
+            return Ok(Unwrapped::Control { log_group });
+        }
+        decoded.emit(None, &mut out);
+    }
+    Ok(out.finish())
+}
+
+fn unwrap_aggregate(data: &[u8], limits: &Limits, out: &mut Collector) -> Result<(), Rejection> {
+    let users = kpl::deaggregate(data)?;
+    let mut budget = limits.record.limit_for(data.len());
+    for (index, user) in users.into_iter().enumerate() {
+        let kpl::UserRecord { partition_key, data, .. } = user;
+        let context = |r: Rejection| {
+            Rejection::new(r.reason, format!("KPL user record {index} (partition key {partition_key:?}): {}", r.message))
+        };
+        if data.is_empty() {
+            out.reject(context(Rejection::new(Reason::Empty, "no bytes")), data);
+            continue;
+        }
+        if kpl::is_aggregate(&data) {
+            let nested = Rejection::new(Reason::BadKplAggregate, "a KPL aggregate inside a KPL aggregate");
+            out.reject(context(nested), data);
+            continue;
+        }
+        let limit = limits.record.limit_for(data.len()).min(budget);
+        match decode(&data, limit) {
+            Ok(decoded) => {
+                budget = budget.saturating_sub(decoded.decompressed);
+                // A control message never comes aggregated; if one does, it carries no events.
+                decoded.emit(Some(&partition_key), out);
+            }
+            Err(rejection) => out.reject(context(rejection), data),
+        }
+    }
+    Ok(())
+}
+
+/// A payload decoded up to the point where nothing can fail any more.
+struct Decoded<'a> {
+    /// Bytes produced by decompression (0 when the payload was not compressed).
+    decompressed: usize,
+    body: Body<'a>,
+}
+
+enum Body<'a> {
+    Control { log_group: String },
+    Logs(LogsPayload),
+    Object(Map<String, Value>),
+    Array(Vec<Value>),
+    /// NDJSON: the first object already parsed (if any), then the remaining text and the line
+    /// number (1-based) it starts at.
+    Lines { first: Option<Map<String, Value>>, text: Text<'a>, first_line: usize },
+}
+
+/// Decompressed text, borrowed from the record when it was not compressed.
+enum Text<'a> {
+    Borrowed(&'a str),
+    Owned { text: String, start: usize },
+}
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned { text, start } => text.get(*start..).unwrap_or_default(),
+        }
+    }
+}
+
+fn decode(bytes: &[u8], limit: usize) -> Result<Decoded<'_>, Rejection> {
+    let compression = compress::sniff(bytes);
+    let compressed = compression != Compression::None;
+    let what = || if compressed { format!("{} payload", compression.as_str()) } else { "record".to_owned() };
+    let decompressed = compress::decompress_within(bytes, limit)?;
+    let size = if compressed { decompressed.len() } else { 0 };
+    let text = match decompressed {
+        std::borrow::Cow::Borrowed(b) => Text::Borrowed(utf8(b, &what)?),
+        std::borrow::Cow::Owned(v) => Text::Owned {
+            text: String::from_utf8(v).map_err(|e| invalid_utf8(e.utf8_error(), &what))?,
+            start: 0,
+        },
+    };
+    let body = classify(text, compressed, &what)?;
+    Ok(Decoded { decompressed: size, body })
+}
+
+fn utf8<'a>(bytes: &'a [u8], what: &dyn Fn() -> String) -> Result<&'a str, Rejection> {
+    std::str::from_utf8(bytes).map_err(|e| invalid_utf8(e, what))
+}
+
+fn invalid_utf8(e: std::str::Utf8Error, what: &dyn Fn() -> String) -> Rejection {
+    Rejection::new(Reason::InvalidUtf8, format!("{} is not UTF-8: invalid byte at offset {}", what(), e.valid_up_to()))
+}
+
+fn classify<'a>(text: Text<'a>, compressed: bool, what: &dyn Fn() -> String) -> Result<Body<'a>, Rejection> {
+    let s = text.as_str();
+    let body = s.strip_prefix('\u{feff}').unwrap_or(s);
+    let skipped = s.len() - body.len();
+    let Some(first) = body.bytes().find(|b| !is_json_space(*b)) else {
+        return Err(Rejection::new(Reason::Empty, format!("{} holds only whitespace", what())));
+    };
+    let text = advance(text, skipped);
+    match first {
+        b'{' => match first_object(text.as_str()) {
+            FirstObject::Whole(object) => single_object(object, compressed),
+            // NDJSON: the first object was the first line (or lines); go on after it.
+            FirstObject::Line { object, consumed, next_line } => {
+                Ok(Body::Lines { first: Some(object), text: advance(text, consumed), first_line: next_line })
+            }
+            // Not an object, or something else on the first line: read it all line by line.
+            FirstObject::None => Ok(Body::Lines { first: None, text, first_line: 1 }),
+        },
+        b'[' => {
+            let items = serde_json::from_str::<Vec<Value>>(text.as_str());
+            match items {
+                Ok(items) => Ok(Body::Array(items)),
+                Err(_) => Ok(Body::Lines { first: None, text, first_line: 1 }),
+            }
+        }
+        _ => Ok(Body::Lines { first: None, text, first_line: 1 }),
+    }
+}
+
+enum FirstObject {
+    /// The text is this one object.
+    Whole(Map<String, Value>),
+    /// The object ends its line; more lines follow from byte `consumed`, numbered from `next_line`.
+    Line { object: Map<String, Value>, consumed: usize, next_line: usize },
+    None,
+}
+
+/// Parse the object at the start of `s` (which starts with `{` after whitespace) and say how it
+/// ends, so an NDJSON record's first line is parsed once.
+fn first_object(s: &str) -> FirstObject {
+    let mut stream = serde_json::Deserializer::from_str(s).into_iter::<Map<String, Value>>();
+    let Some(Ok(object)) = stream.next() else {
+        return FirstObject::None;
+    };
+    let end = stream.byte_offset();
+    let rest = s.get(end..).unwrap_or_default();
+    if is_blank(rest) {
+        return FirstObject::Whole(object);
+    }
+    match rest.split_once('\n') {
+        Some((same_line, _)) if is_blank(same_line) => {
+            let consumed = end + same_line.len() + 1;
+            let newlines = s.get(..consumed).map_or(0, |head| head.bytes().filter(|b| *b == b'\n').count());
+            FirstObject::Line { object, consumed, next_line: newlines + 1 }
+        }
+        _ => FirstObject::None,
+    }
+}
+
+fn advance(text: Text<'_>, by: usize) -> Text<'_> {
+    match text {
+        Text::Borrowed(s) => Text::Borrowed(s.get(by..).unwrap_or_default()),
+        Text::Owned { text, start } => Text::Owned { text, start: start + by },
+    }
+}
+
+fn single_object<'a>(object: Map<String, Value>, compressed: bool) -> Result<Body<'a>, Rejection> {
+    let is_logs = match object.get("messageType") {
+        None => false,
+        Some(_) if compressed => true,
+        Some(Value::String(kind)) => MessageType::from_wire(kind).is_some(),
+        Some(_) => false,
+    };
+    if !is_logs {
+        return Ok(Body::Object(object));
+    }
+    let payload = cwlogs::from_map(object)?;
+    Ok(match payload.message_type {
+        MessageType::ControlMessage => Body::Control { log_group: payload.log_group },
+        MessageType::DataMessage => Body::Logs(payload),
+    })
+}
+
+impl Decoded<'_> {
+    /// Push the events and rejects: nothing here can fail the record.
+    fn emit(self, partition_key: Option<&str>, out: &mut Collector) {
+        match self.body {
+            Body::Control { .. } => {}
+            Body::Object(object) => out.event(None, partition_key, object),
+            Body::Array(items) => {
+                for (index, item) in items.into_iter().enumerate() {
+                    match item {
+                        Value::Object(object) => out.event(None, partition_key, object),
+                        other => {
+                            let message = format!("array element {index} is {}, not a JSON object", kind(&other));
+                            let raw = serde_json::to_vec(&other).unwrap_or_default();
+                            out.reject(Rejection::new(Reason::InvalidJson, message), raw);
+                        }
+                    }
+                }
+            }
+            Body::Logs(payload) => emit_logs(payload, partition_key, out),
+            Body::Lines { first, text, first_line } => {
+                if let Some(object) = first {
+                    out.event(None, partition_key, object);
+                }
+                emit_lines(text.as_str(), first_line, partition_key, out);
+            }
+        }
+    }
+}
+
+fn emit_logs(payload: LogsPayload, partition_key: Option<&str>, out: &mut Collector) {
+    let LogsPayload { log_group, log_stream, log_events, .. } = payload;
+    for event in log_events {
+        let parsed = if is_blank(&event.message) {
+            Err(Rejection::new(
+                Reason::Empty,
+                format!("log event {} of log group {log_group}: empty message", event.id),
+            ))
+        } else {
+            serde_json::from_str::<Map<String, Value>>(&event.message).map_err(|e| {
+                Rejection::new(
+                    Reason::InvalidJson,
+                    format!("log event {} of log group {log_group}: message is not a JSON object: {e}", event.id),
+                )
+            })
+        };
+        match parsed {
+            Ok(object) => {
+                let log = LogMeta {
+                    log_group: log_group.clone(),
+                    log_stream: log_stream.clone(),
+                    id: event.id,
+                    timestamp_ms: event.timestamp,
+                };
+                out.event(Some(log), partition_key, object);
+            }
+            Err(rejection) => out.reject(rejection, event.message.into_bytes()),
+        }
+    }
+    if out.log_group.is_none() {
+        out.log_group = Some(log_group);
+    }
+}
+
+fn emit_lines(text: &str, first_line: usize, partition_key: Option<&str>, out: &mut Collector) {
+    for (offset, line) in text.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if is_blank(line) {
+            continue;
+        }
+        match serde_json::from_str::<Map<String, Value>>(line) {
+            Ok(object) => out.event(None, partition_key, object),
+            Err(e) => {
+                let message = format!("line {} is not a JSON object: {e}", first_line + offset);
+                out.reject(Rejection::new(Reason::InvalidJson, message), line.as_bytes().to_vec());
+            }
+        }
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn is_blank(s: &str) -> bool {
+    s.bytes().all(is_json_space)
+}
+
+#[derive(Default)]
+struct Collector {
+    log_group: Option<String>,
+    events: Vec<Event>,
+    rejects: Vec<EventReject>,
+    next: u32,
+}
+
+impl Collector {
+    fn position(&mut self) -> u32 {
+        let position = self.next;
+        self.next = self.next.saturating_add(1);
+        position
+    }
+
+    fn event(&mut self, log: Option<LogMeta>, partition_key: Option<&str>, object: Map<String, Value>) {
+        let position = self.position();
+        self.events.push(Event { position, log, partition_key: partition_key.map(str::to_owned), object });
+    }
+
+    fn reject(&mut self, rejection: Rejection, raw: Vec<u8>) {
+        let position = self.position();
+        self.rejects.push(EventReject { position, rejection, raw });
+    }
+
+    fn finish(self) -> Unwrapped {
+        Unwrapped::Events { log_group: self.log_group, events: self.events, rejects: self.rejects }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::compress::{gzip, zlib};
+    use crate::kpl::{aggregate, UserRecord};
+
+    fn run(data: &[u8]) -> Result<Unwrapped, Rejection> {
+        unwrap_record(data, &Limits::default())
+    }
+
+    /// (event positions, reject (position, reason)) of an `Events` outcome.
+    fn shape(data: &[u8]) -> (Vec<u32>, Vec<(u32, Reason)>) {
+        match run(data) {
+            Ok(Unwrapped::Events { events, rejects, .. }) => (
+                events.iter().map(|e| e.position).collect(),
+                rejects.iter().map(|r| (r.position, r.rejection.reason)).collect(),
+            ),
+            other => panic!("expected events from {:?}, got {other:?}", String::from_utf8_lossy(data)),
+        }
+    }
+
+    fn err(data: &[u8]) -> Reason {
+        match run(data) {
+            Err(r) => r.reason,
+            other => panic!("expected an error from {:?}, got {other:?}", String::from_utf8_lossy(data)),
+        }
+    }
+
+    fn logs(kind: &str, group: &str, messages: &[&str]) -> Vec<u8> {
+        let events: Vec<Value> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| serde_json::json!({"id": format!("id-{i}"), "timestamp": 1_591_000_000_000_i64 + i as i64, "message": m}))
+            .collect();
+        let payload = serde_json::json!({
+            "messageType": kind, "owner": "123456789012", "logGroup": group, "logStream": "stream-1",
+            "subscriptionFilters": ["f"], "logEvents": events,
+        });
+        serde_json::to_vec(&payload).unwrap_or_default()
+    }
+
+    #[test]
+    fn empty_and_blank_records() {
+        assert_eq!(err(b""), Reason::Empty);
+        assert_eq!(err(b" \n\r\n\t"), Reason::Empty);
+        assert_eq!(err(&gzip(b"")), Reason::Empty);
+        assert_eq!(err(&gzip(b"\n\n")), Reason::Empty);
+    }
+
+    #[test]
+    fn single_object_array_and_ndjson() {
+        assert_eq!(shape(br#"{"a":1}"#), (vec![0], vec![]));
+        assert_eq!(shape(b"\xef\xbb\xbf {\"a\":1}\n"), (vec![0], vec![]));
+        assert_eq!(shape(b"{\n  \"a\": 1,\n  \"b\": [1, 2]\n}\n"), (vec![0], vec![]));
+        assert_eq!(shape(br#"[{"a":1},{"a":2},3,{"a":4}]"#), (vec![0, 1, 3], vec![(2, Reason::InvalidJson)]));
+        assert_eq!(shape(b"[]"), (vec![], vec![]));
+        assert_eq!(
+            shape(b"{\"a\":1}\r\n\r\n{\"a\":2}\r\nnot json\r\n[1]\n{\"a\":3}"),
+            (vec![0, 1, 4], vec![(2, Reason::InvalidJson), (3, Reason::InvalidJson)])
+        );
+        // A broken first line does not spoil the others.
+        assert_eq!(shape(b"{\"a\":1\n{\"a\":2}\n"), (vec![1], vec![(0, Reason::InvalidJson)]));
+        // Two objects on one line: that line is rejected as a whole.
+        assert_eq!(shape(b"{\"a\":1} {\"a\":2}\n{\"a\":3}"), (vec![1], vec![(0, Reason::InvalidJson)]));
+        assert_eq!(shape(b"not json"), (vec![], vec![(0, Reason::InvalidJson)]));
+        assert_eq!(shape(b"[1, 2"), (vec![], vec![(0, Reason::InvalidJson)]));
+        assert_eq!(shape(b"42"), (vec![], vec![(0, Reason::InvalidJson)]));
+    }
+
+    #[test]
+    fn rejects_carry_their_line_and_number() {
+        let Ok(Unwrapped::Events { rejects, .. }) = run(b"{\"a\":1}\n\n  oops \r\n{\"a\":2}") else { panic!() };
+        let [reject] = rejects.as_slice() else { panic!("{rejects:?}") };
+        assert_eq!(reject.raw, b"  oops ".to_vec());
+        assert!(reject.rejection.message.starts_with("line 3 "), "{}", reject.rejection.message);
+    }
+
+    #[test]
+    fn plain_objects_keep_their_fields() {
+        let Ok(Unwrapped::Events { log_group, events, .. }) = run(br#"{"request_id":"r-1","n":2}"#) else { panic!() };
+        assert_eq!(log_group, None);
+        let [event] = events.as_slice() else { panic!("{events:?}") };
+        assert_eq!(event.object.get("request_id"), Some(&Value::from("r-1")));
+        assert_eq!(event.log, None);
+        assert_eq!(event.partition_key, None);
+    }
+
+    #[test]
+    fn compressed_payloads() {
+        assert_eq!(shape(&gzip(b"{\"a\":1}\n{\"a\":2}\n")), (vec![0, 1], vec![]));
+        assert_eq!(shape(&zlib(br#"[{"a":1}]"#)), (vec![0], vec![]));
+        let mut truncated = gzip(br#"{"a":1}"#);
+        truncated.truncate(truncated.len() / 2);
+        assert_eq!(err(&truncated), Reason::BadCompression);
+        assert_eq!(err(&gzip(&vec![b' '; 8 << 20])), Reason::TooLarge);
+        assert_eq!(err(&[0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]), Reason::UnsupportedCompression);
+        assert_eq!(err(b"{\"a\":\"\xff\"}"), Reason::InvalidUtf8);
+        assert_eq!(err(&gzip(b"{\"a\":\"\xff\"}")), Reason::InvalidUtf8);
+    }
+
+    #[test]
+    fn cloudwatch_data_message() {
+        let payload = logs(
+            "DATA_MESSAGE",
+            "prod_/srv/idp/shared/log/events.log",
+            &[r#"{"name":"login"}"#, "plain text", "", "{\"name\":\"logout\"}\n"],
+        );
+        for data in [gzip(&payload), zlib(&payload), payload.clone()] {
+            let got = run(&data);
+            let Ok(Unwrapped::Events { log_group, events, rejects }) = got else { panic!("{got:?}") };
+            assert_eq!(log_group.as_deref(), Some("prod_/srv/idp/shared/log/events.log"));
+            assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![0, 3]);
+            let reasons: Vec<_> = rejects.iter().map(|r| (r.position, r.rejection.reason)).collect();
+            assert_eq!(reasons, vec![(1, Reason::InvalidJson), (2, Reason::Empty)]);
+            assert_eq!(rejects.first().map(|r| r.raw.as_slice()), Some(b"plain text".as_slice()));
+            let log = events.last().and_then(|e| e.log.clone());
+            assert_eq!(
+                log,
+                Some(LogMeta {
+                    log_group: "prod_/srv/idp/shared/log/events.log".into(),
+                    log_stream: "stream-1".into(),
+                    id: "id-3".into(),
+                    timestamp_ms: 1_591_000_000_003,
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn cloudwatch_control_message() {
+        let payload = logs("CONTROL_MESSAGE", "", &["CWL CONTROL MESSAGE: Checking health of destination Firehose."]);
+        assert_eq!(run(&gzip(&payload)), Ok(Unwrapped::Control { log_group: String::new() }));
+    }
+
+    #[test]
+    fn message_type_detection() {
+        // Compressed, with messageType but the wrong shape: a broken subscription payload.
+        assert_eq!(err(&gzip(br#"{"messageType":"DATA_MESSAGE","logGroup":"g"}"#)), Reason::BadCloudwatchPayload);
+        assert_eq!(err(&gzip(br#"{"messageType":"click"}"#)), Reason::BadCloudwatchPayload);
+        // Uncompressed, a known messageType but broken: still a payload.
+        assert_eq!(err(br#"{"messageType":"DATA_MESSAGE"}"#), Reason::BadCloudwatchPayload);
+        // Uncompressed, an application's own messageType: a plain event.
+        assert_eq!(shape(br#"{"messageType":"click","user":"u"}"#), (vec![0], vec![]));
+        // messageType on an NDJSON line is just a field.
+        assert_eq!(shape(b"{\"messageType\":\"DATA_MESSAGE\"}\n{\"a\":1}"), (vec![0, 1], vec![]));
+    }
+
+    #[test]
+    fn kpl_aggregates() {
+        let logs_payload = logs("DATA_MESSAGE", "g", &[r#"{"n":1}"#, r#"{"n":2}"#]);
+        let users = [
+            UserRecord { partition_key: "pk-0".into(), explicit_hash_key: None, data: br#"{"a":1}"#.to_vec() },
+            UserRecord { partition_key: "pk-1".into(), explicit_hash_key: None, data: gzip(b"{\"a\":2}\n{\"a\":3}") },
+            UserRecord { partition_key: "pk-2".into(), explicit_hash_key: None, data: Vec::new() },
+            UserRecord { partition_key: "pk-3".into(), explicit_hash_key: None, data: aggregate(&[]) },
+            UserRecord { partition_key: "pk-4".into(), explicit_hash_key: None, data: gzip(&logs_payload) },
+            UserRecord { partition_key: "pk-5".into(), explicit_hash_key: None, data: b"\x1f\x8bbroken".to_vec() },
+        ];
+        let got = run(&aggregate(&users));
+        let Ok(Unwrapped::Events { log_group, events, rejects }) = got else { panic!("{got:?}") };
+        let keys: Vec<_> = events.iter().map(|e| (e.position, e.partition_key.as_deref(), e.log.is_some())).collect();
+        assert_eq!(
+            keys,
+            vec![
+                (0, Some("pk-0"), false),
+                (1, Some("pk-1"), false),
+                (2, Some("pk-1"), false),
+                (5, Some("pk-4"), true),
+                (6, Some("pk-4"), true)
+            ]
+        );
+        let reasons: Vec<_> = rejects.iter().map(|r| (r.position, r.rejection.reason)).collect();
+        assert_eq!(reasons, vec![(3, Reason::Empty), (4, Reason::BadKplAggregate), (7, Reason::BadCompression)]);
+        assert!(rejects.iter().all(|r| r.rejection.message.starts_with("KPL user record ")), "{rejects:?}");
+        assert_eq!(rejects.last().map(|r| r.raw.clone()), Some(b"\x1f\x8bbroken".to_vec()));
+        assert_eq!(log_group.as_deref(), Some("g"));
+
+        let mut corrupt = aggregate(&users);
+        if let Some(b) = corrupt.last_mut() {
+            *b ^= 0x55;
+        }
+        assert_eq!(err(&corrupt), Reason::KplChecksum);
+        assert_eq!(err(&kpl::MAGIC), Reason::BadKplAggregate);
+    }
+
+    #[test]
+    fn kpl_user_records_share_one_decompression_budget() {
+        // Each user record alone is under its own cap; together they are over the aggregate's.
+        let limits = Limits { record: Caps { max_bytes: 100_000, max_ratio: 100 } };
+        let user = |n: u8| UserRecord {
+            partition_key: format!("pk-{n}"),
+            explicit_hash_key: None,
+            data: gzip(format!("{{\"pad\":\"{}\"}}", " ".repeat(40_000)).as_bytes()),
+        };
+        let got = unwrap_record(&aggregate(&[user(0), user(1), user(2)]), &limits);
+        let Ok(Unwrapped::Events { events, rejects, .. }) = got else { panic!("{got:?}") };
+        assert_eq!(events.len(), 2);
+        assert_eq!(rejects.iter().map(|r| r.rejection.reason).collect::<Vec<_>>(), vec![Reason::TooLarge]);
+    }
+
+    fn no_panic(data: &[u8]) {
+        // Whatever comes back is fine; positions must still be distinct and dense.
+        if let Ok(Unwrapped::Events { events, rejects, .. }) = unwrap_record(data, &Limits::default()) {
+            let mut positions: Vec<u32> = events.iter().map(|e| e.position).chain(rejects.iter().map(|r| r.position)).collect();
+            positions.sort_unstable();
+            let expected: Vec<u32> = (0..positions.len() as u32).collect();
+            assert_eq!(positions, expected);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            no_panic(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_gzip_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            no_panic(&gzip(&bytes));
+            no_panic(&zlib(&bytes));
+        }
+
+        #[test]
+        fn arbitrary_kpl_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            let mut data = kpl::MAGIC.to_vec();
+            data.extend_from_slice(&bytes);
+            no_panic(&data);
+        }
+
+        #[test]
+        fn json_like_text_never_panics(text in "[{}\\[\\]\":,\\n\\r \\\\a-c0-9]{0,200}") {
+            no_panic(text.as_bytes());
+            no_panic(&gzip(text.as_bytes()));
+        }
+
+        #[test]
+        fn valid_aggregates_never_panic(
+            users in proptest::collection::vec((".{0,8}", proptest::collection::vec(any::<u8>(), 0..128)), 0..8)
+        ) {
+            let users: Vec<UserRecord> = users
+                .into_iter()
+                .map(|(partition_key, data)| UserRecord { partition_key, explicit_hash_key: None, data })
+                .collect();
+            no_panic(&aggregate(&users));
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Timestamps: reading them per the spec's `time_format`, writing them in the curated form
+//! (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC, which Redshift COPY, PostgreSQL and Athena all read).
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use crate::spec::TimeFormat;
+
+/// Epoch numbers at or above this are milliseconds (10^11 s is the year 5138).
+const MILLIS_THRESHOLD: f64 = 1e11;
+
+/// Read a timestamp value. Strings: RFC 3339 with any offset (converted to UTC), or
+/// `YYYY-MM-DD[ T]HH:MM:SS[.f]` without offset (taken as UTC), or digits (epoch). Numbers: epoch.
+pub fn parse(value: &Value, format: TimeFormat) -> Option<DateTime<Utc>> {
+    match value {
+        Value::Number(n) => from_epoch(n.as_f64()?, format),
+        Value::String(s) => parse_str(s.trim(), format),
+        _ => None,
+    }
+}
+
+/// Read a timestamp from text (a TSV field, a JSON string).
+pub fn parse_str(s: &str, format: TimeFormat) -> Option<DateTime<Utc>> {
+    let numeric = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+    match format {
+        TimeFormat::EpochSeconds | TimeFormat::EpochMillis => from_epoch(s.parse().ok()?, format),
+        TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)),
+        TimeFormat::Auto if numeric && !s.contains('-') => from_epoch(s.parse().ok()?, format),
+        TimeFormat::Auto => DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+            .or_else(|| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z").ok().map(|t| t.with_timezone(&Utc)))
+            .or_else(|| {
+                ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+                    .iter()
+                    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+                    .map(|n| n.and_utc())
+            }),
+    }
+}
+
+fn from_epoch(n: f64, format: TimeFormat) -> Option<DateTime<Utc>> {
+    if !n.is_finite() {
+        return None;
+    }
+    let millis = match format {
+        TimeFormat::EpochMillis => n,
+        TimeFormat::EpochSeconds => n * 1000.0,
+        TimeFormat::Auto | TimeFormat::Rfc3339 if n.abs() >= MILLIS_THRESHOLD => n,
+        TimeFormat::Auto | TimeFormat::Rfc3339 => n * 1000.0,
+    };
+    if millis.abs() > 8.0e15 {
+        return None;
+    }
+    DateTime::from_timestamp_millis(millis.round() as i64)
+}
+
+/// The curated form: `2020-06-01 00:00:24.000000`.
+pub fn curated(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+/// RFC 3339 with milliseconds and `Z`: log lines, reject records, raw `arrived_at`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_every_documented_form() {
+        let want = "2020-06-01 00:00:24.000000";
+        let cases = [
+            (json!("2020-06-01 00:00:24.000000"), TimeFormat::Auto),
+            (json!("2020-06-01T00:00:24Z"), TimeFormat::Auto),
+            (json!("2020-06-01T02:00:24+02:00"), TimeFormat::Auto),
+            (json!("2020-06-01T00:00:24"), TimeFormat::Auto),
+            (json!(1590969624), TimeFormat::Auto),
+            (json!(1590969624000_i64), TimeFormat::Auto),
+            (json!("1590969624"), TimeFormat::EpochSeconds),
+            (json!("1590969624000"), TimeFormat::EpochMillis),
+            (json!("2020-06-01T00:00:24.000Z"), TimeFormat::Rfc3339),
+        ];
+        for (value, format) in cases {
+            assert_eq!(parse(&value, format).map(curated).as_deref(), Some(want), "{value} {format:?}");
+        }
+        for bad in [json!("yesterday"), json!(""), json!(null), json!(true), json!("2020-13-01 00:00:00"), json!(1e300)] {
+            assert_eq!(parse(&bad, TimeFormat::Auto), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Local adapters for loglift's ports, so the same stage handlers run on a laptop.
+//!
+//! Data flow in local mode: the CLI builds an [`FsObjectStore`] (S3 buckets become directories
+//! under one root, object `k` of bucket `b` is the file `root/b/k`) and a [`SqliteQueue`] (SQS
+//! queues, with visibility timeouts and dead-letter redrive, in one SQLite file), and hands them to
+//! the stage handlers in place of the AWS adapters of `loglift-aws`. Raw objects written by ingest
+//! are files a person can open; queue messages survive restarts.
+//!
+//! Key mapping: each `/`-separated key segment is one path component, kept as written (spaces,
+//! `+`, `=`, emoji) except that `%` and control characters are percent-encoded and the segments a
+//! filesystem cannot name are spelled `%` (empty, as in `a//b` or a trailing `/`), `%2E` (`.`)
+//! and `%2E%2E` (`..`). The mapping is reversible, so listings give back the exact keys.
+
+mod fs_store;
+mod keypath;
+mod sqlite_queue;
+
+pub use fs_store::{FsObjectStore, LIST_PAGE_SIZE};
+pub use loglift_ports::Redrive;
+pub use sqlite_queue::{SqliteQueue, MAX_MESSAGE_BYTES, MAX_VISIBILITY};

@@ -1,0 +1,245 @@
+//! The narrow ports loglift's stage handlers depend on.
+//!
+//! Each trait is one capability: [`ObjectStore`] (S3 or a directory), [`Queue`] (SQS or the local
+//! SQLite queue), [`StreamReader`] (Kinesis shards), [`Warehouse`] (Redshift Data API, PostgreSQL,
+//! SQLite) and [`Clock`]. Handlers are generic over them (native `async fn` in traits, no
+//! `Box<dyn>`); adapters live in `loglift-aws` and `loglift-local`. Errors carry a disposition:
+//! [`PortError::is_retryable`] tells a handler whether to retry the batch or give up on the item.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio::io::AsyncRead;
+
+/// A streamed object body: read it, never hold it whole.
+pub type ByteReader = Pin<Box<dyn AsyncRead + Send + Unpin>>;
+
+/// What the store knows of one object version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// The entity tag without its quotes.
+    pub etag: String,
+    /// Set when the bucket is versioned.
+    pub version_id: Option<String>,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+impl ObjectMeta {
+    /// The version identity the loader ledger and curated names use: the version id when the
+    /// bucket is versioned, else the etag.
+    pub fn version_or_etag(&self) -> &str {
+        self.version_id.as_deref().unwrap_or(&self.etag)
+    }
+}
+
+/// An object opened for reading.
+pub struct Object {
+    pub meta: ObjectMeta,
+    pub body: ByteReader,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object").field("meta", &self.meta).finish_non_exhaustive()
+    }
+}
+
+/// One page of a listing, in key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ObjectMeta>,
+    /// Pass back to get the next page; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// A port failure with its disposition.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// The object, queue or shard does not exist. Retrying will not help.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// The request was refused as malformed or not allowed. Retrying will not help.
+    #[error("{op} {target}: {message}")]
+    Rejected { op: &'static str, target: String, message: String },
+    /// A transient failure (network, throttling, 5xx): retry the batch.
+    #[error("{op} {target}: {message}")]
+    Transient { op: &'static str, target: String, message: String },
+}
+
+impl PortError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PortError::Transient { .. })
+    }
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, PortError::NotFound { .. })
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// Objects by bucket and key: S3, or a directory tree locally.
+pub trait ObjectStore: Send + Sync {
+    /// Write a whole object; returns what the store recorded (etag, version id).
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = PortResult<ObjectMeta>> + Send;
+    /// Open an object for streaming. `NotFound` when it is gone.
+    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = PortResult<Object>> + Send;
+    /// Metadata of an object, `None` when it does not exist.
+    fn head(&self, bucket: &str, key: &str) -> impl Future<Output = PortResult<Option<ObjectMeta>>> + Send;
+    /// One page of the keys under `prefix`, in key order; `continuation` is a previous page's `next`.
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> impl Future<Output = PortResult<ListPage>> + Send;
+    /// Delete an object; deleting a missing object succeeds (as S3 does).
+    fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// A message to send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub body: String,
+    /// String message attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl OutgoingMessage {
+    pub fn new(body: impl Into<String>) -> Self {
+        OutgoingMessage { body: body.into(), attributes: BTreeMap::new() }
+    }
+}
+
+/// A received message, invisible to others until its visibility timeout ends or it is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Approximate counts, as SQS reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub visible: u64,
+    pub in_flight: u64,
+}
+
+/// A queue's dead-letter policy, as SQS's `RedrivePolicy`: a message received
+/// `max_receive_count` times without being deleted moves to `dead_letter_queue` (addressed as the
+/// adapter addresses queues: a queue URL, or a local queue name) on its next receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redrive {
+    pub dead_letter_queue: String,
+    pub max_receive_count: u32,
+}
+
+/// A queue addressed by an opaque string: an SQS queue URL, or a local queue name.
+pub trait Queue: Send + Sync {
+    fn send(&self, queue: &str, message: &OutgoingMessage) -> impl Future<Output = PortResult<String>> + Send;
+    /// Receive up to `max` (1..=10) messages, waiting up to `wait` for the first.
+    fn receive(
+        &self,
+        queue: &str,
+        max: u32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> impl Future<Output = PortResult<Vec<ReceivedMessage>>> + Send;
+    fn delete(&self, queue: &str, receipt_handle: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+    fn depth(&self, queue: &str) -> impl Future<Output = PortResult<QueueDepth>> + Send;
+}
+
+/// One record read from a stream shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRecord {
+    pub sequence_number: String,
+    pub partition_key: String,
+    pub data: Bytes,
+    pub approximate_arrival: DateTime<Utc>,
+}
+
+/// Where to start reading a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardPosition {
+    AtSequence(String),
+    AfterSequence(String),
+    TrimHorizon,
+}
+
+/// A page of records read from one shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardRead {
+    pub records: Vec<StreamRecord>,
+    /// Milliseconds the reader is behind the tip of the shard; 0 at the tip.
+    pub millis_behind: u64,
+}
+
+/// Reads Kinesis shards by position (used to replay on-failure ranges and in tests).
+pub trait StreamReader: Send + Sync {
+    fn shards(&self, stream: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    fn read(
+        &self,
+        stream: &str,
+        shard: &str,
+        from: &ShardPosition,
+        max_records: u32,
+    ) -> impl Future<Output = PortResult<ShardRead>> + Send;
+}
+
+/// A warehouse that loads curated objects exactly once and answers queries. Its adapters arrive
+/// with the loader (Redshift Data API, PostgreSQL, SQLite).
+pub trait Warehouse: Send + Sync {
+    /// Load one batch of loader messages for one table in one transaction.
+    fn load(
+        &self,
+        batch: &loglift_core::storage::LoadBatch,
+    ) -> impl Future<Output = PortResult<loglift_core::storage::LoadReport>> + Send;
+}
+
+/// The time, as a port so tests can fix it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that always says the same time.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}

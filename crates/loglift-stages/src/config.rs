@@ -1,0 +1,172 @@
+//! Typed configuration from environment variables (`from_lookup` makes it testable), and loading
+//! the pipeline spec a function runs with. A function without a spec fails its init with a clear
+//! error: it never falls back to the samples' spec.
+
+use loglift_core::spec::{Spec, SpecError};
+use loglift_core::storage::{Layout, LayoutError};
+use loglift_ports::ObjectStore;
+use tokio::io::AsyncReadExt;
+
+/// The largest spec file read (a spec is a few KB; this bounds a wrong pointer).
+const MAX_SPEC_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not set: {hint}")]
+    Missing { name: &'static str, hint: &'static str },
+    #[error("{name}={value:?} is invalid: {reason}")]
+    Invalid { name: &'static str, value: String, reason: String },
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error("cannot read the spec from {location}: {reason}")]
+    SpecUnreadable { location: String, reason: String },
+    #[error("the spec at {location} is invalid:\n{}", errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    SpecInvalid { location: String, errors: Vec<SpecError> },
+}
+
+/// Where the spec is: a local path, or an S3 object (terraform uploads it and passes its version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecSource {
+    Path(std::path::PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+impl SpecSource {
+    /// `s3://bucket/key` or a path.
+    pub fn parse(value: &str) -> Result<SpecSource, ConfigError> {
+        match value.strip_prefix("s3://") {
+            Some(rest) => match rest.split_once('/') {
+                Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+                    Ok(SpecSource::S3 { bucket: bucket.to_owned(), key: key.to_owned() })
+                }
+                _ => Err(ConfigError::Invalid {
+                    name: "LOGLIFT_SPEC",
+                    value: value.to_owned(),
+                    reason: "expected s3://bucket/key".into(),
+                }),
+            },
+            None if value.is_empty() => Err(spec_missing()),
+            None => Ok(SpecSource::Path(value.into())),
+        }
+    }
+
+    /// Read and check the spec.
+    pub async fn load<S: ObjectStore>(&self, store: &S) -> Result<Spec, ConfigError> {
+        let location = self.to_string();
+        let unreadable = |reason: String| ConfigError::SpecUnreadable { location: location.clone(), reason };
+        let text = match self {
+            SpecSource::Path(path) => {
+                let meta = tokio::fs::metadata(path).await.map_err(|e| unreadable(e.to_string()))?;
+                if meta.len() > MAX_SPEC_BYTES {
+                    return Err(unreadable(format!("{} bytes is more than a spec can be", meta.len())));
+                }
+                tokio::fs::read_to_string(path).await.map_err(|e| unreadable(e.to_string()))?
+            }
+            SpecSource::S3 { bucket, key } => {
+                let object = store.get(bucket, key).await.map_err(|e| unreadable(e.to_string()))?;
+                let mut text = String::new();
+                object
+                    .body
+                    .take(MAX_SPEC_BYTES)
+                    .read_to_string(&mut text)
+                    .await
+                    .map_err(|e| unreadable(e.to_string()))?;
+                text
+            }
+        };
+        Spec::parse(&text).map_err(|errors| ConfigError::SpecInvalid { location, errors })
+    }
+}
+
+impl std::fmt::Display for SpecSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpecSource::Path(p) => write!(f, "{}", p.display()),
+            SpecSource::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+fn spec_missing() -> ConfigError {
+    ConfigError::Missing {
+        name: "LOGLIFT_SPEC",
+        hint: "set it to the pipeline spec (s3://bucket/key or a path); terraform sets it from var.spec_file",
+    }
+}
+
+/// What every function needs: the spec's location and the lake layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommonConfig {
+    pub spec: SpecSource,
+    pub layout: Layout,
+}
+
+impl CommonConfig {
+    pub fn from_env() -> Result<CommonConfig, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<CommonConfig, ConfigError> {
+        let spec = SpecSource::parse(&lookup("LOGLIFT_SPEC").ok_or_else(spec_missing)?)?;
+        let layout = Layout::from_lookup(&lookup)?;
+        Ok(CommonConfig { spec, layout })
+    }
+}
+
+/// Read an optional typed variable.
+pub fn parse_var<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match lookup(name) {
+        None => Ok(default),
+        Some(value) if value.trim().is_empty() => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid { name, value, reason: e.to_string() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn a_function_without_a_spec_fails_with_a_clear_error() {
+        let err = CommonConfig::from_lookup(lookup(&[("LOGLIFT_LAKE_BUCKET", "lake")])).err();
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.starts_with("LOGLIFT_SPEC is not set"), "{text}");
+    }
+
+    #[test]
+    fn spec_sources() {
+        assert_eq!(
+            SpecSource::parse("s3://cfg/spec/pipelines.yaml").ok(),
+            Some(SpecSource::S3 { bucket: "cfg".into(), key: "spec/pipelines.yaml".into() })
+        );
+        assert!(matches!(SpecSource::parse("s3://cfg"), Err(ConfigError::Invalid { .. })));
+        assert_eq!(SpecSource::parse("spec/p.yaml").ok(), Some(SpecSource::Path("spec/p.yaml".into())));
+        let ok = CommonConfig::from_lookup(lookup(&[("LOGLIFT_SPEC", "s3://cfg/p.yaml"), ("LOGLIFT_LAKE_BUCKET", "lake")]));
+        assert_eq!(ok.ok().map(|c| c.layout.raw.bucket), Some("lake".to_owned()));
+    }
+
+    #[test]
+    fn typed_variables() {
+        let l = lookup(&[("N", " 12 "), ("BAD", "twelve"), ("EMPTY", "")]);
+        assert_eq!(parse_var(&l, "N", 1u32).ok(), Some(12));
+        assert_eq!(parse_var(&l, "EMPTY", 1u32).ok(), Some(1));
+        assert_eq!(parse_var(&l, "ABSENT", 7u32).ok(), Some(7));
+        let err = parse_var(&l, "BAD", 1u32).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.starts_with("BAD=\"twelve\" is invalid"), "{err}");
+    }
+}

@@ -1,0 +1,98 @@
+//! One logging and metrics voice for every function and the CLI: tracing (JSON when
+//! `AWS_LAMBDA_LOG_FORMAT=JSON`, as Lambda's advanced logging sets it), one INFO summary line per
+//! invocation, and the Embedded Metric Format lines of [`loglift_core::metrics`] on stdout.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use loglift_core::metrics::{emf, Counters};
+
+/// Install the global subscriber: JSON or text by `AWS_LAMBDA_LOG_FORMAT`, level from `RUST_LOG`
+/// (or `AWS_LAMBDA_LOG_LEVEL`), default INFO. Logs go to stderr locally and in Lambda alike
+/// (Lambda captures both); stdout stays free for responses and metrics.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(|| std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|l| l.to_lowercase()))
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second init (tests, the CLI calling twice) keeps the first subscriber.
+    let _ = if json {
+        builder.json().flatten_event(true).with_current_span(false).without_time().try_init()
+    } else {
+        builder.with_target(false).try_init()
+    };
+}
+
+/// Per-pipeline counters of one invocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub by_pipeline: BTreeMap<String, Counters>,
+    /// What could not be attributed to a pipeline (unknown, undecodable).
+    pub unrouted: Counters,
+}
+
+impl Tally {
+    pub fn pipeline(&mut self, name: &str) -> &mut Counters {
+        self.by_pipeline.entry(name.to_owned()).or_default()
+    }
+
+    pub fn total(&self) -> Counters {
+        let mut total = self.unrouted;
+        for c in self.by_pipeline.values() {
+            total.add(c);
+        }
+        total
+    }
+
+    /// The EMF documents: one per pipeline and one for the function as a whole.
+    pub fn emf_lines(&self, function: &str, timestamp_ms: i64) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .by_pipeline
+            .iter()
+            .map(|(p, c)| emf(function, Some(p), c, timestamp_ms).to_string())
+            .collect();
+        lines.push(emf(function, None, &self.total(), timestamp_ms).to_string());
+        lines
+    }
+
+    /// Log the summary line and print the metrics (stdout, where CloudWatch reads EMF).
+    pub fn report(&self, function: &str, timestamp_ms: i64) {
+        let t = self.total();
+        tracing::info!(
+            function,
+            records_in = t.records_in,
+            records_out = t.records_out,
+            rejected = t.rejected,
+            dropped = t.dropped,
+            duplicates = t.duplicates,
+            bytes_in = t.bytes_in,
+            bytes_out = t.bytes_out,
+            "Invocation summary"
+        );
+        let mut out = std::io::stdout().lock();
+        for line in self.emf_lines(function, timestamp_ms) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tally_totals_and_emits_one_line_per_pipeline_plus_total() {
+        let mut t = Tally::default();
+        t.pipeline("a").records_in += 2;
+        t.pipeline("b").records_in += 3;
+        t.unrouted.rejected += 1;
+        assert_eq!(t.total().records_in, 5);
+        let lines = t.emf_lines("ingest", 0);
+        assert_eq!(lines.len(), 3);
+        assert!(lines[2].contains("\"Rejected\":1"), "{}", lines[2]);
+    }
+}
