@@ -3,8 +3,11 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
+mod local;
 mod spec_cmd;
 
 /// loglift: serverless event-log ETL into Redshift, exactly once.
@@ -20,6 +23,34 @@ enum Command {
     /// Check and inspect pipeline spec files.
     #[command(subcommand)]
     Spec(spec_cmd::SpecCommand),
+    /// Run one function's handler in-process on an event file, with local adapters; print the
+    /// Lambda response JSON on stdout (logs on stderr).
+    Invoke {
+        function: local::Function,
+        /// The Lambda event (JSON).
+        #[arg(long)]
+        event: PathBuf,
+        #[command(flatten)]
+        opts: local::LocalOpts,
+    },
+    /// Local mode: run the pipeline on one machine.
+    #[command(subcommand)]
+    Local(LocalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LocalCommand {
+    /// Drive the samples (or the given event files and directories) through every stage and
+    /// print a summary: events in and out per pipeline, rejects by reason, duplicates seen.
+    Run {
+        /// Event files or directories of them (default: samples/events).
+        inputs: Vec<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        opts: local::LocalOpts,
+    },
 }
 
 fn main() -> ExitCode {
@@ -27,6 +58,36 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Spec(cmd) => spec_cmd::run(cmd),
+        Command::Invoke {
+            function,
+            event,
+            opts,
+        } => runtime().and_then(|rt| {
+            rt.block_on(async {
+                let local = local::Local::open(&opts)?;
+                let (response, _) = local.invoke(function, local::read_event(&event)?).await?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&response).map_err(|e| e.to_string())?
+                );
+                Ok(ExitCode::SUCCESS)
+            })
+        }),
+        Command::Local(LocalCommand::Run { inputs, json, opts }) => runtime().and_then(|rt| {
+            rt.block_on(async {
+                let local = local::Local::open(&opts)?;
+                let summary = local::run(&local, &inputs, &opts.data_dir).await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
+                    );
+                } else {
+                    print!("{summary}");
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+        }),
     };
     match result {
         Ok(code) => code,
@@ -35,4 +96,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
 }

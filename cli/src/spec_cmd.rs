@@ -42,12 +42,22 @@ pub fn run(cmd: SpecCommand) -> Result<ExitCode, String> {
                 file.display(),
                 spec.version,
                 spec.pipelines.len(),
-                spec.pipelines.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                spec.pipelines
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             Ok(ExitCode::SUCCESS)
         }
         SpecCommand::Layout { file, bucket } => {
-            let spec = read(&file)?.map_err(|errors| format!("{} has {} error(s); run `loglift spec check`", file.display(), errors.len()))?;
+            let spec = read(&file)?.map_err(|errors| {
+                format!(
+                    "{} has {} error(s); run `loglift spec check`",
+                    file.display(),
+                    errors.len()
+                )
+            })?;
             let layout = Layout::single_bucket(&bucket);
             let out = serde_json::json!({
                 "layout": layout,
@@ -55,13 +65,17 @@ pub fn run(cmd: SpecCommand) -> Result<ExitCode, String> {
                 "firehose_prefix": layout.firehose_prefix(),
                 "firehose_error_prefix": layout.firehose_error_prefix(),
             });
-            println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 fn read(file: &PathBuf) -> Result<Result<Spec, Vec<loglift_core::spec::SpecError>>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     Ok(Spec::parse(&text))
 }

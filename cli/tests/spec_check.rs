@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn loglift(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_loglift")).args(args).output().expect("run loglift");
+    let out = Command::new(env!("CARGO_BIN_EXE_loglift"))
+        .args(args)
+        .output()
+        .expect("run loglift");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -23,16 +26,28 @@ fn accepts_the_shipped_spec() {
 #[test]
 fn rejects_a_broken_spec_with_line_and_field() {
     let text = std::fs::read_to_string(SHIPPED).expect("shipped spec");
-    let broken = text
-        .replacen("{ name: topic, type: string, required: true, max_bytes: 1024 }", "{ name: topic, type: text, required: true, max_bytes: 1024 }", 1);
+    let broken = text.replacen(
+        "{ name: topic, type: string, required: true, max_bytes: 1024 }",
+        "{ name: topic, type: text, required: true, max_bytes: 1024 }",
+        1,
+    );
     assert_ne!(broken, text);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("broken.yaml");
     std::fs::write(&path, &broken).expect("write");
-    let line = broken.lines().position(|l| l.contains("type: text")).map(|n| n + 1).expect("line");
+    let line = broken
+        .lines()
+        .position(|l| l.contains("type: text"))
+        .map(|n| n + 1)
+        .expect("line");
     let (code, _, stderr) = loglift(&["spec", "check", path.to_str().expect("utf-8 path")]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(&format!("line {line}: pipelines[0].columns[3].type: unknown variant `text`")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "line {line}: pipelines[0].columns[3].type: unknown variant `text`"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -40,8 +55,16 @@ fn layout_prints_non_overlapping_notification_filters() {
     let (code, stdout, stderr) = loglift(&["spec", "layout", SHIPPED, "--bucket", "lake"]);
     assert_eq!(code, 0, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    let prefixes: Vec<&str> = v["notification_filters"].as_array().expect("array").iter().filter_map(|f| f["prefix"].as_str()).collect();
-    assert_eq!(prefixes, ["raw/", "landing/hit_data/", "landing/partner_catalog/"]);
+    let prefixes: Vec<&str> = v["notification_filters"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|f| f["prefix"].as_str())
+        .collect();
+    assert_eq!(
+        prefixes,
+        ["raw/", "landing/hit_data/", "landing/partner_catalog/"]
+    );
 }
 
 #[test]

@@ -1,1 +1,218 @@
-//! test support
+//! Test harness support: which services the test command started, clients pointed at them, and
+//! fixtures shared by the integration suites in `tests/tests/`.
+//!
+//! Flow: `scripts/test` starts moto and a throwaway PostgreSQL, exports
+//! `LOGLIFT_TEST_HARNESS=1`, `LOGLIFT_TEST_MOTO_URL` and `LOGLIFT_TEST_PG_URL`, then runs
+//! `cargo test`. A test asks [`moto`] (or [`postgres`]) for its service: present → it runs against
+//! it; absent under the harness → the test fails (a harness that promised a service must deliver
+//! it); absent without the harness (a plain `cargo test`) → the test prints `skipped: ...` and
+//! returns. Every test names its own buckets and queues with [`unique_name`], since parallel tests
+//! share one moto.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use loglift_aws::{KinesisReader, S3Store, SqsQueue};
+use loglift_local::SqliteQueue;
+use loglift_ports::{PortResult, Queue, Redrive};
+
+/// Set to `1` by `scripts/test`: the services below are promised.
+pub const HARNESS_VAR: &str = "LOGLIFT_TEST_HARNESS";
+/// The moto server's base URL, e.g. `http://127.0.0.1:5123`.
+pub const MOTO_URL_VAR: &str = "LOGLIFT_TEST_MOTO_URL";
+/// A PostgreSQL connection URL to the throwaway `loglift` database.
+pub const PG_URL_VAR: &str = "LOGLIFT_TEST_PG_URL";
+
+/// The region every harness client uses.
+pub const REGION: &str = "us-east-1";
+
+/// Whether the test command promised the services.
+pub fn under_harness() -> bool {
+    std::env::var(HARNESS_VAR).is_ok_and(|v| v == "1")
+}
+
+/// The name of the running test (the test harness names each test's thread after it).
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned()
+}
+
+/// Look up a service URL: `Some` when set; `None` after printing a skip notice when not running
+/// under the harness; a panic (a failed test) when the harness promised it.
+#[allow(clippy::panic)] // test support: failing the calling test is the point
+fn service(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if under_harness() => panic!(
+            "{HARNESS_VAR}=1 but {var} is not set: the test harness promised {what} to {}; run the tests with scripts/test",
+            test_name()
+        ),
+        _ => {
+            eprintln!("skipped: {} needs {what} (run scripts/test)", test_name());
+            None
+        }
+    }
+}
+
+/// The moto server of the harness, if there is one (see the crate docs for what happens if not).
+pub fn moto() -> Option<MotoEnv> {
+    service(MOTO_URL_VAR, "moto").map(|url| MotoEnv { url })
+}
+
+/// The PostgreSQL of the harness, if there is one (see the crate docs for what happens if not).
+pub fn postgres() -> Option<PgEnv> {
+    service(PG_URL_VAR, "PostgreSQL").map(|url| PgEnv { url })
+}
+
+/// A throwaway PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgEnv {
+    pub url: String,
+}
+
+/// A moto server, and SDK clients pointed at it.
+#[derive(Debug, Clone)]
+pub struct MotoEnv {
+    pub url: String,
+}
+
+impl MotoEnv {
+    /// Region us-east-1, static credentials `test`/`test`, endpoint the moto URL. Built without
+    /// reading the environment so a developer's own AWS settings cannot leak in.
+    pub fn sdk_config(&self) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "loglift-tests",
+            )))
+            .endpoint_url(&self.url)
+            .build()
+    }
+
+    /// An S3 client (path-style, through [`loglift_aws::s3_client`]).
+    pub fn s3_client(&self) -> aws_sdk_s3::Client {
+        loglift_aws::s3_client(&self.sdk_config())
+    }
+
+    pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        loglift_aws::sqs_client(&self.sdk_config())
+    }
+
+    pub fn kinesis_client(&self) -> aws_sdk_kinesis::Client {
+        loglift_aws::kinesis_client(&self.sdk_config())
+    }
+
+    pub fn s3_store(&self) -> S3Store {
+        S3Store::new(self.s3_client())
+    }
+
+    pub fn sqs_queue(&self) -> SqsQueue {
+        SqsQueue::new(self.sqs_client())
+    }
+
+    pub fn kinesis_reader(&self) -> KinesisReader {
+        KinesisReader::new(self.kinesis_client())
+    }
+
+    /// Create a bucket with a fresh name starting with `prefix`; returns its name.
+    pub async fn new_bucket(&self, prefix: &str) -> Result<String, String> {
+        let bucket = unique_name(prefix);
+        self.s3_client()
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "CreateBucket {bucket}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )
+            })?;
+        Ok(bucket)
+    }
+}
+
+/// A name no other test (or earlier run) uses: `prefix`, then the process id, a counter and the
+/// clock. Lowercase letters, digits and `-` only, at most 63 characters: valid for buckets,
+/// queues and streams.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() % 1_000_000_000_000);
+    let prefix: String = prefix
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(24)
+        .collect::<String>()
+        .to_lowercase();
+    format!(
+        "{prefix}-{}-{}-{nanos:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Queue creation for both queue adapters, so one suite can set up its queues on either.
+pub trait TestQueues: Queue {
+    /// Create a queue named `name`; returns its address (a local name, or an SQS URL). The
+    /// redrive's `dead_letter_queue` is such an address.
+    fn create(
+        &self,
+        name: &str,
+        visibility: Duration,
+        redrive: Option<Redrive>,
+    ) -> impl Future<Output = PortResult<String>> + Send;
+}
+
+impl TestQueues for SqliteQueue {
+    async fn create(
+        &self,
+        name: &str,
+        visibility: Duration,
+        redrive: Option<Redrive>,
+    ) -> PortResult<String> {
+        self.create_queue(name, visibility, redrive)?;
+        Ok(name.to_owned())
+    }
+}
+
+impl TestQueues for SqsQueue {
+    async fn create(
+        &self,
+        name: &str,
+        visibility: Duration,
+        redrive: Option<Redrive>,
+    ) -> PortResult<String> {
+        self.create_queue(name, visibility, redrive.as_ref()).await
+    }
+}
+
+/// Create a dead-letter queue and a queue redriving to it after `max_receive_count` receives;
+/// returns the addresses `(queue, dead_letter_queue)`.
+pub async fn create_queue_with_dlq<Q: TestQueues>(
+    queues: &Q,
+    name: &str,
+    visibility: Duration,
+    max_receive_count: u32,
+) -> PortResult<(String, String)> {
+    let dlq = queues
+        .create(&format!("{name}-dlq"), visibility, None)
+        .await?;
+    let redrive = Redrive {
+        dead_letter_queue: dlq.clone(),
+        max_receive_count,
+    };
+    let queue = queues.create(name, visibility, Some(redrive)).await?;
+    Ok((queue, dlq))
+}

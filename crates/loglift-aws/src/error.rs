@@ -51,7 +51,9 @@ pub(crate) enum Disposition {
 pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> Disposition {
     if code.is_some_and(|c| NOT_FOUND_CODES.contains(&c)) || status == Some(404) {
         Disposition::NotFound
-    } else if code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) || status.is_some_and(|s| s == 429 || s >= 500) {
+    } else if code.is_some_and(|c| TRANSIENT_CODES.contains(&c))
+        || status.is_some_and(|s| s == 429 || s >= 500)
+    {
         Disposition::Transient
     } else {
         Disposition::Rejected
@@ -62,7 +64,11 @@ pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> Disposition {
 ///
 /// Service errors go by code and status ([`classify`]); a request that could not be built is
 /// rejected; timeouts, dispatch (connection, IO) failures and unreadable responses are transient.
-pub(crate) fn port_error<E>(op: &'static str, target: impl Into<String>, err: SdkError<E, HttpResponse>) -> PortError
+pub(crate) fn port_error<E>(
+    op: &'static str,
+    target: impl Into<String>,
+    err: SdkError<E, HttpResponse>,
+) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -84,9 +90,19 @@ where
         _ => DisplayErrorContext(&err).to_string(),
     };
     match disposition {
-        Disposition::NotFound => PortError::NotFound { what: format!("{op} {target}: {message}") },
-        Disposition::Transient => PortError::Transient { op, target, message },
-        Disposition::Rejected => PortError::Rejected { op, target, message },
+        Disposition::NotFound => PortError::NotFound {
+            what: format!("{op} {target}: {message}"),
+        },
+        Disposition::Transient => PortError::Transient {
+            op,
+            target,
+            message,
+        },
+        Disposition::Rejected => PortError::Rejected {
+            op,
+            target,
+            message,
+        },
     }
 }
 
@@ -99,20 +115,44 @@ mod tests {
         let cases = [
             (Some("NoSuchKey"), Some(404), Disposition::NotFound),
             (None, Some(404), Disposition::NotFound),
-            (Some("AWS.SimpleQueueService.NonExistentQueue"), Some(400), Disposition::NotFound),
+            (
+                Some("AWS.SimpleQueueService.NonExistentQueue"),
+                Some(400),
+                Disposition::NotFound,
+            ),
             (Some("QueueDoesNotExist"), Some(400), Disposition::NotFound),
-            (Some("ResourceNotFoundException"), Some(400), Disposition::NotFound),
+            (
+                Some("ResourceNotFoundException"),
+                Some(400),
+                Disposition::NotFound,
+            ),
             (Some("SlowDown"), Some(503), Disposition::Transient),
-            (Some("ProvisionedThroughputExceededException"), Some(400), Disposition::Transient),
-            (Some("ThrottlingException"), Some(400), Disposition::Transient),
+            (
+                Some("ProvisionedThroughputExceededException"),
+                Some(400),
+                Disposition::Transient,
+            ),
+            (
+                Some("ThrottlingException"),
+                Some(400),
+                Disposition::Transient,
+            ),
             (None, Some(500), Disposition::Transient),
             (None, Some(429), Disposition::Transient),
             (Some("AccessDenied"), Some(403), Disposition::Rejected),
-            (Some("InvalidParameterValue"), Some(400), Disposition::Rejected),
+            (
+                Some("InvalidParameterValue"),
+                Some(400),
+                Disposition::Rejected,
+            ),
             (None, None, Disposition::Rejected),
         ];
         for (code, status, want) in cases {
-            assert_eq!(classify(code, status), want, "code {code:?} status {status:?}");
+            assert_eq!(
+                classify(code, status),
+                want,
+                "code {code:?} status {status:?}"
+            );
         }
     }
 }

@@ -43,7 +43,10 @@ impl StreamReader for KinesisReader {
                 None if is_arn(stream) => self.client.list_shards().stream_arn(stream),
                 None => self.client.list_shards().stream_name(stream),
             };
-            let out = req.send().await.map_err(|e| port_error("ListShards", stream, e))?;
+            let out = req
+                .send()
+                .await
+                .map_err(|e| port_error("ListShards", stream, e))?;
             shards.extend(out.shards().iter().map(|s| s.shard_id().to_owned()));
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -52,23 +55,39 @@ impl StreamReader for KinesisReader {
         }
     }
 
-    async fn read(&self, stream: &str, shard: &str, from: &ShardPosition, max_records: u32) -> PortResult<ShardRead> {
+    async fn read(
+        &self,
+        stream: &str,
+        shard: &str,
+        from: &ShardPosition,
+        max_records: u32,
+    ) -> PortResult<ShardRead> {
         let target = format!("{stream} {shard}");
         let mut req = self.client.get_shard_iterator().shard_id(shard);
-        req = if is_arn(stream) { req.stream_arn(stream) } else { req.stream_name(stream) };
+        req = if is_arn(stream) {
+            req.stream_arn(stream)
+        } else {
+            req.stream_name(stream)
+        };
         req = match from {
-            ShardPosition::AtSequence(seq) => {
-                req.shard_iterator_type(ShardIteratorType::AtSequenceNumber).starting_sequence_number(seq)
-            }
-            ShardPosition::AfterSequence(seq) => {
-                req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(seq)
-            }
+            ShardPosition::AtSequence(seq) => req
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .starting_sequence_number(seq),
+            ShardPosition::AfterSequence(seq) => req
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(seq),
             ShardPosition::TrimHorizon => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
         };
-        let out = req.send().await.map_err(|e| port_error("GetShardIterator", target.as_str(), e))?;
-        let mut iterator = out.shard_iterator().map(str::to_owned).ok_or_else(|| PortError::NotFound {
-            what: format!("GetShardIterator {target}: shard is closed and fully read"),
-        })?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| port_error("GetShardIterator", target.as_str(), e))?;
+        let mut iterator =
+            out.shard_iterator()
+                .map(str::to_owned)
+                .ok_or_else(|| PortError::NotFound {
+                    what: format!("GetShardIterator {target}: shard is closed and fully read"),
+                })?;
         let limit = i32::try_from(max_records.clamp(1, 10_000)).unwrap_or(10_000);
         let mut empty_pages = 0;
         loop {
@@ -80,7 +99,10 @@ impl StreamReader for KinesisReader {
                 .send()
                 .await
                 .map_err(|e| port_error("GetRecords", target.as_str(), e))?;
-            let millis_behind = out.millis_behind_latest().and_then(|m| u64::try_from(m).ok()).unwrap_or(0);
+            let millis_behind = out
+                .millis_behind_latest()
+                .and_then(|m| u64::try_from(m).ok())
+                .unwrap_or(0);
             let records: Vec<StreamRecord> = out
                 .records()
                 .iter()
@@ -97,10 +119,17 @@ impl StreamReader for KinesisReader {
             empty_pages += 1;
             // An empty page behind the tip only means this stretch of the shard is empty: go on.
             match out.next_shard_iterator() {
-                Some(next) if records.is_empty() && millis_behind > 0 && empty_pages < MAX_EMPTY_PAGES => {
+                Some(next)
+                    if records.is_empty() && millis_behind > 0 && empty_pages < MAX_EMPTY_PAGES =>
+                {
                     iterator = next.to_owned();
                 }
-                _ => return Ok(ShardRead { records, millis_behind }),
+                _ => {
+                    return Ok(ShardRead {
+                        records,
+                        millis_behind,
+                    })
+                }
             }
         }
     }

@@ -35,7 +35,13 @@ fn size(n: Option<i64>) -> u64 {
 }
 
 impl ObjectStore for S3Store {
-    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> PortResult<ObjectMeta> {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> PortResult<ObjectMeta> {
         let len = body.len() as u64;
         let out = self
             .client
@@ -74,15 +80,29 @@ impl ObjectStore for S3Store {
             version_id: out.version_id().map(str::to_owned),
             last_modified: out.last_modified().and_then(to_chrono),
         };
-        Ok(Object { meta, body: Box::pin(out.body.into_async_read()) })
+        Ok(Object {
+            meta,
+            body: Box::pin(out.body.into_async_read()),
+        })
     }
 
     async fn head(&self, bucket: &str, key: &str) -> PortResult<Option<ObjectMeta>> {
-        let out = match self.client.head_object().bucket(bucket).key(key).send().await {
+        let out = match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 let err = port_error("HeadObject", format!("s3://{bucket}/{key}"), e);
-                return if err.is_not_found() { Ok(None) } else { Err(err) };
+                return if err.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
             }
         };
         Ok(Some(ObjectMeta {
@@ -95,7 +115,12 @@ impl ObjectStore for S3Store {
         }))
     }
 
-    async fn list(&self, bucket: &str, prefix: &str, continuation: Option<&str>) -> PortResult<ListPage> {
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> PortResult<ListPage> {
         let out = self
             .client
             .list_objects_v2()
@@ -119,7 +144,11 @@ impl ObjectStore for S3Store {
                 })
             })
             .collect();
-        let next = if out.is_truncated().unwrap_or(false) { out.next_continuation_token().map(str::to_owned) } else { None };
+        let next = if out.is_truncated().unwrap_or(false) {
+            out.next_continuation_token().map(str::to_owned)
+        } else {
+            None
+        };
         Ok(ListPage { objects, next })
     }
 

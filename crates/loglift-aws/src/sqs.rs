@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, Utc};
-use loglift_ports::{OutgoingMessage, PortError, PortResult, Queue, QueueDepth, ReceivedMessage, Redrive};
+use loglift_ports::{
+    OutgoingMessage, PortError, PortResult, Queue, QueueDepth, ReceivedMessage, Redrive,
+};
 
 use crate::error::port_error;
 
@@ -40,11 +42,10 @@ impl SqsQueue {
         visibility_timeout: Duration,
         redrive: Option<&Redrive>,
     ) -> PortResult<String> {
-        let mut req = self
-            .client
-            .create_queue()
-            .queue_name(name)
-            .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout.as_secs().to_string());
+        let mut req = self.client.create_queue().queue_name(name).attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_timeout.as_secs().to_string(),
+        );
         if let Some(r) = redrive {
             let arn = self.queue_arn(&r.dead_letter_queue).await?;
             let policy = serde_json::json!({
@@ -53,28 +54,48 @@ impl SqsQueue {
             });
             req = req.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
         }
-        let out = req.send().await.map_err(|e| port_error("CreateQueue", name, e))?;
-        out.queue_url().map(str::to_owned).ok_or_else(|| PortError::Rejected {
-            op: "CreateQueue",
-            target: name.to_owned(),
-            message: "response has no QueueUrl".to_owned(),
-        })
+        let out = req
+            .send()
+            .await
+            .map_err(|e| port_error("CreateQueue", name, e))?;
+        out.queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| PortError::Rejected {
+                op: "CreateQueue",
+                target: name.to_owned(),
+                message: "response has no QueueUrl".to_owned(),
+            })
     }
 
     /// The URL of the queue named `name`.
     pub async fn queue_url(&self, name: &str) -> PortResult<String> {
-        let out = self.client.get_queue_url().queue_name(name).send().await.map_err(|e| port_error("GetQueueUrl", name, e))?;
-        out.queue_url().map(str::to_owned).ok_or_else(|| PortError::NotFound { what: format!("queue {name}") })
+        let out = self
+            .client
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|e| port_error("GetQueueUrl", name, e))?;
+        out.queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| PortError::NotFound {
+                what: format!("queue {name}"),
+            })
     }
 
     /// The ARN of the queue at `queue_url`.
     pub async fn queue_arn(&self, queue_url: &str) -> PortResult<String> {
-        let attrs = self.attributes(queue_url, &[QueueAttributeName::QueueArn]).await?;
-        attrs.get(&QueueAttributeName::QueueArn).cloned().ok_or_else(|| PortError::Rejected {
-            op: "GetQueueAttributes",
-            target: queue_url.to_owned(),
-            message: "response has no QueueArn".to_owned(),
-        })
+        let attrs = self
+            .attributes(queue_url, &[QueueAttributeName::QueueArn])
+            .await?;
+        attrs
+            .get(&QueueAttributeName::QueueArn)
+            .cloned()
+            .ok_or_else(|| PortError::Rejected {
+                op: "GetQueueAttributes",
+                target: queue_url.to_owned(),
+                message: "response has no QueueArn".to_owned(),
+            })
     }
 
     async fn attributes(
@@ -100,7 +121,11 @@ fn seconds_i32(d: Duration) -> i32 {
 
 impl Queue for SqsQueue {
     async fn send(&self, queue: &str, message: &OutgoingMessage) -> PortResult<String> {
-        let mut req = self.client.send_message().queue_url(queue).message_body(&message.body);
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(queue)
+            .message_body(&message.body);
         for (name, value) in &message.attributes {
             let value = MessageAttributeValue::builder()
                 .data_type("String")
@@ -113,7 +138,10 @@ impl Queue for SqsQueue {
                 })?;
             req = req.message_attributes(name, value);
         }
-        let out = req.send().await.map_err(|e| port_error("SendMessage", queue, e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| port_error("SendMessage", queue, e))?;
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 
@@ -177,7 +205,12 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
-    async fn change_visibility(&self, queue: &str, receipt_handle: &str, timeout: Duration) -> PortResult<()> {
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> PortResult<()> {
         self.client
             .change_message_visibility()
             .queue_url(queue)
@@ -193,7 +226,10 @@ impl Queue for SqsQueue {
         let attrs = self
             .attributes(
                 queue,
-                &[QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible],
+                &[
+                    QueueAttributeName::ApproximateNumberOfMessages,
+                    QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                ],
             )
             .await?;
         let count = |name| attrs.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -73,7 +73,9 @@ impl Caps {
     /// The effective cap for `compressed_len` input bytes:
     /// `min(max_bytes, max(compressed_len * max_ratio, 64 KiB))`.
     pub fn limit_for(&self, compressed_len: usize) -> usize {
-        let by_ratio = compressed_len.saturating_mul(self.max_ratio).max(Self::RATIO_FLOOR);
+        let by_ratio = compressed_len
+            .saturating_mul(self.max_ratio)
+            .max(Self::RATIO_FLOOR);
         self.max_bytes.min(by_ratio)
     }
 }
@@ -81,7 +83,10 @@ impl Caps {
 impl Default for Caps {
     /// 16 MiB absolute, 100:1 ratio.
     fn default() -> Self {
-        Caps { max_bytes: 16 * 1024 * 1024, max_ratio: 100 }
+        Caps {
+            max_bytes: 16 * 1024 * 1024,
+            max_ratio: 100,
+        }
     }
 }
 
@@ -122,7 +127,10 @@ const DEFLATE_MAX_RATIO: usize = 1032;
 
 /// The last gzip member's ISIZE trailer (uncompressed length mod 2^32), when plausible.
 fn gzip_size_hint(bytes: &[u8]) -> Option<usize> {
-    let tail = bytes.len().checked_sub(4).and_then(|start| bytes.get(start..))?;
+    let tail = bytes
+        .len()
+        .checked_sub(4)
+        .and_then(|start| bytes.get(start..))?;
     let isize_le: [u8; 4] = tail.try_into().ok()?;
     let hint = usize::try_from(u32::from_le_bytes(isize_le)).ok()?;
     (hint <= bytes.len().saturating_mul(DEFLATE_MAX_RATIO)).then_some(hint)
@@ -137,14 +145,13 @@ fn read_capped(
 ) -> Result<Vec<u8>, Rejection> {
     let guess = hint.unwrap_or_else(|| compressed_len.saturating_mul(4));
     let mut out = Vec::with_capacity(guess.min(limit.saturating_add(1)));
-    let read = decoder.take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1)).read_to_end(&mut out);
+    let read = decoder
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut out);
     match read {
         Ok(_) if out.len() > limit => Err(Rejection::new(
             Reason::TooLarge,
-            format!(
-                "{} payload of {compressed_len} bytes decompresses to more than {limit} bytes",
-                kind.as_str()
-            ),
+            format!("{} payload of {compressed_len} bytes decompresses to more than {limit} bytes", kind.as_str()),
         )),
         Ok(_) => Ok(out),
         Err(e) => Err(Rejection::new(
@@ -160,19 +167,28 @@ fn read_capped(
 
 /// gzip-compress `bytes` (default level, one member).
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4 + 64), flate2::Compression::default());
+    let encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4 + 64),
+        flate2::Compression::default(),
+    );
     encode(encoder, bytes, flate2::write::GzEncoder::finish)
 }
 
 /// zlib-compress `bytes` (default level).
 pub fn zlib(bytes: &[u8]) -> Vec<u8> {
-    let encoder = flate2::write::ZlibEncoder::new(Vec::with_capacity(bytes.len() / 4 + 64), flate2::Compression::default());
+    let encoder = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(bytes.len() / 4 + 64),
+        flate2::Compression::default(),
+    );
     encode(encoder, bytes, flate2::write::ZlibEncoder::finish)
 }
 
 fn encode<E: Write>(mut encoder: E, bytes: &[u8], finish: fn(E) -> io::Result<Vec<u8>>) -> Vec<u8> {
     // Writing into a Vec cannot fail, so neither can the encoder: the empty fallback is unreachable.
-    encoder.write_all(bytes).and_then(|()| finish(encoder)).unwrap_or_default()
+    encoder
+        .write_all(bytes)
+        .and_then(|()| finish(encoder))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -190,9 +206,9 @@ mod tests {
             (&[0x78, 0xda], Compression::Zlib),
             (&[0x78, 0x5e], Compression::Zlib),
             (&[0x28, 0xb5, 0x2f, 0xfd, 0x00], Compression::Zstd),
-            (b"x ", Compression::None),  // check ok but preset-dictionary bit set
-            (b"x}", Compression::None),  // same
-            (b"xy", Compression::None),  // bad check
+            (b"x ", Compression::None), // check ok but preset-dictionary bit set
+            (b"x}", Compression::None), // same
+            (b"xy", Compression::None), // bad check
             (b"{\"a\":1}", Compression::None),
             (&[0x1f], Compression::None),
             (&[0x78], Compression::None),
@@ -218,8 +234,14 @@ mod tests {
             let out = decompress(&packed, &Caps::default()).map(Cow::into_owned);
             assert!(out.is_ok(), "{out:?}");
         }
-        assert_eq!(decompress(&gzip(JSON), &Caps::default()).map(Cow::into_owned), Ok(JSON.to_vec()));
-        assert_eq!(decompress(&zlib(JSON), &Caps::default()).map(Cow::into_owned), Ok(JSON.to_vec()));
+        assert_eq!(
+            decompress(&gzip(JSON), &Caps::default()).map(Cow::into_owned),
+            Ok(JSON.to_vec())
+        );
+        assert_eq!(
+            decompress(&zlib(JSON), &Caps::default()).map(Cow::into_owned),
+            Ok(JSON.to_vec())
+        );
     }
 
     #[test]
@@ -236,7 +258,12 @@ mod tests {
             for cut in [3, packed.len() / 2, packed.len() - 1] {
                 let short = packed.get(..cut).unwrap_or_default();
                 let out = decompress(short, &Caps::default());
-                assert_eq!(out.map_err(|r| r.reason), Err(Reason::BadCompression), "cut at {cut} of {}", packed.len());
+                assert_eq!(
+                    out.map_err(|r| r.reason),
+                    Err(Reason::BadCompression),
+                    "cut at {cut} of {}",
+                    packed.len()
+                );
             }
             let mut flipped = packed.clone();
             if let Some(b) = flipped.get_mut(12) {
@@ -247,12 +274,18 @@ mod tests {
         }
         let mut trailing = gzip(JSON);
         trailing.extend_from_slice(b"garbage");
-        assert_eq!(decompress(&trailing, &Caps::default()).map_err(|r| r.reason), Err(Reason::BadCompression));
+        assert_eq!(
+            decompress(&trailing, &Caps::default()).map_err(|r| r.reason),
+            Err(Reason::BadCompression)
+        );
     }
 
     #[test]
     fn caps_apply_absolute_and_ratio() {
-        let caps = Caps { max_bytes: 1000, max_ratio: 100 };
+        let caps = Caps {
+            max_bytes: 1000,
+            max_ratio: 100,
+        };
         assert_eq!(caps.limit_for(1), 1000);
         let caps = Caps::default();
         assert_eq!(caps.limit_for(0), 64 * 1024);
@@ -263,17 +296,26 @@ mod tests {
         // 4 MiB of spaces pack to a few KiB: far over the 100:1 ratio, under 16 MiB.
         let bomb = gzip(&vec![b' '; 4 << 20]);
         let out = decompress(&bomb, &Caps::default());
-        assert_eq!(out.as_ref().map_err(|r| r.reason), Err(Reason::TooLarge), "{out:?}");
+        assert_eq!(
+            out.as_ref().map_err(|r| r.reason),
+            Err(Reason::TooLarge),
+            "{out:?}"
+        );
         // Exactly at the cap is fine, one byte over is not.
         let exact = zlib(&[b'a'; 5000]);
         assert_eq!(decompress_within(&exact, 5000).map(|b| b.len()), Ok(5000));
-        assert_eq!(decompress_within(&exact, 4999).map_err(|r| r.reason), Err(Reason::TooLarge));
+        assert_eq!(
+            decompress_within(&exact, 4999).map_err(|r| r.reason),
+            Err(Reason::TooLarge)
+        );
     }
 
     #[test]
     fn zstd_is_unsupported() {
         let out = decompress(&[0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x00], &Caps::default());
-        let Err(rejection) = out else { panic!("zstd decoded") };
+        let Err(rejection) = out else {
+            panic!("zstd decoded")
+        };
         assert_eq!(rejection.reason, Reason::UnsupportedCompression);
         assert!(rejection.message.contains("zstd"), "{}", rejection.message);
     }

@@ -82,7 +82,10 @@ impl TryFrom<PayloadWire> for LogsPayload {
         let message_type = MessageType::from_wire(&wire.message_type).ok_or_else(|| {
             Rejection::new(
                 Reason::BadCloudwatchPayload,
-                format!("CloudWatch Logs payload with unknown messageType {:?}", wire.message_type),
+                format!(
+                    "CloudWatch Logs payload with unknown messageType {:?}",
+                    wire.message_type
+                ),
             )
         })?;
         Ok(LogsPayload {
@@ -94,14 +97,21 @@ impl TryFrom<PayloadWire> for LogsPayload {
             log_events: wire
                 .log_events
                 .into_iter()
-                .map(|e| LogEvent { id: e.id, timestamp: e.timestamp, message: e.message })
+                .map(|e| LogEvent {
+                    id: e.id,
+                    timestamp: e.timestamp,
+                    message: e.message,
+                })
                 .collect(),
         })
     }
 }
 
 fn malformed(e: &serde_json::Error) -> Rejection {
-    Rejection::new(Reason::BadCloudwatchPayload, format!("not a CloudWatch Logs subscription payload: {e}"))
+    Rejection::new(
+        Reason::BadCloudwatchPayload,
+        format!("not a CloudWatch Logs subscription payload: {e}"),
+    )
 }
 
 /// Parse a (decompressed) subscription payload.
@@ -113,7 +123,10 @@ pub fn parse(json: &[u8]) -> Result<LogsPayload, Rejection> {
         if e.is_data() {
             malformed(&e)
         } else {
-            Rejection::new(Reason::InvalidJson, format!("CloudWatch Logs payload is not JSON: {e}"))
+            Rejection::new(
+                Reason::InvalidJson,
+                format!("CloudWatch Logs payload is not JSON: {e}"),
+            )
         }
     })?;
     LogsPayload::try_from(wire)
@@ -122,7 +135,8 @@ pub fn parse(json: &[u8]) -> Result<LogsPayload, Rejection> {
 /// Read a payload out of an already parsed JSON object (what the envelope holds after it saw
 /// `messageType`), moving its strings rather than parsing again.
 pub fn from_map(object: Map<String, Value>) -> Result<LogsPayload, Rejection> {
-    let wire: PayloadWire = serde_json::from_value(Value::Object(object)).map_err(|e| malformed(&e))?;
+    let wire: PayloadWire =
+        serde_json::from_value(Value::Object(object)).map_err(|e| malformed(&e))?;
     LogsPayload::try_from(wire)
 }
 
@@ -146,7 +160,10 @@ mod tests {
         assert_eq!(data.log_group, "prod_/srv/idp/shared/log/events.log");
         assert_eq!(data.subscription_filters, vec!["to-firehose".to_owned()]);
         assert_eq!(data.log_events.len(), 2);
-        assert_eq!(data.log_events.first().map(|e| e.message.as_str()), Some("{\"name\":\"x\"}\n"));
+        assert_eq!(
+            data.log_events.first().map(|e| e.message.as_str()),
+            Some("{\"name\":\"x\"}\n")
+        );
 
         let control = parse(CONTROL.as_bytes()).map(|p| p.message_type);
         assert_eq!(control, Ok(MessageType::ControlMessage));
@@ -169,8 +186,15 @@ mod tests {
             r#"[1,2]"#,
         ];
         for case in cases {
-            assert_eq!(parse(case.as_bytes()).map_err(|r| r.reason), Err(Reason::BadCloudwatchPayload), "{case}");
+            assert_eq!(
+                parse(case.as_bytes()).map_err(|r| r.reason),
+                Err(Reason::BadCloudwatchPayload),
+                "{case}"
+            );
         }
-        assert_eq!(parse(b"{not json").map_err(|r| r.reason), Err(Reason::InvalidJson));
+        assert_eq!(
+            parse(b"{not json").map_err(|r| r.reason),
+            Err(Reason::InvalidJson)
+        );
     }
 }

@@ -107,16 +107,29 @@ fn unwrap_aggregate(data: &[u8], limits: &Limits, out: &mut Collector) -> Result
     let users = kpl::deaggregate(data)?;
     let mut budget = limits.record.limit_for(data.len());
     for (index, user) in users.into_iter().enumerate() {
-        let kpl::UserRecord { partition_key, data, .. } = user;
+        let kpl::UserRecord {
+            partition_key,
+            data,
+            ..
+        } = user;
         let context = |r: Rejection| {
-            Rejection::new(r.reason, format!("KPL user record {index} (partition key {partition_key:?}): {}", r.message))
+            Rejection::new(
+                r.reason,
+                format!(
+                    "KPL user record {index} (partition key {partition_key:?}): {}",
+                    r.message
+                ),
+            )
         };
         if data.is_empty() {
             out.reject(context(Rejection::new(Reason::Empty, "no bytes")), data);
             continue;
         }
         if kpl::is_aggregate(&data) {
-            let nested = Rejection::new(Reason::BadKplAggregate, "a KPL aggregate inside a KPL aggregate");
+            let nested = Rejection::new(
+                Reason::BadKplAggregate,
+                "a KPL aggregate inside a KPL aggregate",
+            );
             out.reject(context(nested), data);
             continue;
         }
@@ -141,13 +154,19 @@ struct Decoded<'a> {
 }
 
 enum Body<'a> {
-    Control { log_group: String },
+    Control {
+        log_group: String,
+    },
     Logs(LogsPayload),
     Object(Map<String, Value>),
     Array(Vec<Value>),
     /// NDJSON: the first object already parsed (if any), then the remaining text and the line
     /// number (1-based) it starts at.
-    Lines { first: Option<Map<String, Value>>, text: Text<'a>, first_line: usize },
+    Lines {
+        first: Option<Map<String, Value>>,
+        text: Text<'a>,
+        first_line: usize,
+    },
 }
 
 /// Decompressed text, borrowed from the record when it was not compressed.
@@ -168,7 +187,13 @@ impl Text<'_> {
 fn decode(bytes: &[u8], limit: usize) -> Result<Decoded<'_>, Rejection> {
     let compression = compress::sniff(bytes);
     let compressed = compression != Compression::None;
-    let what = || if compressed { format!("{} payload", compression.as_str()) } else { "record".to_owned() };
+    let what = || {
+        if compressed {
+            format!("{} payload", compression.as_str())
+        } else {
+            "record".to_owned()
+        }
+    };
     let decompressed = compress::decompress_within(bytes, limit)?;
     let size = if compressed { decompressed.len() } else { 0 };
     let text = match decompressed {
@@ -179,7 +204,10 @@ fn decode(bytes: &[u8], limit: usize) -> Result<Decoded<'_>, Rejection> {
         },
     };
     let body = classify(text, compressed, &what)?;
-    Ok(Decoded { decompressed: size, body })
+    Ok(Decoded {
+        decompressed: size,
+        body,
+    })
 }
 
 fn utf8<'a>(bytes: &'a [u8], what: &dyn Fn() -> String) -> Result<&'a str, Rejection> {
@@ -187,35 +215,67 @@ fn utf8<'a>(bytes: &'a [u8], what: &dyn Fn() -> String) -> Result<&'a str, Rejec
 }
 
 fn invalid_utf8(e: std::str::Utf8Error, what: &dyn Fn() -> String) -> Rejection {
-    Rejection::new(Reason::InvalidUtf8, format!("{} is not UTF-8: invalid byte at offset {}", what(), e.valid_up_to()))
+    Rejection::new(
+        Reason::InvalidUtf8,
+        format!(
+            "{} is not UTF-8: invalid byte at offset {}",
+            what(),
+            e.valid_up_to()
+        ),
+    )
 }
 
-fn classify<'a>(text: Text<'a>, compressed: bool, what: &dyn Fn() -> String) -> Result<Body<'a>, Rejection> {
+fn classify<'a>(
+    text: Text<'a>,
+    compressed: bool,
+    what: &dyn Fn() -> String,
+) -> Result<Body<'a>, Rejection> {
     let s = text.as_str();
     let body = s.strip_prefix('\u{feff}').unwrap_or(s);
     let skipped = s.len() - body.len();
     let Some(first) = body.bytes().find(|b| !is_json_space(*b)) else {
-        return Err(Rejection::new(Reason::Empty, format!("{} holds only whitespace", what())));
+        return Err(Rejection::new(
+            Reason::Empty,
+            format!("{} holds only whitespace", what()),
+        ));
     };
     let text = advance(text, skipped);
     match first {
         b'{' => match first_object(text.as_str()) {
             FirstObject::Whole(object) => single_object(object, compressed),
             // NDJSON: the first object was the first line (or lines); go on after it.
-            FirstObject::Line { object, consumed, next_line } => {
-                Ok(Body::Lines { first: Some(object), text: advance(text, consumed), first_line: next_line })
-            }
+            FirstObject::Line {
+                object,
+                consumed,
+                next_line,
+            } => Ok(Body::Lines {
+                first: Some(object),
+                text: advance(text, consumed),
+                first_line: next_line,
+            }),
             // Not an object, or something else on the first line: read it all line by line.
-            FirstObject::None => Ok(Body::Lines { first: None, text, first_line: 1 }),
+            FirstObject::None => Ok(Body::Lines {
+                first: None,
+                text,
+                first_line: 1,
+            }),
         },
         b'[' => {
             let items = serde_json::from_str::<Vec<Value>>(text.as_str());
             match items {
                 Ok(items) => Ok(Body::Array(items)),
-                Err(_) => Ok(Body::Lines { first: None, text, first_line: 1 }),
+                Err(_) => Ok(Body::Lines {
+                    first: None,
+                    text,
+                    first_line: 1,
+                }),
             }
         }
-        _ => Ok(Body::Lines { first: None, text, first_line: 1 }),
+        _ => Ok(Body::Lines {
+            first: None,
+            text,
+            first_line: 1,
+        }),
     }
 }
 
@@ -223,7 +283,11 @@ enum FirstObject {
     /// The text is this one object.
     Whole(Map<String, Value>),
     /// The object ends its line; more lines follow from byte `consumed`, numbered from `next_line`.
-    Line { object: Map<String, Value>, consumed: usize, next_line: usize },
+    Line {
+        object: Map<String, Value>,
+        consumed: usize,
+        next_line: usize,
+    },
     None,
 }
 
@@ -242,8 +306,14 @@ fn first_object(s: &str) -> FirstObject {
     match rest.split_once('\n') {
         Some((same_line, _)) if is_blank(same_line) => {
             let consumed = end + same_line.len() + 1;
-            let newlines = s.get(..consumed).map_or(0, |head| head.bytes().filter(|b| *b == b'\n').count());
-            FirstObject::Line { object, consumed, next_line: newlines + 1 }
+            let newlines = s
+                .get(..consumed)
+                .map_or(0, |head| head.bytes().filter(|b| *b == b'\n').count());
+            FirstObject::Line {
+                object,
+                consumed,
+                next_line: newlines + 1,
+            }
         }
         _ => FirstObject::None,
     }
@@ -252,7 +322,10 @@ fn first_object(s: &str) -> FirstObject {
 fn advance(text: Text<'_>, by: usize) -> Text<'_> {
     match text {
         Text::Borrowed(s) => Text::Borrowed(s.get(by..).unwrap_or_default()),
-        Text::Owned { text, start } => Text::Owned { text, start: start + by },
+        Text::Owned { text, start } => Text::Owned {
+            text,
+            start: start + by,
+        },
     }
 }
 
@@ -268,7 +341,9 @@ fn single_object<'a>(object: Map<String, Value>, compressed: bool) -> Result<Bod
     }
     let payload = cwlogs::from_map(object)?;
     Ok(match payload.message_type {
-        MessageType::ControlMessage => Body::Control { log_group: payload.log_group },
+        MessageType::ControlMessage => Body::Control {
+            log_group: payload.log_group,
+        },
         MessageType::DataMessage => Body::Logs(payload),
     })
 }
@@ -284,7 +359,10 @@ impl Decoded<'_> {
                     match item {
                         Value::Object(object) => out.event(None, partition_key, object),
                         other => {
-                            let message = format!("array element {index} is {}, not a JSON object", kind(&other));
+                            let message = format!(
+                                "array element {index} is {}, not a JSON object",
+                                kind(&other)
+                            );
                             let raw = serde_json::to_vec(&other).unwrap_or_default();
                             out.reject(Rejection::new(Reason::InvalidJson, message), raw);
                         }
@@ -292,7 +370,11 @@ impl Decoded<'_> {
                 }
             }
             Body::Logs(payload) => emit_logs(payload, partition_key, out),
-            Body::Lines { first, text, first_line } => {
+            Body::Lines {
+                first,
+                text,
+                first_line,
+            } => {
                 if let Some(object) = first {
                     out.event(None, partition_key, object);
                 }
@@ -303,18 +385,29 @@ impl Decoded<'_> {
 }
 
 fn emit_logs(payload: LogsPayload, partition_key: Option<&str>, out: &mut Collector) {
-    let LogsPayload { log_group, log_stream, log_events, .. } = payload;
+    let LogsPayload {
+        log_group,
+        log_stream,
+        log_events,
+        ..
+    } = payload;
     for event in log_events {
         let parsed = if is_blank(&event.message) {
             Err(Rejection::new(
                 Reason::Empty,
-                format!("log event {} of log group {log_group}: empty message", event.id),
+                format!(
+                    "log event {} of log group {log_group}: empty message",
+                    event.id
+                ),
             ))
         } else {
             serde_json::from_str::<Map<String, Value>>(&event.message).map_err(|e| {
                 Rejection::new(
                     Reason::InvalidJson,
-                    format!("log event {} of log group {log_group}: message is not a JSON object: {e}", event.id),
+                    format!(
+                        "log event {} of log group {log_group}: message is not a JSON object: {e}",
+                        event.id
+                    ),
                 )
             })
         };
@@ -346,7 +439,10 @@ fn emit_lines(text: &str, first_line: usize, partition_key: Option<&str>, out: &
             Ok(object) => out.event(None, partition_key, object),
             Err(e) => {
                 let message = format!("line {} is not a JSON object: {e}", first_line + offset);
-                out.reject(Rejection::new(Reason::InvalidJson, message), line.as_bytes().to_vec());
+                out.reject(
+                    Rejection::new(Reason::InvalidJson, message),
+                    line.as_bytes().to_vec(),
+                );
             }
         }
     }
@@ -386,18 +482,36 @@ impl Collector {
         position
     }
 
-    fn event(&mut self, log: Option<LogMeta>, partition_key: Option<&str>, object: Map<String, Value>) {
+    fn event(
+        &mut self,
+        log: Option<LogMeta>,
+        partition_key: Option<&str>,
+        object: Map<String, Value>,
+    ) {
         let position = self.position();
-        self.events.push(Event { position, log, partition_key: partition_key.map(str::to_owned), object });
+        self.events.push(Event {
+            position,
+            log,
+            partition_key: partition_key.map(str::to_owned),
+            object,
+        });
     }
 
     fn reject(&mut self, rejection: Rejection, raw: Vec<u8>) {
         let position = self.position();
-        self.rejects.push(EventReject { position, rejection, raw });
+        self.rejects.push(EventReject {
+            position,
+            rejection,
+            raw,
+        });
     }
 
     fn finish(self) -> Unwrapped {
-        Unwrapped::Events { log_group: self.log_group, events: self.events, rejects: self.rejects }
+        Unwrapped::Events {
+            log_group: self.log_group,
+            events: self.events,
+            rejects: self.rejects,
+        }
     }
 }
 
@@ -416,18 +530,29 @@ mod tests {
     /// (event positions, reject (position, reason)) of an `Events` outcome.
     fn shape(data: &[u8]) -> (Vec<u32>, Vec<(u32, Reason)>) {
         match run(data) {
-            Ok(Unwrapped::Events { events, rejects, .. }) => (
+            Ok(Unwrapped::Events {
+                events, rejects, ..
+            }) => (
                 events.iter().map(|e| e.position).collect(),
-                rejects.iter().map(|r| (r.position, r.rejection.reason)).collect(),
+                rejects
+                    .iter()
+                    .map(|r| (r.position, r.rejection.reason))
+                    .collect(),
             ),
-            other => panic!("expected events from {:?}, got {other:?}", String::from_utf8_lossy(data)),
+            other => panic!(
+                "expected events from {:?}, got {other:?}",
+                String::from_utf8_lossy(data)
+            ),
         }
     }
 
     fn err(data: &[u8]) -> Reason {
         match run(data) {
             Err(r) => r.reason,
-            other => panic!("expected an error from {:?}, got {other:?}", String::from_utf8_lossy(data)),
+            other => panic!(
+                "expected an error from {:?}, got {other:?}",
+                String::from_utf8_lossy(data)
+            ),
         }
     }
 
@@ -456,17 +581,32 @@ mod tests {
     fn single_object_array_and_ndjson() {
         assert_eq!(shape(br#"{"a":1}"#), (vec![0], vec![]));
         assert_eq!(shape(b"\xef\xbb\xbf {\"a\":1}\n"), (vec![0], vec![]));
-        assert_eq!(shape(b"{\n  \"a\": 1,\n  \"b\": [1, 2]\n}\n"), (vec![0], vec![]));
-        assert_eq!(shape(br#"[{"a":1},{"a":2},3,{"a":4}]"#), (vec![0, 1, 3], vec![(2, Reason::InvalidJson)]));
+        assert_eq!(
+            shape(b"{\n  \"a\": 1,\n  \"b\": [1, 2]\n}\n"),
+            (vec![0], vec![])
+        );
+        assert_eq!(
+            shape(br#"[{"a":1},{"a":2},3,{"a":4}]"#),
+            (vec![0, 1, 3], vec![(2, Reason::InvalidJson)])
+        );
         assert_eq!(shape(b"[]"), (vec![], vec![]));
         assert_eq!(
             shape(b"{\"a\":1}\r\n\r\n{\"a\":2}\r\nnot json\r\n[1]\n{\"a\":3}"),
-            (vec![0, 1, 4], vec![(2, Reason::InvalidJson), (3, Reason::InvalidJson)])
+            (
+                vec![0, 1, 4],
+                vec![(2, Reason::InvalidJson), (3, Reason::InvalidJson)]
+            )
         );
         // A broken first line does not spoil the others.
-        assert_eq!(shape(b"{\"a\":1\n{\"a\":2}\n"), (vec![1], vec![(0, Reason::InvalidJson)]));
+        assert_eq!(
+            shape(b"{\"a\":1\n{\"a\":2}\n"),
+            (vec![1], vec![(0, Reason::InvalidJson)])
+        );
         // Two objects on one line: that line is rejected as a whole.
-        assert_eq!(shape(b"{\"a\":1} {\"a\":2}\n{\"a\":3}"), (vec![1], vec![(0, Reason::InvalidJson)]));
+        assert_eq!(
+            shape(b"{\"a\":1} {\"a\":2}\n{\"a\":3}"),
+            (vec![1], vec![(0, Reason::InvalidJson)])
+        );
         assert_eq!(shape(b"not json"), (vec![], vec![(0, Reason::InvalidJson)]));
         assert_eq!(shape(b"[1, 2"), (vec![], vec![(0, Reason::InvalidJson)]));
         assert_eq!(shape(b"42"), (vec![], vec![(0, Reason::InvalidJson)]));
@@ -474,17 +614,33 @@ mod tests {
 
     #[test]
     fn rejects_carry_their_line_and_number() {
-        let Ok(Unwrapped::Events { rejects, .. }) = run(b"{\"a\":1}\n\n  oops \r\n{\"a\":2}") else { panic!() };
-        let [reject] = rejects.as_slice() else { panic!("{rejects:?}") };
+        let Ok(Unwrapped::Events { rejects, .. }) = run(b"{\"a\":1}\n\n  oops \r\n{\"a\":2}")
+        else {
+            panic!()
+        };
+        let [reject] = rejects.as_slice() else {
+            panic!("{rejects:?}")
+        };
         assert_eq!(reject.raw, b"  oops ".to_vec());
-        assert!(reject.rejection.message.starts_with("line 3 "), "{}", reject.rejection.message);
+        assert!(
+            reject.rejection.message.starts_with("line 3 "),
+            "{}",
+            reject.rejection.message
+        );
     }
 
     #[test]
     fn plain_objects_keep_their_fields() {
-        let Ok(Unwrapped::Events { log_group, events, .. }) = run(br#"{"request_id":"r-1","n":2}"#) else { panic!() };
+        let Ok(Unwrapped::Events {
+            log_group, events, ..
+        }) = run(br#"{"request_id":"r-1","n":2}"#)
+        else {
+            panic!()
+        };
         assert_eq!(log_group, None);
-        let [event] = events.as_slice() else { panic!("{events:?}") };
+        let [event] = events.as_slice() else {
+            panic!("{events:?}")
+        };
         assert_eq!(event.object.get("request_id"), Some(&Value::from("r-1")));
         assert_eq!(event.log, None);
         assert_eq!(event.partition_key, None);
@@ -492,13 +648,19 @@ mod tests {
 
     #[test]
     fn compressed_payloads() {
-        assert_eq!(shape(&gzip(b"{\"a\":1}\n{\"a\":2}\n")), (vec![0, 1], vec![]));
+        assert_eq!(
+            shape(&gzip(b"{\"a\":1}\n{\"a\":2}\n")),
+            (vec![0, 1], vec![])
+        );
         assert_eq!(shape(&zlib(br#"[{"a":1}]"#)), (vec![0], vec![]));
         let mut truncated = gzip(br#"{"a":1}"#);
         truncated.truncate(truncated.len() / 2);
         assert_eq!(err(&truncated), Reason::BadCompression);
         assert_eq!(err(&gzip(&vec![b' '; 8 << 20])), Reason::TooLarge);
-        assert_eq!(err(&[0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]), Reason::UnsupportedCompression);
+        assert_eq!(
+            err(&[0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]),
+            Reason::UnsupportedCompression
+        );
         assert_eq!(err(b"{\"a\":\"\xff\"}"), Reason::InvalidUtf8);
         assert_eq!(err(&gzip(b"{\"a\":\"\xff\"}")), Reason::InvalidUtf8);
     }
@@ -508,16 +670,40 @@ mod tests {
         let payload = logs(
             "DATA_MESSAGE",
             "prod_/srv/idp/shared/log/events.log",
-            &[r#"{"name":"login"}"#, "plain text", "", "{\"name\":\"logout\"}\n"],
+            &[
+                r#"{"name":"login"}"#,
+                "plain text",
+                "",
+                "{\"name\":\"logout\"}\n",
+            ],
         );
         for data in [gzip(&payload), zlib(&payload), payload.clone()] {
             let got = run(&data);
-            let Ok(Unwrapped::Events { log_group, events, rejects }) = got else { panic!("{got:?}") };
-            assert_eq!(log_group.as_deref(), Some("prod_/srv/idp/shared/log/events.log"));
-            assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![0, 3]);
-            let reasons: Vec<_> = rejects.iter().map(|r| (r.position, r.rejection.reason)).collect();
+            let Ok(Unwrapped::Events {
+                log_group,
+                events,
+                rejects,
+            }) = got
+            else {
+                panic!("{got:?}")
+            };
+            assert_eq!(
+                log_group.as_deref(),
+                Some("prod_/srv/idp/shared/log/events.log")
+            );
+            assert_eq!(
+                events.iter().map(|e| e.position).collect::<Vec<_>>(),
+                vec![0, 3]
+            );
+            let reasons: Vec<_> = rejects
+                .iter()
+                .map(|r| (r.position, r.rejection.reason))
+                .collect();
             assert_eq!(reasons, vec![(1, Reason::InvalidJson), (2, Reason::Empty)]);
-            assert_eq!(rejects.first().map(|r| r.raw.as_slice()), Some(b"plain text".as_slice()));
+            assert_eq!(
+                rejects.first().map(|r| r.raw.as_slice()),
+                Some(b"plain text".as_slice())
+            );
             let log = events.last().and_then(|e| e.log.clone());
             assert_eq!(
                 log,
@@ -533,37 +719,95 @@ mod tests {
 
     #[test]
     fn cloudwatch_control_message() {
-        let payload = logs("CONTROL_MESSAGE", "", &["CWL CONTROL MESSAGE: Checking health of destination Firehose."]);
-        assert_eq!(run(&gzip(&payload)), Ok(Unwrapped::Control { log_group: String::new() }));
+        let payload = logs(
+            "CONTROL_MESSAGE",
+            "",
+            &["CWL CONTROL MESSAGE: Checking health of destination Firehose."],
+        );
+        assert_eq!(
+            run(&gzip(&payload)),
+            Ok(Unwrapped::Control {
+                log_group: String::new()
+            })
+        );
     }
 
     #[test]
     fn message_type_detection() {
         // Compressed, with messageType but the wrong shape: a broken subscription payload.
-        assert_eq!(err(&gzip(br#"{"messageType":"DATA_MESSAGE","logGroup":"g"}"#)), Reason::BadCloudwatchPayload);
-        assert_eq!(err(&gzip(br#"{"messageType":"click"}"#)), Reason::BadCloudwatchPayload);
+        assert_eq!(
+            err(&gzip(br#"{"messageType":"DATA_MESSAGE","logGroup":"g"}"#)),
+            Reason::BadCloudwatchPayload
+        );
+        assert_eq!(
+            err(&gzip(br#"{"messageType":"click"}"#)),
+            Reason::BadCloudwatchPayload
+        );
         // Uncompressed, a known messageType but broken: still a payload.
-        assert_eq!(err(br#"{"messageType":"DATA_MESSAGE"}"#), Reason::BadCloudwatchPayload);
+        assert_eq!(
+            err(br#"{"messageType":"DATA_MESSAGE"}"#),
+            Reason::BadCloudwatchPayload
+        );
         // Uncompressed, an application's own messageType: a plain event.
-        assert_eq!(shape(br#"{"messageType":"click","user":"u"}"#), (vec![0], vec![]));
+        assert_eq!(
+            shape(br#"{"messageType":"click","user":"u"}"#),
+            (vec![0], vec![])
+        );
         // messageType on an NDJSON line is just a field.
-        assert_eq!(shape(b"{\"messageType\":\"DATA_MESSAGE\"}\n{\"a\":1}"), (vec![0, 1], vec![]));
+        assert_eq!(
+            shape(b"{\"messageType\":\"DATA_MESSAGE\"}\n{\"a\":1}"),
+            (vec![0, 1], vec![])
+        );
     }
 
     #[test]
     fn kpl_aggregates() {
         let logs_payload = logs("DATA_MESSAGE", "g", &[r#"{"n":1}"#, r#"{"n":2}"#]);
         let users = [
-            UserRecord { partition_key: "pk-0".into(), explicit_hash_key: None, data: br#"{"a":1}"#.to_vec() },
-            UserRecord { partition_key: "pk-1".into(), explicit_hash_key: None, data: gzip(b"{\"a\":2}\n{\"a\":3}") },
-            UserRecord { partition_key: "pk-2".into(), explicit_hash_key: None, data: Vec::new() },
-            UserRecord { partition_key: "pk-3".into(), explicit_hash_key: None, data: aggregate(&[]) },
-            UserRecord { partition_key: "pk-4".into(), explicit_hash_key: None, data: gzip(&logs_payload) },
-            UserRecord { partition_key: "pk-5".into(), explicit_hash_key: None, data: b"\x1f\x8bbroken".to_vec() },
+            UserRecord {
+                partition_key: "pk-0".into(),
+                explicit_hash_key: None,
+                data: br#"{"a":1}"#.to_vec(),
+            },
+            UserRecord {
+                partition_key: "pk-1".into(),
+                explicit_hash_key: None,
+                data: gzip(b"{\"a\":2}\n{\"a\":3}"),
+            },
+            UserRecord {
+                partition_key: "pk-2".into(),
+                explicit_hash_key: None,
+                data: Vec::new(),
+            },
+            UserRecord {
+                partition_key: "pk-3".into(),
+                explicit_hash_key: None,
+                data: aggregate(&[]),
+            },
+            UserRecord {
+                partition_key: "pk-4".into(),
+                explicit_hash_key: None,
+                data: gzip(&logs_payload),
+            },
+            UserRecord {
+                partition_key: "pk-5".into(),
+                explicit_hash_key: None,
+                data: b"\x1f\x8bbroken".to_vec(),
+            },
         ];
         let got = run(&aggregate(&users));
-        let Ok(Unwrapped::Events { log_group, events, rejects }) = got else { panic!("{got:?}") };
-        let keys: Vec<_> = events.iter().map(|e| (e.position, e.partition_key.as_deref(), e.log.is_some())).collect();
+        let Ok(Unwrapped::Events {
+            log_group,
+            events,
+            rejects,
+        }) = got
+        else {
+            panic!("{got:?}")
+        };
+        let keys: Vec<_> = events
+            .iter()
+            .map(|e| (e.position, e.partition_key.as_deref(), e.log.is_some()))
+            .collect();
         assert_eq!(
             keys,
             vec![
@@ -574,10 +818,28 @@ mod tests {
                 (6, Some("pk-4"), true)
             ]
         );
-        let reasons: Vec<_> = rejects.iter().map(|r| (r.position, r.rejection.reason)).collect();
-        assert_eq!(reasons, vec![(3, Reason::Empty), (4, Reason::BadKplAggregate), (7, Reason::BadCompression)]);
-        assert!(rejects.iter().all(|r| r.rejection.message.starts_with("KPL user record ")), "{rejects:?}");
-        assert_eq!(rejects.last().map(|r| r.raw.clone()), Some(b"\x1f\x8bbroken".to_vec()));
+        let reasons: Vec<_> = rejects
+            .iter()
+            .map(|r| (r.position, r.rejection.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (3, Reason::Empty),
+                (4, Reason::BadKplAggregate),
+                (7, Reason::BadCompression)
+            ]
+        );
+        assert!(
+            rejects
+                .iter()
+                .all(|r| r.rejection.message.starts_with("KPL user record ")),
+            "{rejects:?}"
+        );
+        assert_eq!(
+            rejects.last().map(|r| r.raw.clone()),
+            Some(b"\x1f\x8bbroken".to_vec())
+        );
         assert_eq!(log_group.as_deref(), Some("g"));
 
         let mut corrupt = aggregate(&users);
@@ -591,22 +853,45 @@ mod tests {
     #[test]
     fn kpl_user_records_share_one_decompression_budget() {
         // Each user record alone is under its own cap; together they are over the aggregate's.
-        let limits = Limits { record: Caps { max_bytes: 100_000, max_ratio: 100 } };
+        let limits = Limits {
+            record: Caps {
+                max_bytes: 100_000,
+                max_ratio: 100_000,
+            },
+        };
         let user = |n: u8| UserRecord {
             partition_key: format!("pk-{n}"),
             explicit_hash_key: None,
             data: gzip(format!("{{\"pad\":\"{}\"}}", " ".repeat(40_000)).as_bytes()),
         };
         let got = unwrap_record(&aggregate(&[user(0), user(1), user(2)]), &limits);
-        let Ok(Unwrapped::Events { events, rejects, .. }) = got else { panic!("{got:?}") };
+        let Ok(Unwrapped::Events {
+            events, rejects, ..
+        }) = got
+        else {
+            panic!("{got:?}")
+        };
         assert_eq!(events.len(), 2);
-        assert_eq!(rejects.iter().map(|r| r.rejection.reason).collect::<Vec<_>>(), vec![Reason::TooLarge]);
+        assert_eq!(
+            rejects
+                .iter()
+                .map(|r| r.rejection.reason)
+                .collect::<Vec<_>>(),
+            vec![Reason::TooLarge]
+        );
     }
 
     fn no_panic(data: &[u8]) {
         // Whatever comes back is fine; positions must still be distinct and dense.
-        if let Ok(Unwrapped::Events { events, rejects, .. }) = unwrap_record(data, &Limits::default()) {
-            let mut positions: Vec<u32> = events.iter().map(|e| e.position).chain(rejects.iter().map(|r| r.position)).collect();
+        if let Ok(Unwrapped::Events {
+            events, rejects, ..
+        }) = unwrap_record(data, &Limits::default())
+        {
+            let mut positions: Vec<u32> = events
+                .iter()
+                .map(|e| e.position)
+                .chain(rejects.iter().map(|r| r.position))
+                .collect();
             positions.sort_unstable();
             let expected: Vec<u32> = (0..positions.len() as u32).collect();
             assert_eq!(positions, expected);

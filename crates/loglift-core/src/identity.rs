@@ -30,7 +30,11 @@ fn scalar_text(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
     match value {
         Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
         Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b {
+            "true"
+        } else {
+            "false"
+        })),
         Value::Null | Value::Object(_) | Value::Array(_) => None,
     }
 }
@@ -47,7 +51,12 @@ pub fn event_id(
             let value = lookup(event, path)
                 .and_then(scalar_text)
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| Rejection::new(Reason::MissingIdentity, format!("identity field `{path}` is missing, empty or not a scalar")))?;
+                .ok_or_else(|| {
+                    Rejection::new(
+                        Reason::MissingIdentity,
+                        format!("identity field `{path}` is missing, empty or not a scalar"),
+                    )
+                })?;
             value.into_owned()
         }
         Identity::Hash(fields) => {
@@ -68,7 +77,10 @@ pub fn event_id(
                 hasher.update([0x1f]);
             }
             if present == 0 {
-                return Err(Rejection::new(Reason::MissingIdentity, format!("none of the identity fields {fields:?} is present")));
+                return Err(Rejection::new(
+                    Reason::MissingIdentity,
+                    format!("none of the identity fields {fields:?} is present"),
+                ));
             }
             let digest = hasher.finalize();
             hex::encode(digest.get(..16).unwrap_or(&digest))
@@ -76,12 +88,20 @@ pub fn event_id(
         Identity::LogEventId => log_event_id
             .filter(|id| !id.is_empty())
             .map(str::to_owned)
-            .ok_or_else(|| Rejection::new(Reason::MissingIdentity, "the event has no CloudWatch Logs event id"))?,
+            .ok_or_else(|| {
+                Rejection::new(
+                    Reason::MissingIdentity,
+                    "the event has no CloudWatch Logs event id",
+                )
+            })?,
     };
     if id.len() > MAX_EVENT_ID_BYTES {
         return Err(Rejection::new(
             Reason::IdentityTooLong,
-            format!("event id is {} bytes, at most {MAX_EVENT_ID_BYTES} allowed", id.len()),
+            format!(
+                "event id is {} bytes, at most {MAX_EVENT_ID_BYTES} allowed",
+                id.len()
+            ),
         ));
     }
     Ok(id)
@@ -99,15 +119,37 @@ mod tests {
     #[test]
     fn field_identity_is_the_value() {
         let e = obj(json!({"request_id": "fc417c2b", "n": 42, "deep": {"id": "x"}}));
-        assert_eq!(event_id(&Identity::Field("request_id".into()), &e, None).ok().as_deref(), Some("fc417c2b"));
-        assert_eq!(event_id(&Identity::Field("n".into()), &e, None).ok().as_deref(), Some("42"));
-        assert_eq!(event_id(&Identity::Field("deep.id".into()), &e, None).ok().as_deref(), Some("x"));
+        assert_eq!(
+            event_id(&Identity::Field("request_id".into()), &e, None)
+                .ok()
+                .as_deref(),
+            Some("fc417c2b")
+        );
+        assert_eq!(
+            event_id(&Identity::Field("n".into()), &e, None)
+                .ok()
+                .as_deref(),
+            Some("42")
+        );
+        assert_eq!(
+            event_id(&Identity::Field("deep.id".into()), &e, None)
+                .ok()
+                .as_deref(),
+            Some("x")
+        );
         for missing in ["nope", "deep"] {
-            let err = event_id(&Identity::Field(missing.into()), &e, None).err().map(|r| r.reason);
+            let err = event_id(&Identity::Field(missing.into()), &e, None)
+                .err()
+                .map(|r| r.reason);
             assert_eq!(err, Some(Reason::MissingIdentity), "{missing}");
         }
         let long = obj(json!({"id": "x".repeat(300)}));
-        assert_eq!(event_id(&Identity::Field("id".into()), &long, None).err().map(|r| r.reason), Some(Reason::IdentityTooLong));
+        assert_eq!(
+            event_id(&Identity::Field("id".into()), &long, None)
+                .err()
+                .map(|r| r.reason),
+            Some(Reason::IdentityTooLong)
+        );
     }
 
     #[test]
@@ -123,13 +165,21 @@ mod tests {
         assert_ne!(one, swapped, "field order matters");
         let missing_one = event_id(&id, &obj(json!({"a": "1"})), None).ok();
         assert_ne!(one, missing_one);
-        assert_eq!(event_id(&id, &obj(json!({})), None).err().map(|r| r.reason), Some(Reason::MissingIdentity));
+        assert_eq!(
+            event_id(&id, &obj(json!({})), None).err().map(|r| r.reason),
+            Some(Reason::MissingIdentity)
+        );
     }
 
     #[test]
     fn log_event_id_identity() {
         let e = obj(json!({}));
-        assert_eq!(event_id(&Identity::LogEventId, &e, Some("3595")).ok().as_deref(), Some("3595"));
+        assert_eq!(
+            event_id(&Identity::LogEventId, &e, Some("3595"))
+                .ok()
+                .as_deref(),
+            Some("3595")
+        );
         assert!(event_id(&Identity::LogEventId, &e, None).is_err());
     }
 }

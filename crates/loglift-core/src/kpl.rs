@@ -69,7 +69,10 @@ pub fn deaggregate(data: &[u8]) -> Result<Vec<UserRecord>, Rejection> {
         .strip_prefix(&MAGIC)
         .ok_or_else(|| bad(format!("{} bytes without the KPL magic bytes", data.len())))?;
     let split = body.len().checked_sub(DIGEST_LEN).ok_or_else(|| {
-        bad(format!("KPL aggregate of {} bytes is shorter than magic + 16-byte MD5", data.len()))
+        bad(format!(
+            "KPL aggregate of {} bytes is shorter than magic + 16-byte MD5",
+            data.len()
+        ))
     })?;
     let (proto, digest) = body.split_at(split);
     let computed = Md5::digest(proto);
@@ -84,9 +87,17 @@ pub fn deaggregate(data: &[u8]) -> Result<Vec<UserRecord>, Rejection> {
             ),
         ));
     }
-    let aggregated = AggregatedRecord::decode(proto)
-        .map_err(|e| bad(format!("KPL aggregate of {} bytes: protobuf does not decode: {e}", data.len())))?;
-    let AggregatedRecord { partition_key_table, explicit_hash_key_table, records } = aggregated;
+    let aggregated = AggregatedRecord::decode(proto).map_err(|e| {
+        bad(format!(
+            "KPL aggregate of {} bytes: protobuf does not decode: {e}",
+            data.len()
+        ))
+    })?;
+    let AggregatedRecord {
+        partition_key_table,
+        explicit_hash_key_table,
+        records,
+    } = aggregated;
     records
         .into_iter()
         .enumerate()
@@ -119,7 +130,10 @@ pub fn deaggregate(data: &[u8]) -> Result<Vec<UserRecord>, Rejection> {
 }
 
 fn table_entry(table: &[String], index: u64) -> Option<&str> {
-    usize::try_from(index).ok().and_then(|i| table.get(i)).map(String::as_str)
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| table.get(i))
+        .map(String::as_str)
 }
 
 /// Build a KPL aggregate of `records` (partition and explicit hash keys deduplicated into the
@@ -173,13 +187,21 @@ mod tests {
 
     fn sample() -> Vec<UserRecord> {
         vec![
-            UserRecord { partition_key: "pk-a".into(), explicit_hash_key: None, data: br#"{"n":1}"#.to_vec() },
+            UserRecord {
+                partition_key: "pk-a".into(),
+                explicit_hash_key: None,
+                data: br#"{"n":1}"#.to_vec(),
+            },
             UserRecord {
                 partition_key: "pk-b".into(),
                 explicit_hash_key: Some("170141183460469231731687303715884105728".into()),
                 data: br#"{"n":2}"#.to_vec(),
             },
-            UserRecord { partition_key: "pk-a".into(), explicit_hash_key: None, data: Vec::new() },
+            UserRecord {
+                partition_key: "pk-a".into(),
+                explicit_hash_key: None,
+                data: Vec::new(),
+            },
         ]
     }
 
@@ -205,8 +227,13 @@ mod tests {
         let packed = aggregate(&sample());
         let proto = packed.get(4..packed.len() - 16).unwrap_or_default();
         let decoded = AggregatedRecord::decode(proto).map_err(|e| e.to_string());
-        let Ok(decoded) = decoded else { panic!("{decoded:?}") };
-        assert_eq!(decoded.partition_key_table, vec!["pk-a".to_owned(), "pk-b".to_owned()]);
+        let Ok(decoded) = decoded else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(
+            decoded.partition_key_table,
+            vec!["pk-a".to_owned(), "pk-b".to_owned()]
+        );
         assert_eq!(decoded.explicit_hash_key_table.len(), 1);
     }
 
@@ -216,13 +243,19 @@ mod tests {
         if let Some(last) = packed.last_mut() {
             *last ^= 1;
         }
-        assert_eq!(deaggregate(&packed).map_err(|r| r.reason), Err(Reason::KplChecksum));
+        assert_eq!(
+            deaggregate(&packed).map_err(|r| r.reason),
+            Err(Reason::KplChecksum)
+        );
         // Data edited in flight, trailer untouched.
         let mut packed = aggregate(&sample());
         if let Some(b) = packed.get_mut(10) {
             *b ^= 1;
         }
-        assert_eq!(deaggregate(&packed).map_err(|r| r.reason), Err(Reason::KplChecksum));
+        assert_eq!(
+            deaggregate(&packed).map_err(|r| r.reason),
+            Err(Reason::KplChecksum)
+        );
     }
 
     #[test]
@@ -236,12 +269,18 @@ mod tests {
                 "cut at {cut}: {got:?}"
             );
         }
-        assert_eq!(deaggregate(&MAGIC).map_err(|r| r.reason), Err(Reason::BadKplAggregate));
+        assert_eq!(
+            deaggregate(&MAGIC).map_err(|r| r.reason),
+            Err(Reason::BadKplAggregate)
+        );
         // A protobuf cut short but correctly signed: the checksum passes, the decode does not.
         let packed = aggregate(&sample());
         let proto = packed.get(4..packed.len() - 16).unwrap_or_default();
         let short = proto.get(..proto.len() - 3).unwrap_or_default();
-        assert_eq!(deaggregate(&resign(short)).map_err(|r| r.reason), Err(Reason::BadKplAggregate));
+        assert_eq!(
+            deaggregate(&resign(short)).map_err(|r| r.reason),
+            Err(Reason::BadKplAggregate)
+        );
     }
 
     #[test]
@@ -249,16 +288,31 @@ mod tests {
         let bad_pk = AggregatedRecord {
             partition_key_table: vec!["only".into()],
             explicit_hash_key_table: Vec::new(),
-            records: vec![Record { partition_key_index: 1, explicit_hash_key_index: None, data: b"{}".to_vec(), tags: Vec::new() }],
+            records: vec![Record {
+                partition_key_index: 1,
+                explicit_hash_key_index: None,
+                data: b"{}".to_vec(),
+                tags: Vec::new(),
+            }],
         };
         let got = deaggregate(&resign(&bad_pk.encode_to_vec()));
-        assert_eq!(got.as_ref().map_err(|r| r.reason), Err(Reason::BadKplAggregate));
-        assert!(got.err().is_some_and(|r| r.message.contains("partition key index 1")));
+        assert_eq!(
+            got.as_ref().map_err(|r| r.reason),
+            Err(Reason::BadKplAggregate)
+        );
+        assert!(got
+            .err()
+            .is_some_and(|r| r.message.contains("partition key index 1")));
 
         let bad_ehk = AggregatedRecord {
             partition_key_table: vec!["only".into()],
             explicit_hash_key_table: Vec::new(),
-            records: vec![Record { partition_key_index: 0, explicit_hash_key_index: Some(0), data: b"{}".to_vec(), tags: Vec::new() }],
+            records: vec![Record {
+                partition_key_index: 0,
+                explicit_hash_key_index: Some(0),
+                data: b"{}".to_vec(),
+                tags: Vec::new(),
+            }],
         };
         let got = deaggregate(&resign(&bad_ehk.encode_to_vec()));
         assert_eq!(got.map_err(|r| r.reason), Err(Reason::BadKplAggregate));
@@ -273,10 +327,20 @@ mod tests {
                 partition_key_index: 0,
                 explicit_hash_key_index: None,
                 data: b"{}".to_vec(),
-                tags: vec![Tag { key: "t".into(), value: Some("v".into()) }],
+                tags: vec![Tag {
+                    key: "t".into(),
+                    value: Some("v".into()),
+                }],
             }],
         };
         let got = deaggregate(&resign(&tagged.encode_to_vec()));
-        assert_eq!(got, Ok(vec![UserRecord { partition_key: "k".into(), explicit_hash_key: None, data: b"{}".to_vec() }]));
+        assert_eq!(
+            got,
+            Ok(vec![UserRecord {
+                partition_key: "k".into(),
+                explicit_hash_key: None,
+                data: b"{}".to_vec()
+            }])
+        );
     }
 }

@@ -37,7 +37,12 @@ impl Counters {
 }
 
 /// One EMF document. `function` and `pipeline` become dimensions.
-pub fn emf(function: &str, pipeline: Option<&str>, counters: &Counters, timestamp_ms: i64) -> Value {
+pub fn emf(
+    function: &str,
+    pipeline: Option<&str>,
+    counters: &Counters,
+    timestamp_ms: i64,
+) -> Value {
     let mut metrics = vec![
         ("RecordsIn", "Count", counters.records_in as i64),
         ("RecordsOut", "Count", counters.records_out as i64),
@@ -50,7 +55,11 @@ pub fn emf(function: &str, pipeline: Option<&str>, counters: &Counters, timestam
     if let Some(f) = counters.freshness_ms {
         metrics.push(("FreshnessMs", "Milliseconds", f));
     }
-    let dimensions: Vec<&str> = if pipeline.is_some() { vec!["Function", "Pipeline"] } else { vec!["Function"] };
+    let dimensions: Vec<&str> = if pipeline.is_some() {
+        vec!["Function", "Pipeline"]
+    } else {
+        vec!["Function"]
+    };
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
@@ -79,19 +88,39 @@ mod tests {
 
     #[test]
     fn emf_document_declares_every_value_it_carries() {
-        let c = Counters { records_in: 5, records_out: 3, rejected: 1, dropped: 1, freshness_ms: Some(1200), ..Counters::default() };
+        let c = Counters {
+            records_in: 5,
+            records_out: 3,
+            rejected: 1,
+            dropped: 1,
+            freshness_ms: Some(1200),
+            ..Counters::default()
+        };
         let doc = emf("ingest", Some("user_events"), &c, 1_700_000_000_000);
-        let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().cloned().unwrap_or_default();
+        let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(declared.len(), 8);
         for m in declared {
             let name = m["Name"].as_str().unwrap_or_default();
-            assert!(doc.get(name).is_some_and(Value::is_number), "{name} missing");
+            assert!(
+                doc.get(name).is_some_and(Value::is_number),
+                "{name} missing"
+            );
         }
-        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function", "Pipeline"]]));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function", "Pipeline"]])
+        );
         assert_eq!(doc["RecordsIn"], 5);
         let mut total = Counters::default();
         total.add(&c);
-        total.add(&Counters { records_in: 1, freshness_ms: Some(5), ..Counters::default() });
+        total.add(&Counters {
+            records_in: 1,
+            freshness_ms: Some(5),
+            ..Counters::default()
+        });
         assert_eq!((total.records_in, total.freshness_ms), (6, Some(1200)));
     }
 }

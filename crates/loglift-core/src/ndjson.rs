@@ -16,7 +16,11 @@ pub enum Line<'a> {
     /// A line (without its `\n` or `\r\n`), 1-based number.
     Text { number: u64, bytes: &'a [u8] },
     /// A line over the cap: skipped; `len` is its full length and `head` its first bytes.
-    TooLong { number: u64, len: u64, head: &'a [u8] },
+    TooLong {
+        number: u64,
+        len: u64,
+        head: &'a [u8],
+    },
 }
 
 /// Reads lines of at most `max` bytes.
@@ -30,7 +34,12 @@ pub struct LineReader<R> {
 
 impl<R: BufRead> LineReader<R> {
     pub fn new(reader: R, max: usize) -> Self {
-        LineReader { reader, max, number: 0, buf: Vec::new() }
+        LineReader {
+            reader,
+            max,
+            number: 0,
+            buf: Vec::new(),
+        }
     }
 
     /// The next line, `None` at the end. Blank lines are returned too (callers skip them).
@@ -50,7 +59,8 @@ impl<R: BufRead> LineReader<R> {
             };
             len += part.len() as u64;
             let room = (self.max + 1).saturating_sub(self.buf.len());
-            self.buf.extend_from_slice(part.get(..room.min(part.len())).unwrap_or_default());
+            self.buf
+                .extend_from_slice(part.get(..room.min(part.len())).unwrap_or_default());
             let consumed = done.unwrap_or(chunk.len());
             self.reader.consume(consumed);
             if done.is_some() {
@@ -67,9 +77,16 @@ impl<R: BufRead> LineReader<R> {
         }
         if len > self.max as u64 {
             let head = self.buf.get(..self.max.min(1024)).unwrap_or_default();
-            return Ok(Some(Line::TooLong { number: self.number, len, head }));
+            return Ok(Some(Line::TooLong {
+                number: self.number,
+                len,
+                head,
+            }));
         }
-        Ok(Some(Line::Text { number: self.number, bytes: &self.buf }))
+        Ok(Some(Line::Text {
+            number: self.number,
+            bytes: &self.buf,
+        }))
     }
 
     /// Lines read so far.
@@ -87,13 +104,20 @@ pub struct GzLines {
 
 impl std::fmt::Debug for GzLines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GzLines").field("lines", &self.lines).field("raw_bytes", &self.raw_bytes).finish()
+        f.debug_struct("GzLines")
+            .field("lines", &self.lines)
+            .field("raw_bytes", &self.raw_bytes)
+            .finish()
     }
 }
 
 impl Default for GzLines {
     fn default() -> Self {
-        GzLines { encoder: GzEncoder::new(Vec::new(), Compression::fast()), lines: 0, raw_bytes: 0 }
+        GzLines {
+            encoder: GzEncoder::new(Vec::new(), Compression::fast()),
+            lines: 0,
+            raw_bytes: 0,
+        }
     }
 }
 
@@ -141,8 +165,12 @@ mod tests {
         let mut out = Vec::new();
         while let Ok(Some(line)) = r.next_line() {
             out.push(match line {
-                Line::Text { number, bytes } => format!("{number}:{}", String::from_utf8_lossy(bytes)),
-                Line::TooLong { number, len, head } => format!("{number}:too long {len} {}", String::from_utf8_lossy(head)),
+                Line::Text { number, bytes } => {
+                    format!("{number}:{}", String::from_utf8_lossy(bytes))
+                }
+                Line::TooLong { number, len, head } => {
+                    format!("{number}:too long {len} {}", String::from_utf8_lossy(head))
+                }
             });
         }
         out
@@ -150,8 +178,14 @@ mod tests {
 
     #[test]
     fn lines_are_framed_and_capped() {
-        assert_eq!(collect(b"a\nbb\r\n\nccc", 5), ["1:a", "2:bb", "3:", "4:ccc"]);
-        assert_eq!(collect(b"short\ntoolongline\nok\n", 5), ["1:short", "2:too long 11 toolo", "3:ok"]);
+        assert_eq!(
+            collect(b"a\nbb\r\n\nccc", 5),
+            ["1:a", "2:bb", "3:", "4:ccc"]
+        );
+        assert_eq!(
+            collect(b"short\ntoolongline\nok\n", 5),
+            ["1:short", "2:too long 11 toolo", "3:ok"]
+        );
         assert_eq!(collect(b"12345\r\n", 5), ["1:12345"]);
         assert!(collect(b"", 5).is_empty());
     }
@@ -159,11 +193,14 @@ mod tests {
     #[test]
     fn gz_lines_round_trip() {
         let mut w = GzLines::default();
-        w.push(&serde_json::json!({"a": 1})).unwrap_or_else(|e| panic!("{e}"));
-        w.push_line(b"{\"b\":2}\n").unwrap_or_else(|e| panic!("{e}"));
+        w.push(&serde_json::json!({"a": 1}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        w.push_line(b"{\"b\":2}\n")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((w.lines(), w.raw_bytes()), (2, 16));
         let bytes = w.finish().unwrap_or_default();
-        let back = crate::compress::decompress(&bytes, &crate::compress::Caps::default()).map(|b| b.into_owned());
+        let back = crate::compress::decompress(&bytes, &crate::compress::Caps::default())
+            .map(|b| b.into_owned());
         assert_eq!(back.ok().as_deref(), Some(&b"{\"a\":1}\n{\"b\":2}\n"[..]));
     }
 }

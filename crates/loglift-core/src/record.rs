@@ -46,7 +46,14 @@ pub struct Origin {
 
 /// The system columns every curated row carries after the schema's columns, in this order.
 /// `extra` holds the event's fields the schema does not name (JSON object, or null).
-pub const CURATED_SYSTEM_COLUMNS: [&str; 6] = ["extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at"];
+pub const CURATED_SYSTEM_COLUMNS: [&str; 6] = [
+    "extra",
+    "event_id",
+    "event_time",
+    "source_object",
+    "spec_version",
+    "ingested_at",
+];
 
 #[cfg(test)]
 mod tests {
@@ -57,6 +64,10 @@ mod tests {
         let line = r#"{"pipeline":"app_logs","event_id":"e1","arrived_at":"2026-11-21T10:00:00.000Z","origin":{"stream":"logs","log_group":"/srv/idp/shared/log/events.log","log_event_id":"3595","index":2},"data":{"id":"e1","name":"x"}}"#;
         let e: RawEvent = serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}"));
         assert_eq!(e.origin.index, Some(2));
-        assert_eq!(serde_json::to_string(&e).ok().as_deref(), Some(line), "round trip is byte-exact");
+        assert_eq!(
+            serde_json::to_string(&e).ok().as_deref(),
+            Some(line),
+            "round trip is byte-exact"
+        );
     }
 }

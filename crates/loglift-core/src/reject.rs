@@ -75,6 +75,9 @@ pub enum Reason {
     BadTsv,
     /// A Firehose record whose transformed data would push the response over 6 MB.
     ResponseTooLarge,
+    /// A Firehose record whose events route to several pipelines (Firehose partitions whole
+    /// records); replay it through the Kinesis path, which splits it.
+    MixedPipelines,
 }
 
 impl Reason {
@@ -101,6 +104,7 @@ impl Reason {
             Reason::MissingEventTime => "missing_event_time",
             Reason::BadTsv => "bad_tsv",
             Reason::ResponseTooLarge => "response_too_large",
+            Reason::MixedPipelines => "mixed_pipelines",
         }
     }
 }
@@ -152,13 +156,22 @@ pub struct Position {
 
 impl Position {
     pub fn record(index: usize) -> Self {
-        Position { record: Some(saturate(index)), ..Position::default() }
+        Position {
+            record: Some(saturate(index)),
+            ..Position::default()
+        }
     }
     pub fn event(self, index: usize) -> Self {
-        Position { event: Some(saturate(index)), ..self }
+        Position {
+            event: Some(saturate(index)),
+            ..self
+        }
     }
     pub fn line(line: u64) -> Self {
-        Position { line: Some(line), ..Position::default() }
+        Position {
+            line: Some(line),
+            ..Position::default()
+        }
     }
 }
 
@@ -193,7 +206,10 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Rejection { reason, message: message.into() }
+        Rejection {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -244,13 +260,20 @@ mod tests {
 
     #[test]
     fn reject_record_round_trips_and_caps_raw() {
-        let time = DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z").map(|t| t.with_timezone(&Utc));
-        let Ok(time) = time else { panic!("fixed time parses") };
+        let time =
+            DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z").map(|t| t.with_timezone(&Utc));
+        let Ok(time) = time else {
+            panic!("fixed time parses")
+        };
         let big = vec![b'x'; RAW_CAP + 10];
         let r = RejectRecord::new(
             Stage::Ingest,
             None,
-            Source::Kinesis { stream: "s".into(), shard: "shardId-0".into(), sequence: "1".into() },
+            Source::Kinesis {
+                stream: "s".into(),
+                shard: "shardId-0".into(),
+                sequence: "1".into(),
+            },
             Position::record(3).event(1),
             &Rejection::new(Reason::InvalidJson, "expected value at line 1 column 1"),
             &big,
@@ -260,16 +283,25 @@ mod tests {
         assert_eq!(r.raw_bytes, (RAW_CAP + 10) as u64);
         let line = serde_json::to_string(&r).unwrap_or_default();
         assert!(line.contains(r#""reason":"invalid_json""#), "{line}");
-        assert!(line.contains(r#""position":{"record":3,"event":1}"#), "{line}");
+        assert!(
+            line.contains(r#""position":{"record":3,"event":1}"#),
+            "{line}"
+        );
         assert!(line.contains(r#""source":{"kind":"kinesis""#), "{line}");
-        let back: RejectRecord = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let back: RejectRecord =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert_eq!(back, r);
         assert_eq!(back.raw_bytes().map(|b| b.len()).ok(), Some(RAW_CAP));
     }
 
     #[test]
     fn reason_codes_match_serde_names() {
-        for reason in [Reason::BadBase64, Reason::UnknownPipeline, Reason::ResponseTooLarge, Reason::KplChecksum] {
+        for reason in [
+            Reason::BadBase64,
+            Reason::UnknownPipeline,
+            Reason::ResponseTooLarge,
+            Reason::KplChecksum,
+        ] {
             let json = serde_json::to_string(&reason).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", reason.code()));
         }

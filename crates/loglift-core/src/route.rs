@@ -13,13 +13,19 @@ pub enum Origin<'a> {
     /// A record of a Kinesis stream or a Firehose delivery stream (the stream's name).
     Stream { stream: &'a str },
     /// A CloudWatch Logs event, and the stream it came through when known.
-    Logs { log_group: &'a str, stream: Option<&'a str> },
+    Logs {
+        log_group: &'a str,
+        stream: Option<&'a str>,
+    },
     /// A file in the landing area; `key` is relative to the landing prefix.
     Landing { key: &'a str },
 }
 
-const GLOB: MatchOptions =
-    MatchOptions { case_sensitive: true, require_literal_separator: false, require_literal_leading_dot: false };
+const GLOB: MatchOptions = MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: false,
+    require_literal_leading_dot: false,
+};
 
 /// The spec's match rules, compiled once.
 #[derive(Debug)]
@@ -42,7 +48,11 @@ impl<'s> Router<'s> {
             .iter()
             .map(|pipeline| Rule {
                 pipeline,
-                log_group: pipeline.matcher.log_group.as_deref().and_then(|g| Pattern::new(g).ok()),
+                log_group: pipeline
+                    .matcher
+                    .log_group
+                    .as_deref()
+                    .and_then(|g| Pattern::new(g).ok()),
                 topic: pipeline
                     .matcher
                     .topic
@@ -54,8 +64,15 @@ impl<'s> Router<'s> {
     }
 
     /// The pipeline for an event, if any. `event` is the decoded event (for topic matching).
-    pub fn route(&self, origin: Origin<'_>, event: Option<&Map<String, Value>>) -> Option<&'s Pipeline> {
-        self.rules.iter().find(|rule| rule.matches(origin, event)).map(|rule| rule.pipeline)
+    pub fn route(
+        &self,
+        origin: Origin<'_>,
+        event: Option<&Map<String, Value>>,
+    ) -> Option<&'s Pipeline> {
+        self.rules
+            .iter()
+            .find(|rule| rule.matches(origin, event))
+            .map(|rule| rule.pipeline)
     }
 
     /// Whether any pipeline could take records of this origin, whatever their content.
@@ -67,13 +84,22 @@ impl<'s> Router<'s> {
 impl Rule<'_> {
     fn matches_origin(&self, origin: Origin<'_>) -> bool {
         let m = &self.pipeline.matcher;
-        let stream_ok = |stream: Option<&str>| m.stream.as_deref().is_none_or(|want| stream == Some(want));
+        let stream_ok =
+            |stream: Option<&str>| m.stream.as_deref().is_none_or(|want| stream == Some(want));
         match origin {
-            Origin::Stream { stream } => m.log_group.is_none() && m.s3_prefix.is_none() && stream_ok(Some(stream)),
-            Origin::Logs { log_group, stream } => {
-                self.log_group.as_ref().is_some_and(|p| p.matches_with(log_group, GLOB)) && stream_ok(stream)
+            Origin::Stream { stream } => {
+                m.log_group.is_none() && m.s3_prefix.is_none() && stream_ok(Some(stream))
             }
-            Origin::Landing { key } => m.s3_prefix.as_deref().is_some_and(|prefix| key.starts_with(prefix)),
+            Origin::Logs { log_group, stream } => {
+                self.log_group
+                    .as_ref()
+                    .is_some_and(|p| p.matches_with(log_group, GLOB))
+                    && stream_ok(stream)
+            }
+            Origin::Landing { key } => m
+                .s3_prefix
+                .as_deref()
+                .is_some_and(|prefix| key.starts_with(prefix)),
         }
     }
 
@@ -107,15 +133,53 @@ mod tests {
         let spec = Spec::parse(SPEC).unwrap_or_else(|e| panic!("{e:?}"));
         let router = Router::new(&spec);
         let cases: &[(Origin<'_>, Option<&str>)] = &[
-            (Origin::Stream { stream: "user-events" }, Some("user_events")),
+            (
+                Origin::Stream {
+                    stream: "user-events",
+                },
+                Some("user_events"),
+            ),
             (Origin::Stream { stream: "user-utm" }, Some("user_utm")),
             (Origin::Stream { stream: "nobody" }, None),
-            (Origin::Logs { log_group: "/srv/idp/shared/log/events.log", stream: None }, Some("app_logs")),
-            (Origin::Logs { log_group: "prod_/srv/idp/shared/log/events.log", stream: Some("logs") }, Some("app_logs")),
-            (Origin::Logs { log_group: "prod_/srv/idp/shared/log/production.log", stream: None }, None),
-            (Origin::Landing { key: "hit_data/2026/data.tsv" }, Some("hit_data")),
-            (Origin::Landing { key: "partner_catalog/a.jsonl" }, Some("partner_catalog")),
-            (Origin::Landing { key: "elsewhere/a.jsonl" }, None),
+            (
+                Origin::Logs {
+                    log_group: "/srv/idp/shared/log/events.log",
+                    stream: None,
+                },
+                Some("app_logs"),
+            ),
+            (
+                Origin::Logs {
+                    log_group: "prod_/srv/idp/shared/log/events.log",
+                    stream: Some("logs"),
+                },
+                Some("app_logs"),
+            ),
+            (
+                Origin::Logs {
+                    log_group: "prod_/srv/idp/shared/log/production.log",
+                    stream: None,
+                },
+                None,
+            ),
+            (
+                Origin::Landing {
+                    key: "hit_data/2026/data.tsv",
+                },
+                Some("hit_data"),
+            ),
+            (
+                Origin::Landing {
+                    key: "partner_catalog/a.jsonl",
+                },
+                Some("partner_catalog"),
+            ),
+            (
+                Origin::Landing {
+                    key: "elsewhere/a.jsonl",
+                },
+                None,
+            ),
         ];
         for (origin, want) in cases {
             assert_eq!(name(router.route(*origin, None)), *want, "{origin:?}");

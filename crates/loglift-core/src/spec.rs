@@ -11,8 +11,14 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Columns every curated row carries besides the schema's; a spec column may not use these names.
-pub const SYSTEM_COLUMNS: [&str; 6] =
-    ["event_id", "event_time", "source_object", "spec_version", "ingested_at", "extra"];
+pub const SYSTEM_COLUMNS: [&str; 6] = [
+    "event_id",
+    "event_time",
+    "source_object",
+    "spec_version",
+    "ingested_at",
+    "extra",
+];
 
 /// The longest string column Redshift allows, in bytes.
 pub const MAX_VARCHAR_BYTES: u32 = 65_535;
@@ -245,13 +251,24 @@ impl Spec {
                 let line = inner.location().map(|l| l.line());
                 let path = if path == "." { String::new() } else { path };
                 let message = clean_serde_message(&inner.to_string());
-                let message = message.strip_prefix(&format!("{path}: ")).map(str::to_owned).unwrap_or(message);
-                return Err(vec![SpecError { line, path, message }]);
+                let message = message
+                    .strip_prefix(&format!("{path}: "))
+                    .map(str::to_owned)
+                    .unwrap_or(message);
+                return Err(vec![SpecError {
+                    line,
+                    path,
+                    message,
+                }]);
             }
         };
         let errors: Vec<SpecError> = check(&spec)
             .into_iter()
-            .map(|(path, message)| SpecError { line: locate(text, &path), path, message })
+            .map(|(path, message)| SpecError {
+                line: locate(text, &path),
+                path,
+                message,
+            })
             .collect();
         if errors.is_empty() {
             Ok(spec)
@@ -272,7 +289,9 @@ impl Pipeline {
 
     /// The event-time column, when the pipeline has one.
     pub fn event_time_column(&self) -> Option<&Column> {
-        self.event_time.as_deref().and_then(|name| self.column(name))
+        self.event_time
+            .as_deref()
+            .and_then(|name| self.column(name))
     }
 
     /// `(schema, table)`; the schema is `public` when the spec gives none.
@@ -322,7 +341,10 @@ pub fn is_identifier(s: &str) -> bool {
 }
 
 fn is_stream_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 fn is_dotted_path(s: &str) -> bool {
@@ -348,14 +370,29 @@ fn check(spec: &Spec) -> Vec<(String, String)> {
             err(at("name"), format!("`{}` must be lowercase letters, digits and `_`, starting with a letter or `_`, at most 63 bytes", p.name));
         }
         if !names.insert(p.name.as_str()) {
-            err(at("name"), format!("pipeline `{}` is declared twice", p.name));
+            err(
+                at("name"),
+                format!("pipeline `{}` is declared twice", p.name),
+            );
         }
         let table_parts: Vec<&str> = p.table.split('.').collect();
         if table_parts.len() > 2 || !table_parts.iter().all(|part| is_identifier(part)) {
-            err(at("table"), format!("`{}` must be `schema.table` or `table` of lowercase identifiers", p.table));
+            err(
+                at("table"),
+                format!(
+                    "`{}` must be `schema.table` or `table` of lowercase identifiers",
+                    p.table
+                ),
+            );
         }
         if let Some(other) = tables.insert(p.table.as_str(), i) {
-            err(at("table"), format!("table `{}` is already the destination of pipelines[{other}]", p.table));
+            err(
+                at("table"),
+                format!(
+                    "table `{}` is already the destination of pipelines[{other}]",
+                    p.table
+                ),
+            );
         }
         check_match(p, &at, &mut err);
         if let Some(prefix) = p.matcher.s3_prefix.as_deref() {
@@ -370,10 +407,14 @@ fn check(spec: &Spec) -> Vec<(String, String)> {
         check_identity(p, &at, &mut err);
         if let Some(et) = p.event_time.as_deref() {
             match p.column(et) {
-                None => err(at("event_time"), format!("`{et}` is not a column of this pipeline")),
-                Some(c) if c.kind != ColumnType::Timestamp => {
-                    err(at("event_time"), format!("column `{et}` must have type timestamp"))
-                }
+                None => err(
+                    at("event_time"),
+                    format!("`{et}` is not a column of this pipeline"),
+                ),
+                Some(c) if c.kind != ColumnType::Timestamp => err(
+                    at("event_time"),
+                    format!("column `{et}` must have type timestamp"),
+                ),
                 Some(_) => {}
             }
         }
@@ -384,13 +425,30 @@ fn check(spec: &Spec) -> Vec<(String, String)> {
                     if p.format != Format::Tsv {
                         err(at_job("kind"), "search_keyword_revenue reads hit-level TSV: the pipeline's format must be tsv".into());
                     }
-                    for needed in ["hit_time_gmt", "ip", "event_list", "page_url", "product_list", "referrer"] {
+                    for needed in [
+                        "hit_time_gmt",
+                        "ip",
+                        "event_list",
+                        "page_url",
+                        "product_list",
+                        "referrer",
+                    ] {
                         if p.columns.iter().all(|c| c.source_path() != needed) {
-                            err(at_job("kind"), format!("search_keyword_revenue needs a column with source `{needed}`"));
+                            err(
+                                at_job("kind"),
+                                format!(
+                                    "search_keyword_revenue needs a column with source `{needed}`"
+                                ),
+                            );
                         }
                     }
                 }
-                Job::ConsolidateByPriority { key, partner_field, priority, max_file_bytes } => {
+                Job::ConsolidateByPriority {
+                    key,
+                    partner_field,
+                    priority,
+                    max_file_bytes,
+                } => {
                     for (field, value) in [("key", key), ("partner_field", partner_field)] {
                         if !is_dotted_path(value) {
                             err(at_job(field), "must be a field name or dotted path".into());
@@ -400,13 +458,20 @@ fn check(spec: &Spec) -> Vec<(String, String)> {
                         err(at_job("max_file_bytes"), "must be at least 1024".into());
                     }
                     match priority {
-                        PrioritySource::List(list) if list.is_empty() => {
-                            err(at_job("priority"), "the priority list is empty: no partner could win".into())
-                        }
-                        PrioritySource::Dynamodb { table, attribute, key_name, .. }
-                            if table.is_empty() || attribute.is_empty() || key_name.is_empty() =>
-                        {
-                            err(at_job("priority"), "dynamodb needs table, key_name, key_value and attribute".into())
+                        PrioritySource::List(list) if list.is_empty() => err(
+                            at_job("priority"),
+                            "the priority list is empty: no partner could win".into(),
+                        ),
+                        PrioritySource::Dynamodb {
+                            table,
+                            attribute,
+                            key_name,
+                            ..
+                        } if table.is_empty() || attribute.is_empty() || key_name.is_empty() => {
+                            err(
+                                at_job("priority"),
+                                "dynamodb needs table, key_name, key_value and attribute".into(),
+                            )
                         }
                         _ => {}
                     }
@@ -420,16 +485,25 @@ fn check(spec: &Spec) -> Vec<(String, String)> {
 fn check_match(p: &Pipeline, at: &dyn Fn(&str) -> String, err: &mut dyn FnMut(String, String)) {
     let m = &p.matcher;
     if m.stream.is_none() && m.topic.is_none() && m.log_group.is_none() && m.s3_prefix.is_none() {
-        err(at("match"), "give at least one of stream, topic, log_group, s3_prefix".into());
+        err(
+            at("match"),
+            "give at least one of stream, topic, log_group, s3_prefix".into(),
+        );
     }
     if let Some(stream) = m.stream.as_deref() {
         if !is_stream_name(stream) {
-            err(at("match.stream"), format!("`{stream}` is not a Kinesis stream name ([A-Za-z0-9_.-], 1-128)"));
+            err(
+                at("match.stream"),
+                format!("`{stream}` is not a Kinesis stream name ([A-Za-z0-9_.-], 1-128)"),
+            );
         }
     }
     if let Some(topic) = &m.topic {
         if !is_dotted_path(&topic.field) {
-            err(at("match.topic.field"), "must be a field name or dotted path".into());
+            err(
+                at("match.topic.field"),
+                "must be a field name or dotted path".into(),
+            );
         }
         if let Err(e) = glob::Pattern::new(&topic.glob) {
             err(at("match.topic.glob"), format!("not a valid glob: {e}"));
@@ -440,25 +514,47 @@ fn check_match(p: &Pipeline, at: &dyn Fn(&str) -> String, err: &mut dyn FnMut(St
             err(at("match.log_group"), format!("not a valid glob: {e}"));
         }
         if p.format != Format::CloudwatchLogs {
-            err(at("format"), "a pipeline matched by log_group must have format cloudwatch_logs".into());
+            err(
+                at("format"),
+                "a pipeline matched by log_group must have format cloudwatch_logs".into(),
+            );
         }
     }
     if let Some(prefix) = m.s3_prefix.as_deref() {
         let ok = prefix.ends_with('/')
             && !prefix.starts_with('/')
-            && prefix.split('/').filter(|s| !s.is_empty()).all(|s| s != ".." && s != ".")
-            && prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '='));
+            && prefix
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .all(|s| s != ".." && s != ".")
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '='));
         if !ok {
-            err(at("match.s3_prefix"), format!("`{prefix}` must be a relative key prefix ending in `/` ([A-Za-z0-9_.=/-])"));
+            err(
+                at("match.s3_prefix"),
+                format!(
+                    "`{prefix}` must be a relative key prefix ending in `/` ([A-Za-z0-9_.=/-])"
+                ),
+            );
         }
         if m.stream.is_some() || m.log_group.is_some() {
-            err(at("match"), "s3_prefix matches files; it cannot be combined with stream or log_group".into());
+            err(
+                at("match"),
+                "s3_prefix matches files; it cannot be combined with stream or log_group".into(),
+            );
         }
     } else if p.format == Format::Tsv {
-        err(at("format"), "tsv is read from files only: the pipeline needs match.s3_prefix".into());
+        err(
+            at("format"),
+            "tsv is read from files only: the pipeline needs match.s3_prefix".into(),
+        );
     }
     if p.format == Format::CloudwatchLogs && m.log_group.is_none() {
-        err(at("match.log_group"), "format cloudwatch_logs needs a log_group glob".into());
+        err(
+            at("match.log_group"),
+            "format cloudwatch_logs needs a log_group glob".into(),
+        );
     }
 }
 
@@ -470,49 +566,81 @@ fn check_columns(p: &Pipeline, at: &dyn Fn(&str) -> String, err: &mut dyn FnMut(
     for (k, c) in p.columns.iter().enumerate() {
         let at_col = |field: &str| at(&format!("columns[{k}].{field}"));
         if !is_identifier(&c.name) {
-            err(at_col("name"), format!("`{}` must be a lowercase identifier ([a-z_][a-z0-9_]*, at most 127 bytes)", c.name));
+            err(
+                at_col("name"),
+                format!(
+                    "`{}` must be a lowercase identifier ([a-z_][a-z0-9_]*, at most 127 bytes)",
+                    c.name
+                ),
+            );
         }
         if SYSTEM_COLUMNS.contains(&c.name.as_str()) {
-            err(at_col("name"), format!("`{}` is a system column of every curated row; rename it and set source: {}", c.name, c.name));
+            err(
+                at_col("name"),
+                format!(
+                    "`{}` is a system column of every curated row; rename it and set source: {}",
+                    c.name, c.name
+                ),
+            );
         }
         if !seen.insert(c.name.as_str()) {
-            err(at_col("name"), format!("column `{}` is declared twice", c.name));
+            err(
+                at_col("name"),
+                format!("column `{}` is declared twice", c.name),
+            );
         }
         if let Some(source) = c.source.as_deref() {
             if !is_dotted_path(source) {
-                err(at_col("source"), "must be a field name or dotted path".into());
+                err(
+                    at_col("source"),
+                    "must be a field name or dotted path".into(),
+                );
             }
         }
         match (c.kind, c.max_bytes) {
-            (ColumnType::String, Some(n)) if n == 0 || n > MAX_VARCHAR_BYTES => {
-                err(at_col("max_bytes"), format!("must be 1 to {MAX_VARCHAR_BYTES} for a string column"))
-            }
-            (ColumnType::Json, Some(n)) if n == 0 || n > MAX_JSON_BYTES => {
-                err(at_col("max_bytes"), format!("must be 1 to {MAX_JSON_BYTES} for a json column"))
-            }
-            (ColumnType::Int | ColumnType::Float | ColumnType::Bool | ColumnType::Timestamp, Some(_)) => {
-                err(at_col("max_bytes"), "only string and json columns take max_bytes".into())
-            }
+            (ColumnType::String, Some(n)) if n == 0 || n > MAX_VARCHAR_BYTES => err(
+                at_col("max_bytes"),
+                format!("must be 1 to {MAX_VARCHAR_BYTES} for a string column"),
+            ),
+            (ColumnType::Json, Some(n)) if n == 0 || n > MAX_JSON_BYTES => err(
+                at_col("max_bytes"),
+                format!("must be 1 to {MAX_JSON_BYTES} for a json column"),
+            ),
+            (
+                ColumnType::Int | ColumnType::Float | ColumnType::Bool | ColumnType::Timestamp,
+                Some(_),
+            ) => err(
+                at_col("max_bytes"),
+                "only string and json columns take max_bytes".into(),
+            ),
             _ => {}
         }
         if c.time_format.is_some() && c.kind != ColumnType::Timestamp {
-            err(at_col("time_format"), "only timestamp columns take time_format".into());
+            err(
+                at_col("time_format"),
+                "only timestamp columns take time_format".into(),
+            );
         }
     }
 }
 
 fn check_identity(p: &Pipeline, at: &dyn Fn(&str) -> String, err: &mut dyn FnMut(String, String)) {
     match &p.identity {
-        Identity::Field(path) if !is_dotted_path(path) => {
-            err(at("identity.field"), "must be a field name or dotted path".into())
+        Identity::Field(path) if !is_dotted_path(path) => err(
+            at("identity.field"),
+            "must be a field name or dotted path".into(),
+        ),
+        Identity::Hash(fields) if fields.is_empty() => {
+            err(at("identity.hash"), "list at least one field".into())
         }
-        Identity::Hash(fields) if fields.is_empty() => err(at("identity.hash"), "list at least one field".into()),
-        Identity::Hash(fields) if fields.iter().any(|f| !is_dotted_path(f)) => {
-            err(at("identity.hash"), "every entry must be a field name or dotted path".into())
-        }
-        Identity::LogEventId if p.format != Format::CloudwatchLogs => {
-            err(at("identity"), "log_event_id needs format cloudwatch_logs".into())
-        }
+        Identity::Hash(fields) if fields.iter().any(|f| !is_dotted_path(f)) => err(
+            at("identity.hash"),
+            "every entry must be a field name or dotted path".into(),
+        ),
+        Identity::LogEventId if p.format != Format::CloudwatchLogs => err(
+            at("identity"),
+            "log_event_id needs format cloudwatch_logs".into(),
+        ),
         _ => {}
     }
 }
@@ -538,15 +666,23 @@ fn locate(text: &str, path: &str) -> Option<usize> {
         let key_line = (start..end).find(|&n| {
             lines.get(n).is_some_and(|l| {
                 let t = l.trim_start().trim_start_matches("- ").trim_start();
-                t.starts_with(&format!("{key}:")) || l.contains(&format!("{{ {key}:")) || l.contains(&format!(", {key}:"))
+                t.starts_with(&format!("{key}:"))
+                    || l.contains(&format!("{{ {key}:"))
+                    || l.contains(&format!(", {key}:"))
             })
         });
-        let Some(kl) = key_line else { return found.map(|n: usize| n + 1) };
+        let Some(kl) = key_line else {
+            return found.map(|n: usize| n + 1);
+        };
         found = Some(kl);
         let key_indent = lines.get(kl).map(|l| indent(l)).unwrap_or(0);
         // The key's block ends at the next content line indented no deeper than the key.
         let block_end = (kl + 1..end)
-            .find(|&n| lines.get(n).is_some_and(|l| is_content(l) && indent(l) <= key_indent && !l.trim_start().starts_with("- ")))
+            .find(|&n| {
+                lines.get(n).is_some_and(|l| {
+                    is_content(l) && indent(l) <= key_indent && !l.trim_start().starts_with("- ")
+                })
+            })
             .unwrap_or(end);
         let block_end = block_end.max(kl + 1);
         match index {
@@ -557,14 +693,23 @@ fn locate(text: &str, path: &str) -> Option<usize> {
             Some(i) => {
                 // Items: lines starting with `- ` at the shallowest indent within the block.
                 let items: Vec<usize> = (kl + 1..block_end)
-                    .filter(|&n| lines.get(n).is_some_and(|l| l.trim_start().starts_with("- ")))
+                    .filter(|&n| {
+                        lines
+                            .get(n)
+                            .is_some_and(|l| l.trim_start().starts_with("- "))
+                    })
                     .collect();
-                let item_indent = items.iter().filter_map(|&n| lines.get(n).map(|l| indent(l))).min();
+                let item_indent = items
+                    .iter()
+                    .filter_map(|&n| lines.get(n).map(|l| indent(l)))
+                    .min();
                 let items: Vec<usize> = items
                     .into_iter()
                     .filter(|&n| lines.get(n).map(|l| indent(l)) == item_indent)
                     .collect();
-                let Some(&item) = items.get(i) else { return found.map(|n| n + 1) };
+                let Some(&item) = items.get(i) else {
+                    return found.map(|n| n + 1);
+                };
                 found = Some(item);
                 start = item;
                 end = items.get(i + 1).copied().unwrap_or(block_end);
@@ -584,15 +729,37 @@ mod tests {
     fn shipped_spec_is_valid_and_covers_the_seeds() {
         let spec = Spec::parse(SHIPPED).unwrap_or_else(|e| panic!("{e:?}"));
         let names: Vec<&str> = spec.pipelines.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["user_events", "user_utm", "app_logs", "hit_data", "partner_catalog"]);
+        assert_eq!(
+            names,
+            [
+                "user_events",
+                "user_utm",
+                "app_logs",
+                "hit_data",
+                "partner_catalog"
+            ]
+        );
         let utm = spec.pipeline("user_utm").unwrap();
         assert!(utm.event_time.is_none(), "utm has no event time");
         assert_eq!(utm.schema_and_table(), ("tracking", "utm"));
-        assert_eq!(utm.column("request_id").and_then(|c| c.byte_limit()), Some(56));
+        assert_eq!(
+            utm.column("request_id").and_then(|c| c.byte_limit()),
+            Some(56)
+        );
         let events = spec.pipeline("user_events").unwrap();
-        assert_eq!(events.event_time_column().map(|c| c.kind), Some(ColumnType::Timestamp));
-        assert_eq!(events.columns.len(), 11, "seed 002 tracking.events has 11 columns");
-        assert_eq!(spec.pipeline("app_logs").map(|p| p.format), Some(Format::CloudwatchLogs));
+        assert_eq!(
+            events.event_time_column().map(|c| c.kind),
+            Some(ColumnType::Timestamp)
+        );
+        assert_eq!(
+            events.columns.len(),
+            11,
+            "seed 002 tracking.events has 11 columns"
+        );
+        assert_eq!(
+            spec.pipeline("app_logs").map(|p| p.format),
+            Some(Format::CloudwatchLogs)
+        );
     }
 
     fn errors_of(text: &str) -> Vec<SpecError> {
@@ -604,9 +771,16 @@ mod tests {
 
     #[test]
     fn a_wrong_type_is_reported_with_line_and_field() {
-        let broken = SHIPPED.replacen("type: timestamp, required: true }", "type: datetime, required: true }", 1);
+        let broken = SHIPPED.replacen(
+            "type: timestamp, required: true }",
+            "type: datetime, required: true }",
+            1,
+        );
         let errors = errors_of(&broken);
-        let line = broken.lines().position(|l| l.contains("type: datetime")).map(|n| n + 1);
+        let line = broken
+            .lines()
+            .position(|l| l.contains("type: datetime"))
+            .map(|n| n + 1);
         assert_eq!(errors.len(), 1, "{errors:?}");
         let e = &errors[0];
         assert_eq!(e.line, line, "{e}");
@@ -616,38 +790,94 @@ mod tests {
 
     #[test]
     fn semantic_errors_name_line_and_field() {
-        let broken = SHIPPED.replacen("event_time: request_timestamp", "event_time: request_time", 1);
+        let broken = SHIPPED.replacen(
+            "event_time: request_timestamp",
+            "event_time: request_time",
+            1,
+        );
         let errors = errors_of(&broken);
         assert_eq!(errors.len(), 1, "{errors:?}");
         let e = &errors[0];
         assert_eq!(e.path, "pipelines[0].event_time");
-        assert_eq!(e.line, broken.lines().position(|l| l.contains("event_time: request_time")).map(|n| n + 1), "{e}");
-        assert!(e.to_string().starts_with(&format!("line {}: pipelines[0].event_time:", e.line.unwrap_or(0))), "{e}");
+        assert_eq!(
+            e.line,
+            broken
+                .lines()
+                .position(|l| l.contains("event_time: request_time"))
+                .map(|n| n + 1),
+            "{e}"
+        );
+        assert!(
+            e.to_string().starts_with(&format!(
+                "line {}: pipelines[0].event_time:",
+                e.line.unwrap_or(0)
+            )),
+            "{e}"
+        );
     }
 
     #[test]
     fn column_errors_point_at_the_column_line() {
-        let broken = SHIPPED.replacen("{ name: medium, type: string, required: true, max_bytes: 255 }", "{ name: medium, type: string, required: true, max_bytes: 70000 }", 1);
+        let broken = SHIPPED.replacen(
+            "{ name: medium, type: string, required: true, max_bytes: 255 }",
+            "{ name: medium, type: string, required: true, max_bytes: 70000 }",
+            1,
+        );
         let errors = errors_of(&broken);
         let e = &errors[0];
         assert_eq!(e.path, "pipelines[1].columns[2].max_bytes", "{errors:?}");
-        assert_eq!(e.line, broken.lines().position(|l| l.contains("max_bytes: 70000")).map(|n| n + 1), "{e}");
+        assert_eq!(
+            e.line,
+            broken
+                .lines()
+                .position(|l| l.contains("max_bytes: 70000"))
+                .map(|n| n + 1),
+            "{e}"
+        );
     }
 
     #[test]
     fn table_driven_rejections() {
         let cases: &[(&str, &str, &str)] = &[
             ("name: user_utm", "name: user_events", "declared twice"),
-            ("table: tracking.utm", "table: tracking.utm; drop", "must be `schema.table`"),
-            ("{ name: source, type: string", "{ name: event_id, type: string", "system column"),
-            ("match: { s3_prefix: partner_catalog/ }", "match: { s3_prefix: hit_data/x/ }", "overlaps"),
-            ("match: { stream: user-utm }", "match: {}", "at least one of"),
+            (
+                "table: tracking.utm",
+                "table: tracking.utm; drop",
+                "must be `schema.table`",
+            ),
+            (
+                "{ name: source, type: string",
+                "{ name: event_id, type: string",
+                "system column",
+            ),
+            (
+                "match: { s3_prefix: partner_catalog/ }",
+                "match: { s3_prefix: hit_data/x/ }",
+                "overlaps",
+            ),
+            (
+                "match: { stream: user-utm }",
+                "match: {}",
+                "at least one of",
+            ),
             ("identity: { field: id }", "identity: log_event_id", ""),
-            ("identity: { field: request_id }\n    event_time", "identity: log_event_id\n    event_time", "log_event_id needs format cloudwatch_logs"),
+            (
+                "identity: { field: request_id }\n    event_time",
+                "identity: log_event_id\n    event_time",
+                "log_event_id needs format cloudwatch_logs",
+            ),
             ("format: tsv", "format: json", "must be tsv"),
-            ("priority: { list: [expedia, booking, hotels, agoda] }", "priority: { list: [] }", "empty"),
+            (
+                "priority: { list: [expedia, booking, hotels, agoda] }",
+                "priority: { list: [] }",
+                "empty",
+            ),
             ("version: 1", "version: 0", "must be 1 or more"),
-            ("version: 1", "version: 1\nowner: me", "unknown field `owner`"),
+            (
+                "version: 1",
+                "version: 1\nowner: me",
+                "unknown field `owner`",
+            ),
         ];
         for (from, to, expect) in cases {
             assert!(SHIPPED.contains(from), "fixture text not found: {from}");
@@ -657,8 +887,14 @@ mod tests {
                 Ok(_) => panic!("{from} -> {to}: expected an error containing {expect:?}"),
                 Err(errors) => {
                     let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    assert!(all.iter().any(|e| e.contains(expect)), "{from} -> {to}: {all:?}");
-                    assert!(errors.iter().all(|e| e.line.is_some()), "{from} -> {to}: every error has a line: {all:?}");
+                    assert!(
+                        all.iter().any(|e| e.contains(expect)),
+                        "{from} -> {to}: {all:?}"
+                    );
+                    assert!(
+                        errors.iter().all(|e| e.line.is_some()),
+                        "{from} -> {to}: every error has a line: {all:?}"
+                    );
                 }
             }
         }

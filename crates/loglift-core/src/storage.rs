@@ -32,7 +32,10 @@ impl Location {
         if !prefix.is_empty() && !prefix.ends_with('/') {
             prefix.push('/');
         }
-        Location { bucket: bucket.into(), prefix }
+        Location {
+            bucket: bucket.into(),
+            prefix,
+        }
     }
 
     /// `prefix` + `rest`.
@@ -65,7 +68,9 @@ pub struct Layout {
 pub enum LayoutError {
     #[error("{0} is required")]
     Missing(&'static str),
-    #[error("areas {0} and {1} overlap (s3://{2}/{3}): notifications on one would fire for the other")]
+    #[error(
+        "areas {0} and {1} overlap (s3://{2}/{3}): notifications on one would fire for the other"
+    )]
     Overlap(&'static str, &'static str, String, String),
 }
 
@@ -91,7 +96,8 @@ impl Layout {
                 .filter(|b| !b.is_empty())
                 .or_else(|| lake.clone())
                 .ok_or(LayoutError::Missing("LOGLIFT_LAKE_BUCKET"))?;
-            let prefix = lookup(&format!("LOGLIFT_{name}_PREFIX")).unwrap_or_else(|| default_prefix.to_owned());
+            let prefix = lookup(&format!("LOGLIFT_{name}_PREFIX"))
+                .unwrap_or_else(|| default_prefix.to_owned());
             Ok(Location::new(bucket, prefix))
         };
         let layout = Layout {
@@ -121,8 +127,15 @@ impl Layout {
         let areas = self.areas();
         for (i, (a, la)) in areas.iter().enumerate() {
             for (b, lb) in areas.iter().skip(i + 1) {
-                if la.bucket == lb.bucket && (la.prefix.starts_with(&lb.prefix) || lb.prefix.starts_with(&la.prefix)) {
-                    return Err(LayoutError::Overlap(a, b, la.bucket.clone(), la.prefix.clone()));
+                if la.bucket == lb.bucket
+                    && (la.prefix.starts_with(&lb.prefix) || lb.prefix.starts_with(&la.prefix))
+                {
+                    return Err(LayoutError::Overlap(
+                        a,
+                        b,
+                        la.bucket.clone(),
+                        la.prefix.clone(),
+                    ));
                 }
             }
         }
@@ -132,7 +145,11 @@ impl Layout {
     /// The S3 → transform-queue notification filters: the raw area, and each pipeline's landing
     /// prefix. Non-overlapping by construction (spec check refuses overlapping s3_prefixes).
     pub fn notification_filters(&self, spec: &Spec) -> Vec<NotificationFilter> {
-        let mut filters = vec![NotificationFilter { bucket: self.raw.bucket.clone(), prefix: self.raw.prefix.clone(), pipeline: None }];
+        let mut filters = vec![NotificationFilter {
+            bucket: self.raw.bucket.clone(),
+            prefix: self.raw.prefix.clone(),
+            pipeline: None,
+        }];
         for p in &spec.pipelines {
             if let Some(prefix) = p.matcher.s3_prefix.as_deref() {
                 filters.push(NotificationFilter {
@@ -146,8 +163,18 @@ impl Layout {
     }
 
     /// Raw object written by ingest for one pipeline's events of one Kinesis batch and arrival hour.
-    pub fn raw_kinesis_key(&self, pipeline: &str, arrival: DateTime<Utc>, shard: &str, first_seq: &str, last_seq: &str) -> String {
-        self.raw.key(&format!("{}kinesis-{shard}-{first_seq}-{last_seq}.ndjson.gz", arrival_partition(pipeline, arrival)))
+    pub fn raw_kinesis_key(
+        &self,
+        pipeline: &str,
+        arrival: DateTime<Utc>,
+        shard: &str,
+        first_seq: &str,
+        last_seq: &str,
+    ) -> String {
+        self.raw.key(&format!(
+            "{}kinesis-{shard}-{first_seq}-{last_seq}.ndjson.gz",
+            arrival_partition(pipeline, arrival)
+        ))
     }
 
     /// The prefix Firehose writes under, with dynamic partitioning keys from the ingest Lambda.
@@ -162,7 +189,13 @@ impl Layout {
 
     /// Reject records of one unit of work (a Kinesis batch, a Firehose invocation, a source object).
     /// `time` is the arrival time of what was rejected, so a retry writes the same key.
-    pub fn reject_key(&self, stage: Stage, pipeline: Option<&str>, time: DateTime<Utc>, origin: &str) -> String {
+    pub fn reject_key(
+        &self,
+        stage: Stage,
+        pipeline: Option<&str>,
+        time: DateTime<Utc>,
+        origin: &str,
+    ) -> String {
         self.errors.key(&format!(
             "rejects/stage={}/pipeline={}/dt={}/hour={}/{origin}.ndjson.gz",
             stage.as_str(),
@@ -174,11 +207,18 @@ impl Layout {
 
     /// Why a queue message failed, keyed by its message id (a Lambda cannot change the message).
     pub fn failure_key(&self, queue_name: &str, message_id: &str) -> String {
-        self.errors.key(&format!("failures/queue={queue_name}/{message_id}.json"))
+        self.errors
+            .key(&format!("failures/queue={queue_name}/{message_id}.json"))
     }
 
     /// A curated object: `part` numbers the objects one source object produced in one partition.
-    pub fn curated_key(&self, pipeline: &str, partition_time: DateTime<Utc>, source_id: &str, part: u32) -> String {
+    pub fn curated_key(
+        &self,
+        pipeline: &str,
+        partition_time: DateTime<Utc>,
+        source_id: &str,
+        part: u32,
+    ) -> String {
         self.curated.key(&format!(
             "pipeline={pipeline}/dt={}/hour={}/{source_id}-{part:05}.ndjson.gz",
             partition_time.format("%Y-%m-%d"),
@@ -188,7 +228,9 @@ impl Layout {
 
     /// Where a job's outputs for one source object go.
     pub fn report_prefix(&self, pipeline: &str, job: &str, source_id: &str) -> String {
-        self.reports.key(&format!("pipeline={pipeline}/job={job}/source={source_id}/"))
+        self.reports.key(&format!(
+            "pipeline={pipeline}/job={job}/source={source_id}/"
+        ))
     }
 }
 
@@ -197,7 +239,11 @@ pub const UNKNOWN_PIPELINE: &str = "_unknown";
 
 /// `pipeline=<p>/dt=YYYY-MM-DD/hour=HH/` by arrival time: the raw partition.
 pub fn arrival_partition(pipeline: &str, arrival: DateTime<Utc>) -> String {
-    format!("pipeline={pipeline}/dt={}/hour={}/", arrival.format("%Y-%m-%d"), arrival.format("%H"))
+    format!(
+        "pipeline={pipeline}/dt={}/hour={}/",
+        arrival.format("%Y-%m-%d"),
+        arrival.format("%H")
+    )
 }
 
 /// Firehose `metadata.partitionKeys` for a record: the same three values as [`arrival_partition`].
@@ -216,7 +262,9 @@ pub fn parse_arrival_partition(relative_key: &str) -> Option<(String, DateTime<U
     let pipeline = parts.next()?.strip_prefix("pipeline=")?;
     let dt = parts.next()?.strip_prefix("dt=")?;
     let hour = parts.next()?.strip_prefix("hour=")?;
-    let naive = chrono::NaiveDateTime::parse_from_str(&format!("{dt} {hour}:00:00"), "%Y-%m-%d %H:%M:%S").ok()?;
+    let naive =
+        chrono::NaiveDateTime::parse_from_str(&format!("{dt} {hour}:00:00"), "%Y-%m-%d %H:%M:%S")
+            .ok()?;
     Some((pipeline.to_owned(), naive.and_utc()))
 }
 
@@ -303,7 +351,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn t(h: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 21, h, 59, 59).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 11, 21, h, 59, 59)
+            .single()
+            .unwrap_or_default()
     }
 
     #[test]
@@ -321,7 +371,10 @@ mod tests {
             l.reject_key(Stage::Ingest, None, t(0), "kinesis-shardId-0-1-2"),
             "errors/rejects/stage=ingest/pipeline=_unknown/dt=2026-11-21/hour=00/kinesis-shardId-0-1-2.ndjson.gz"
         );
-        assert_eq!(l.failure_key("loglift-transform", "m-1"), "errors/failures/queue=loglift-transform/m-1.json");
+        assert_eq!(
+            l.failure_key("loglift-transform", "m-1"),
+            "errors/failures/queue=loglift-transform/m-1.json"
+        );
         assert_eq!(
             l.firehose_prefix(),
             "raw/pipeline=!{partitionKeyFromLambda:pipeline}/dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/"
@@ -345,29 +398,56 @@ mod tests {
         let rel = l.raw.relative("lake", &kinesis).unwrap_or_default();
         let (pipeline, hour) = parse_arrival_partition(rel).unwrap_or_else(|| panic!("{rel}"));
         assert_eq!(pipeline, "user_events");
-        assert_eq!(hour, Utc.with_ymd_and_hms(2026, 11, 21, 7, 0, 0).single().unwrap_or_default());
+        assert_eq!(
+            hour,
+            Utc.with_ymd_and_hms(2026, 11, 21, 7, 0, 0)
+                .single()
+                .unwrap_or_default()
+        );
     }
 
     #[test]
     fn layout_from_lookup_and_overlap() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
         };
-        let l = Layout::from_lookup(env(&[("LOGLIFT_LAKE_BUCKET", "lake"), ("LOGLIFT_LANDING_BUCKET", "drop"), ("LOGLIFT_LANDING_PREFIX", "")]));
+        let l = Layout::from_lookup(env(&[
+            ("LOGLIFT_LAKE_BUCKET", "lake"),
+            ("LOGLIFT_LANDING_BUCKET", "drop"),
+            ("LOGLIFT_LANDING_PREFIX", ""),
+        ]));
         let l = l.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(l.landing, Location::new("drop", ""));
         assert_eq!(l.raw, Location::new("lake", "raw/"));
-        assert_eq!(Layout::from_lookup(env(&[])), Err(LayoutError::Missing("LOGLIFT_LAKE_BUCKET")));
-        let overlap = Layout::from_lookup(env(&[("LOGLIFT_LAKE_BUCKET", "lake"), ("LOGLIFT_CURATED_PREFIX", "raw/curated/")]));
-        assert!(matches!(overlap, Err(LayoutError::Overlap("raw", "curated", _, _))), "{overlap:?}");
+        assert_eq!(
+            Layout::from_lookup(env(&[])),
+            Err(LayoutError::Missing("LOGLIFT_LAKE_BUCKET"))
+        );
+        let overlap = Layout::from_lookup(env(&[
+            ("LOGLIFT_LAKE_BUCKET", "lake"),
+            ("LOGLIFT_CURATED_PREFIX", "raw/curated/"),
+        ]));
+        assert!(
+            matches!(overlap, Err(LayoutError::Overlap("raw", "curated", _, _))),
+            "{overlap:?}"
+        );
     }
 
     #[test]
     fn notification_filters_cover_raw_and_each_landing_prefix() {
-        let spec = Spec::parse(include_str!("../../../spec/pipelines.yaml")).unwrap_or_else(|e| panic!("{e:?}"));
+        let spec = Spec::parse(include_str!("../../../spec/pipelines.yaml"))
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let filters = Layout::single_bucket("lake").notification_filters(&spec);
         let prefixes: Vec<&str> = filters.iter().map(|f| f.prefix.as_str()).collect();
-        assert_eq!(prefixes, ["raw/", "landing/hit_data/", "landing/partner_catalog/"]);
+        assert_eq!(
+            prefixes,
+            ["raw/", "landing/hit_data/", "landing/partner_catalog/"]
+        );
         for (i, a) in prefixes.iter().enumerate() {
             for b in prefixes.iter().skip(i + 1) {
                 assert!(!a.starts_with(b) && !b.starts_with(a), "{a} overlaps {b}");
@@ -406,7 +486,11 @@ mod tests {
             pipeline: "user_events".into(),
             table: "tracking.events".into(),
             spec_version: 3,
-            source: ObjectVersion { bucket: "lake".into(), key: "raw/k".into(), version: "e1".into() },
+            source: ObjectVersion {
+                bucket: "lake".into(),
+                key: "raw/k".into(),
+                version: "e1".into(),
+            },
             objects: vec![CuratedObject {
                 bucket: "lake".into(),
                 key: "curated/k".into(),
@@ -419,7 +503,10 @@ mod tests {
             rejected: 1,
         };
         let json = serde_json::to_value(&m).unwrap_or_default();
-        assert_eq!(json["objects"][0]["min_event_time"], "2020-06-01 00:00:24.000000");
+        assert_eq!(
+            json["objects"][0]["min_event_time"],
+            "2020-06-01 00:00:24.000000"
+        );
         assert!(json["objects"][0].get("max_event_time").is_none());
         let back: LoaderMessage = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, m);

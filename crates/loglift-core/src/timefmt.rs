@@ -21,15 +21,23 @@ pub fn parse(value: &Value, format: TimeFormat) -> Option<DateTime<Utc>> {
 
 /// Read a timestamp from text (a TSV field, a JSON string).
 pub fn parse_str(s: &str, format: TimeFormat) -> Option<DateTime<Utc>> {
-    let numeric = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+    let numeric = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
     match format {
         TimeFormat::EpochSeconds | TimeFormat::EpochMillis => from_epoch(s.parse().ok()?, format),
-        TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)),
+        TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
         TimeFormat::Auto if numeric && !s.contains('-') => from_epoch(s.parse().ok()?, format),
         TimeFormat::Auto => DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
             .ok()
-            .or_else(|| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z").ok().map(|t| t.with_timezone(&Utc)))
+            .or_else(|| {
+                DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z")
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            })
             .or_else(|| {
                 ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
                     .iter()
@@ -85,9 +93,20 @@ mod tests {
             (json!("2020-06-01T00:00:24.000Z"), TimeFormat::Rfc3339),
         ];
         for (value, format) in cases {
-            assert_eq!(parse(&value, format).map(curated).as_deref(), Some(want), "{value} {format:?}");
+            assert_eq!(
+                parse(&value, format).map(curated).as_deref(),
+                Some(want),
+                "{value} {format:?}"
+            );
         }
-        for bad in [json!("yesterday"), json!(""), json!(null), json!(true), json!("2020-13-01 00:00:00"), json!(1e300)] {
+        for bad in [
+            json!("yesterday"),
+            json!(""),
+            json!(null),
+            json!(true),
+            json!("2020-13-01 00:00:00"),
+            json!(1e300),
+        ] {
             assert_eq!(parse(&bad, TimeFormat::Auto), None, "{bad}");
         }
     }

@@ -72,7 +72,10 @@ impl FsObjectStore {
     }
 
     fn sidecar_path(&self, bucket: &str, key: &str) -> PathBuf {
-        self.root.join(META_DIR).join(bucket).join(key_to_relative(key))
+        self.root
+            .join(META_DIR)
+            .join(bucket)
+            .join(key_to_relative(key))
     }
 
     /// The metadata of the file at `path` with stat `fs_meta`, its etag from the sidecar when the
@@ -87,7 +90,10 @@ impl FsObjectStore {
     ) -> PortResult<ObjectMeta> {
         let size = fs_meta.len();
         let modified = fs_meta.modified().ok();
-        let stamp = Stamp { size, mtime_nanos: modified.map(nanos_since_epoch) };
+        let stamp = Stamp {
+            size,
+            mtime_nanos: modified.map(nanos_since_epoch),
+        };
         let sidecar = self.sidecar_path(bucket, key);
         let etag = match read_sidecar(&sidecar).await {
             Some((etag, recorded)) if recorded == stamp => etag,
@@ -118,7 +124,12 @@ impl FsObjectStore {
     }
 
     /// Walk the bucket for object keys under `prefix` that sort after `after`.
-    async fn keys_under(&self, bucket_dir: &Path, prefix: &str, after: Option<&str>) -> io::Result<Vec<String>> {
+    async fn keys_under(
+        &self,
+        bucket_dir: &Path,
+        prefix: &str,
+        after: Option<&str>,
+    ) -> io::Result<Vec<String>> {
         let mut keys = Vec::new();
         let mut stack = vec![(bucket_dir.to_path_buf(), String::new())];
         while let Some((dir, dir_key)) = stack.pop() {
@@ -134,7 +145,10 @@ impl FsObjectStore {
                 };
                 let key = format!("{dir_key}{segment}");
                 let is_dir = match entry.file_type().await {
-                    Ok(t) if t.is_symlink() => tokio::fs::metadata(entry.path()).await.map(|m| m.is_dir()).unwrap_or(false),
+                    Ok(t) if t.is_symlink() => tokio::fs::metadata(entry.path())
+                        .await
+                        .map(|m| m.is_dir())
+                        .unwrap_or(false),
                     Ok(t) => t.is_dir(),
                     Err(_) => continue,
                 };
@@ -165,13 +179,22 @@ impl FsObjectStore {
 }
 
 impl ObjectStore for FsObjectStore {
-    async fn put(&self, bucket: &str, key: &str, body: Bytes, _content_type: &str) -> PortResult<ObjectMeta> {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        _content_type: &str,
+    ) -> PortResult<ObjectMeta> {
         let path = self.object_path(bucket, key)?;
         let err = |e| io_error_at("PutObject", format!("{bucket}/{key}"), e);
         let etag = hex::encode(Md5::digest(&body));
         let fs_meta = write_atomically(&path, &body).await.map_err(err)?;
         let modified = fs_meta.modified().ok();
-        let stamp = Stamp { size: fs_meta.len(), mtime_nanos: modified.map(nanos_since_epoch) };
+        let stamp = Stamp {
+            size: fs_meta.len(),
+            mtime_nanos: modified.map(nanos_since_epoch),
+        };
         write_sidecar(&self.sidecar_path(bucket, key), &etag, stamp).await;
         Ok(ObjectMeta {
             bucket: bucket.to_owned(),
@@ -191,8 +214,13 @@ impl ObjectStore for FsObjectStore {
         if !fs_meta.is_file() {
             return Err(not_found(bucket, key));
         }
-        let meta = self.describe(bucket, key, &path, &fs_meta, Some(&mut file)).await?;
-        Ok(Object { meta, body: Box::pin(file) })
+        let meta = self
+            .describe(bucket, key, &path, &fs_meta, Some(&mut file))
+            .await?;
+        Ok(Object {
+            meta,
+            body: Box::pin(file),
+        })
     }
 
     async fn head(&self, bucket: &str, key: &str) -> PortResult<Option<ObjectMeta>> {
@@ -200,7 +228,14 @@ impl ObjectStore for FsObjectStore {
         let fs_meta = match tokio::fs::metadata(&path).await {
             Ok(m) if m.is_file() => m,
             Ok(_) => return Ok(None),
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(io_error("HeadObject", bucket, key, e)),
         };
         match self.describe(bucket, key, &path, &fs_meta, None).await {
@@ -210,7 +245,12 @@ impl ObjectStore for FsObjectStore {
         }
     }
 
-    async fn list(&self, bucket: &str, prefix: &str, continuation: Option<&str>) -> PortResult<ListPage> {
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> PortResult<ListPage> {
         let bucket_dir = self.bucket_dir(bucket)?;
         let target = format!("{bucket}/{prefix}*");
         let keys = match self.keys_under(&bucket_dir, prefix, continuation).await {
@@ -233,7 +273,11 @@ impl ObjectStore for FsObjectStore {
                 Err(e) => return Err(e),
             }
         }
-        let next = if more { objects.last().map(|o| o.key.clone()) } else { None };
+        let next = if more {
+            objects.last().map(|o| o.key.clone())
+        } else {
+            None
+        };
         Ok(ListPage { objects, next })
     }
 
@@ -244,7 +288,9 @@ impl ObjectStore for FsObjectStore {
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::IsADirectory
+                    io::ErrorKind::NotFound
+                        | io::ErrorKind::NotADirectory
+                        | io::ErrorKind::IsADirectory
                 ) => {}
             Err(e) => return Err(io_error("DeleteObject", bucket, key, e)),
         }
@@ -265,7 +311,9 @@ struct Stamp {
 }
 
 fn nanos_since_epoch(t: SystemTime) -> u128 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 async fn read_sidecar(path: &Path) -> Option<(String, Stamp)> {
@@ -285,7 +333,9 @@ async fn read_sidecar(path: &Path) -> Option<(String, Stamp)> {
 
 /// Record an etag. Best effort: without a sidecar the etag is computed again on the next read.
 async fn write_sidecar(path: &Path, etag: &str, stamp: Stamp) {
-    let mtime = stamp.mtime_nanos.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let mtime = stamp
+        .mtime_nanos
+        .map_or_else(|| "-".to_owned(), |n| n.to_string());
     let text = format!("{SIDECAR_VERSION} {etag} {} {mtime}\n", stamp.size);
     if let Err(e) = write_atomically(path, text.as_bytes()).await {
         tracing::debug!(path = %path.display(), error = %e, "Could not write etag sidecar");
@@ -296,7 +346,9 @@ async fn write_sidecar(path: &Path, etag: &str, stamp: Stamp) {
 /// the written file.
 async fn write_atomically(path: &Path, body: &[u8]) -> io::Result<std::fs::Metadata> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
     // `%tmp.` never decodes as a key segment, so listings skip it.
     let tmp = dir.join(format!(
         "%tmp.{}.{}.{}",
@@ -308,7 +360,9 @@ async fn write_atomically(path: &Path, body: &[u8]) -> io::Result<std::fs::Metad
     let mut attempt = 0;
     loop {
         attempt += 1;
-        tokio::fs::create_dir_all(dir).await.map_err(|e| conflict(e, dir))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| conflict(e, dir))?;
         match tokio::fs::write(&tmp, body).await {
             Ok(()) => break,
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => continue,
@@ -332,11 +386,17 @@ fn conflict(e: io::Error, path: &Path) -> io::Error {
     match e.kind() {
         io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists => io::Error::new(
             e.kind(),
-            format!("{}: an object exists where a key prefix needs a directory ({e})", path.display()),
+            format!(
+                "{}: an object exists where a key prefix needs a directory ({e})",
+                path.display()
+            ),
         ),
         io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => io::Error::new(
             e.kind(),
-            format!("{}: other objects use this key as a prefix ({e})", path.display()),
+            format!(
+                "{}: other objects use this key as a prefix ({e})",
+                path.display()
+            ),
         ),
         _ => e,
     }
@@ -356,11 +416,16 @@ async fn md5_of(file: &mut tokio::fs::File) -> io::Result<String> {
 }
 
 fn not_found(bucket: &str, key: &str) -> PortError {
-    PortError::NotFound { what: format!("object {bucket}/{key}") }
+    PortError::NotFound {
+        what: format!("object {bucket}/{key}"),
+    }
 }
 
 fn io_error(op: &'static str, bucket: &str, key: &str, e: io::Error) -> PortError {
-    if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    ) {
         return not_found(bucket, key);
     }
     io_error_at(op, format!("{bucket}/{key}"), e)
@@ -376,8 +441,16 @@ fn io_error_at(op: &'static str, target: String, e: io::Error) -> PortError {
         | K::NotADirectory
         | K::IsADirectory
         | K::DirectoryNotEmpty
-        | K::ReadOnlyFilesystem => PortError::Rejected { op, target, message: e.to_string() },
-        _ => PortError::Transient { op, target, message: e.to_string() },
+        | K::ReadOnlyFilesystem => PortError::Rejected {
+            op,
+            target,
+            message: e.to_string(),
+        },
+        _ => PortError::Transient {
+            op,
+            target,
+            message: e.to_string(),
+        },
     }
 }
 
@@ -389,5 +462,9 @@ fn check_key(bucket: &str, key: &str) -> PortResult<()> {
     } else {
         return Ok(());
     };
-    Err(PortError::Rejected { op: "key", target: format!("{bucket}/{key}"), message: message.to_owned() })
+    Err(PortError::Rejected {
+        op: "key",
+        target: format!("{bucket}/{key}"),
+        message: message.to_owned(),
+    })
 }

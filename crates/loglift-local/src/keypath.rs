@@ -89,8 +89,15 @@ mod tests {
         ] {
             let enc = encode_segment(seg);
             assert!(!enc.contains('/'), "{seg:?} -> {enc:?}");
-            assert!(enc != "." && enc != ".." && !enc.is_empty(), "{seg:?} -> {enc:?}");
-            assert_eq!(decode_segment(&enc).as_deref(), Some(seg), "{seg:?} -> {enc:?}");
+            assert!(
+                enc != "." && enc != ".." && !enc.is_empty(),
+                "{seg:?} -> {enc:?}"
+            );
+            assert_eq!(
+                decode_segment(&enc).as_deref(),
+                Some(seg),
+                "{seg:?} -> {enc:?}"
+            );
         }
     }
 
@@ -110,7 +117,10 @@ mod tests {
     #[test]
     fn keys_map_to_components() {
         let p = key_to_relative("a//b/");
-        let parts: Vec<_> = p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let parts: Vec<_> = p
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(parts, ["a", "%", "b", "%"]);
     }
 }

@@ -11,10 +11,11 @@
 //! filesystem cannot name are spelled `%` (empty, as in `a//b` or a trailing `/`), `%2E` (`.`)
 //! and `%2E%2E` (`..`). The mapping is reversible, so listings give back the exact keys.
 
+pub mod firehose;
 mod fs_store;
 mod keypath;
 mod sqlite_queue;
 
 pub use fs_store::{FsObjectStore, LIST_PAGE_SIZE};
 pub use loglift_ports::Redrive;
-pub use sqlite_queue::{SqliteQueue, MAX_MESSAGE_BYTES, MAX_VISIBILITY};
+pub use sqlite_queue::{SqliteQueue, MAX_ATTRIBUTES, MAX_MESSAGE_BYTES, MAX_VISIBILITY};

@@ -1,18 +1,23 @@
 //! [`SqliteQueue`]: SQS semantics (visibility timeout, receive count, redrive to a DLQ) in one
 //! SQLite file.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
-use loglift_ports::{OutgoingMessage, PortError, PortResult, Queue, QueueDepth, ReceivedMessage, Redrive};
+use loglift_ports::{
+    OutgoingMessage, PortError, PortResult, Queue, QueueDepth, ReceivedMessage, Redrive,
+};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 /// The largest message SQS accepts (body plus attributes), in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// The longest visibility timeout SQS accepts.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+/// The most message attributes SQS accepts on one message.
+pub const MAX_ATTRIBUTES: usize = 10;
 /// How often a long poll looks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -69,26 +74,42 @@ impl SqliteQueue {
             })?;
         }
         let conn = Connection::open(path).map_err(|e| sql_error("OpenQueueDb", &target, e))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql_error("OpenQueueDb", &target, e))?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql_error("OpenQueueDb", &target, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| sql_error("OpenQueueDb", &target, e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| sql_error("OpenQueueDb", &target, e))?;
         Self::init(conn, &target)
     }
 
     /// A queue database that lives as long as this value (tests, dry runs).
     pub fn in_memory() -> PortResult<Self> {
-        let conn = Connection::open_in_memory().map_err(|e| sql_error("OpenQueueDb", ":memory:", e))?;
+        let conn =
+            Connection::open_in_memory().map_err(|e| sql_error("OpenQueueDb", ":memory:", e))?;
         Self::init(conn, ":memory:")
     }
 
     fn init(conn: Connection, target: &str) -> PortResult<Self> {
-        conn.busy_timeout(Duration::from_secs(5)).map_err(|e| sql_error("OpenQueueDb", target, e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| sql_error("OpenQueueDb", target, e))?;
-        Ok(SqliteQueue { conn: Mutex::new(conn) })
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| sql_error("OpenQueueDb", target, e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| sql_error("OpenQueueDb", target, e))?;
+        Ok(SqliteQueue {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Create a queue, or update its settings if it exists. The dead-letter queue must exist.
-    pub fn create_queue(&self, name: &str, visibility_timeout: Duration, redrive: Option<Redrive>) -> PortResult<()> {
-        let reject = |message: String| PortError::Rejected { op: "CreateQueue", target: name.to_owned(), message };
+    pub fn create_queue(
+        &self,
+        name: &str,
+        visibility_timeout: Duration,
+        redrive: Option<Redrive>,
+    ) -> PortResult<()> {
+        let reject = |message: String| PortError::Rejected {
+            op: "CreateQueue",
+            target: name.to_owned(),
+            message,
+        };
         if name.is_empty() || name.len() > 80 {
             return Err(reject("a queue name has 1 to 80 characters".to_owned()));
         }
@@ -99,13 +120,21 @@ impl SqliteQueue {
             .map_err(|e| sql_error("CreateQueue", name, e))?;
         if let Some(r) = &redrive {
             if r.max_receive_count == 0 || r.max_receive_count > 1000 {
-                return Err(reject(format!("maxReceiveCount {} is not within 1..=1000", r.max_receive_count)));
+                return Err(reject(format!(
+                    "maxReceiveCount {} is not within 1..=1000",
+                    r.max_receive_count
+                )));
             }
             if r.dead_letter_queue == name {
-                return Err(reject("a queue cannot be its own dead-letter queue".to_owned()));
+                return Err(reject(
+                    "a queue cannot be its own dead-letter queue".to_owned(),
+                ));
             }
             if load_queue(&tx, &r.dead_letter_queue).is_err() {
-                return Err(reject(format!("dead-letter queue {} does not exist", r.dead_letter_queue)));
+                return Err(reject(format!(
+                    "dead-letter queue {} does not exist",
+                    r.dead_letter_queue
+                )));
             }
         }
         tx.execute(
@@ -126,8 +155,9 @@ impl SqliteQueue {
     /// The names of all queues, sorted.
     pub fn list_queues(&self) -> PortResult<Vec<String>> {
         let conn = self.lock();
-        let mut stmt =
-            conn.prepare("SELECT name FROM queues ORDER BY name").map_err(|e| sql_error("ListQueues", "", e))?;
+        let mut stmt = conn
+            .prepare("SELECT name FROM queues ORDER BY name")
+            .map_err(|e| sql_error("ListQueues", "", e))?;
         let names = stmt
             .query_map([], |row| row.get(0))
             .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
@@ -141,11 +171,18 @@ impl SqliteQueue {
     }
 
     /// One receive attempt, without waiting.
-    fn receive_now(&self, queue: &str, max: u32, visibility: Option<Duration>) -> PortResult<Vec<ReceivedMessage>> {
+    fn receive_now(
+        &self,
+        queue: &str,
+        max: u32,
+        visibility: Option<Duration>,
+    ) -> PortResult<Vec<ReceivedMessage>> {
         const OP: &str = "ReceiveMessage";
         let err = |e| sql_error(OP, queue, e);
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let q = load_queue(&tx, queue)?;
         let visibility_ms = visibility.map_or(q.visibility_ms, millis);
         let now = now_millis();
@@ -197,17 +234,19 @@ impl SqliteQueue {
                     params![now.saturating_add(visibility_ms), receipt_handle, c.seq],
                 )
                 .map_err(err)?;
-                let attributes = serde_json::from_str(&c.attributes).map_err(|e| PortError::Rejected {
-                    op: OP,
-                    target: format!("{queue} message {}", c.message_id),
-                    message: format!("stored attributes are not a JSON string map: {e}"),
-                })?;
+                let attributes =
+                    serde_json::from_str(&c.attributes).map_err(|e| PortError::Rejected {
+                        op: OP,
+                        target: format!("{queue} message {}", c.message_id),
+                        message: format!("stored attributes are not a JSON string map: {e}"),
+                    })?;
                 received.push(ReceivedMessage {
                     message_id: c.message_id,
                     receipt_handle,
                     body: c.body,
                     attributes,
-                    receive_count: u32::try_from(c.receive_count.saturating_add(1)).unwrap_or(u32::MAX),
+                    receive_count: u32::try_from(c.receive_count.saturating_add(1))
+                        .unwrap_or(u32::MAX),
                     sent_at: DateTime::<Utc>::from_timestamp_millis(c.sent_at_ms),
                 });
                 if received.len() >= max as usize {
@@ -232,7 +271,12 @@ struct Candidate {
 impl Queue for SqliteQueue {
     async fn send(&self, queue: &str, message: &OutgoingMessage) -> PortResult<String> {
         const OP: &str = "SendMessage";
-        let size = message.body.len() + message.attributes.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        let size = message.body.len()
+            + message
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
         if size > MAX_MESSAGE_BYTES {
             return Err(PortError::Rejected {
                 op: OP,
@@ -240,11 +284,19 @@ impl Queue for SqliteQueue {
                 message: format!("message of {size} bytes exceeds {MAX_MESSAGE_BYTES}"),
             });
         }
-        let attributes = serde_json::to_string(&message.attributes).map_err(|e| PortError::Rejected {
-            op: OP,
-            target: queue.to_owned(),
-            message: e.to_string(),
-        })?;
+        if let Some(problem) = attribute_problem(&message.attributes) {
+            return Err(PortError::Rejected {
+                op: OP,
+                target: queue.to_owned(),
+                message: problem,
+            });
+        }
+        let attributes =
+            serde_json::to_string(&message.attributes).map_err(|e| PortError::Rejected {
+                op: OP,
+                target: queue.to_owned(),
+                message: e.to_string(),
+            })?;
         let err = |e| sql_error(OP, queue, e);
         let conn = self.lock();
         load_queue(&conn, queue)?;
@@ -292,13 +344,18 @@ impl Queue for SqliteQueue {
         let conn = self.lock();
         load_queue(&conn, queue)?;
         let deleted = conn
-            .execute("DELETE FROM messages WHERE queue = ?1 AND receipt_handle = ?2", params![queue, receipt_handle])
+            .execute(
+                "DELETE FROM messages WHERE queue = ?1 AND receipt_handle = ?2",
+                params![queue, receipt_handle],
+            )
             .map_err(|e| sql_error("DeleteMessage", queue, e))?;
         if deleted == 0 && !receipt_handle.contains(':') {
             return Err(PortError::Rejected {
                 op: "DeleteMessage",
                 target: queue.to_owned(),
-                message: format!("ReceiptHandleIsInvalid: {receipt_handle:?} is not a receipt handle"),
+                message: format!(
+                    "ReceiptHandleIsInvalid: {receipt_handle:?} is not a receipt handle"
+                ),
             });
         }
         // A stale handle (already deleted, or received again since) succeeds without effect, as
@@ -306,21 +363,31 @@ impl Queue for SqliteQueue {
         Ok(())
     }
 
-    async fn change_visibility(&self, queue: &str, receipt_handle: &str, timeout: Duration) -> PortResult<()> {
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> PortResult<()> {
         check_visibility("ChangeMessageVisibility", queue, timeout)?;
         let conn = self.lock();
         load_queue(&conn, queue)?;
         let changed = conn
             .execute(
                 "UPDATE messages SET visible_at_ms = ?1 WHERE queue = ?2 AND receipt_handle = ?3",
-                params![now_millis().saturating_add(millis(timeout)), queue, receipt_handle],
+                params![
+                    now_millis().saturating_add(millis(timeout)),
+                    queue,
+                    receipt_handle
+                ],
             )
             .map_err(|e| sql_error("ChangeMessageVisibility", queue, e))?;
         if changed == 0 {
             return Err(PortError::Rejected {
                 op: "ChangeMessageVisibility",
                 target: queue.to_owned(),
-                message: "receipt handle is not current: the message was deleted or received again".to_owned(),
+                message: "receipt handle is not current: the message was deleted or received again"
+                    .to_owned(),
             });
         }
         Ok(())
@@ -351,12 +418,48 @@ fn load_queue(conn: &Connection, queue: &str) -> PortResult<QueueRow> {
         |row| {
             let dlq: Option<String> = row.get(1)?;
             let max: Option<i64> = row.get(2)?;
-            Ok(QueueRow { visibility_ms: row.get(0)?, redrive: dlq.zip(max) })
+            Ok(QueueRow {
+                visibility_ms: row.get(0)?,
+                redrive: dlq.zip(max),
+            })
         },
     )
     .optional()
     .map_err(|e| sql_error("GetQueue", queue, e))?
-    .ok_or_else(|| PortError::NotFound { what: format!("queue {queue}") })
+    .ok_or_else(|| PortError::NotFound {
+        what: format!("queue {queue}"),
+    })
+}
+
+/// SQS's rules for message attributes: at most 10; names of `A-Z a-z 0-9 _ - .`, at most 256
+/// characters, no leading or trailing `.`, no `..`, no `AWS.`/`Amazon.` prefix; values not empty.
+fn attribute_problem(attributes: &BTreeMap<String, String>) -> Option<String> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Some(format!(
+            "{} message attributes, at most {MAX_ATTRIBUTES} allowed",
+            attributes.len()
+        ));
+    }
+    attributes.iter().find_map(|(name, value)| {
+        let lower = name.to_ascii_lowercase();
+        let valid_name = !name.is_empty()
+            && name.len() <= 256
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            && !name.starts_with('.')
+            && !name.ends_with('.')
+            && !name.contains("..")
+            && !lower.starts_with("aws.")
+            && !lower.starts_with("amazon.");
+        if !valid_name {
+            Some(format!(
+                "InvalidParameterValue: message attribute name {name:?} is invalid (A-Z, a-z, 0-9, '_', '-', '.')"
+            ))
+        } else if value.is_empty() {
+            Some(format!("InvalidParameterValue: message attribute {name:?} has an empty value"))
+        } else {
+            None
+        }
+    })
 }
 
 fn check_visibility(op: &'static str, queue: &str, v: Duration) -> PortResult<()> {
@@ -378,7 +481,14 @@ fn random_hex(conn: &Connection) -> rusqlite::Result<String> {
 /// Format 32 hex digits as 8-4-4-4-12.
 fn uuid_like(hex: &str) -> String {
     let part = |r: std::ops::Range<usize>| hex.get(r).unwrap_or_default();
-    format!("{}-{}-{}-{}-{}", part(0..8), part(8..12), part(12..16), part(16..20), part(20..32))
+    format!(
+        "{}-{}-{}-{}-{}",
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32)
+    )
 }
 
 fn millis(d: Duration) -> i64 {
@@ -386,20 +496,32 @@ fn millis(d: Duration) -> i64 {
 }
 
 fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| millis(d))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| millis(d))
 }
 
 fn sql_error(op: &'static str, target: &str, e: rusqlite::Error) -> PortError {
     use rusqlite::ErrorCode as C;
     let transient = matches!(
         e.sqlite_error_code(),
-        Some(C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::OutOfMemory)
+        Some(
+            C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::OutOfMemory
+        )
     );
     let (target, message) = (target.to_owned(), e.to_string());
     if transient {
-        PortError::Transient { op, target, message }
+        PortError::Transient {
+            op,
+            target,
+            message,
+        }
     } else {
-        PortError::Rejected { op, target, message }
+        PortError::Rejected {
+            op,
+            target,
+            message,
+        }
     }
 }
 
@@ -409,13 +531,19 @@ mod tests {
 
     #[test]
     fn uuid_like_formats_hex() {
-        assert_eq!(uuid_like("0123456789abcdef0123456789abcdef"), "01234567-89ab-cdef-0123-456789abcdef");
+        assert_eq!(
+            uuid_like("0123456789abcdef0123456789abcdef"),
+            "01234567-89ab-cdef-0123-456789abcdef"
+        );
     }
 
     #[tokio::test]
     async fn missing_queue_is_not_found() {
         let q = SqliteQueue::in_memory().unwrap();
-        let err = q.send("nope", &OutgoingMessage::new("x")).await.unwrap_err();
+        let err = q
+            .send("nope", &OutgoingMessage::new("x"))
+            .await
+            .unwrap_err();
         assert!(err.is_not_found(), "{err}");
         assert!(q.depth("nope").await.unwrap_err().is_not_found());
     }
@@ -423,11 +551,19 @@ mod tests {
     #[tokio::test]
     async fn redrive_needs_an_existing_dlq() {
         let q = SqliteQueue::in_memory().unwrap();
-        let redrive = Redrive { dead_letter_queue: "dlq".into(), max_receive_count: 3 };
-        assert!(q.create_queue("main", Duration::from_secs(30), Some(redrive.clone())).is_err());
-        q.create_queue("dlq", Duration::from_secs(30), None).unwrap();
-        q.create_queue("main", Duration::from_secs(30), Some(redrive.clone())).unwrap();
-        q.create_queue("main", Duration::from_secs(30), Some(redrive)).unwrap();
+        let redrive = Redrive {
+            dead_letter_queue: "dlq".into(),
+            max_receive_count: 3,
+        };
+        assert!(q
+            .create_queue("main", Duration::from_secs(30), Some(redrive.clone()))
+            .is_err());
+        q.create_queue("dlq", Duration::from_secs(30), None)
+            .unwrap();
+        q.create_queue("main", Duration::from_secs(30), Some(redrive.clone()))
+            .unwrap();
+        q.create_queue("main", Duration::from_secs(30), Some(redrive))
+            .unwrap();
         assert_eq!(q.list_queues().unwrap(), ["dlq", "main"]);
     }
 
@@ -436,7 +572,10 @@ mod tests {
         let q = SqliteQueue::in_memory().unwrap();
         q.create_queue("q", Duration::from_secs(30), None).unwrap();
         q.send("q", &OutgoingMessage::new("one")).await.unwrap();
-        let got = q.receive("q", 10, Duration::ZERO, Some(Duration::ZERO)).await.unwrap();
+        let got = q
+            .receive("q", 10, Duration::ZERO, Some(Duration::ZERO))
+            .await
+            .unwrap();
         assert_eq!(got.len(), 1);
         let again = q.receive("q", 10, Duration::ZERO, None).await.unwrap();
         assert_eq!(again.len(), 1);
@@ -450,11 +589,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn attributes_follow_sqs_rules() {
+        let q = SqliteQueue::in_memory().unwrap();
+        q.create_queue("q", Duration::from_secs(30), None).unwrap();
+        for (name, value, ok) in [
+            ("trace.id_2-x", "v", true),
+            ("AWS.reserved", "v", false),
+            ("amazon.x", "v", false),
+            (".leading", "v", false),
+            ("trailing.", "v", false),
+            ("a..b", "v", false),
+            ("sp ace", "v", false),
+            ("empty", "", false),
+        ] {
+            let mut m = OutgoingMessage::new("x");
+            m.attributes.insert(name.to_owned(), value.to_owned());
+            assert_eq!(
+                q.send("q", &m).await.is_ok(),
+                ok,
+                "attribute {name:?}={value:?}"
+            );
+        }
+        let mut m = OutgoingMessage::new("x");
+        m.attributes = (0..11).map(|i| (format!("a{i}"), "v".to_owned())).collect();
+        assert!(q.send("q", &m).await.is_err(), "11 attributes");
+        let big = OutgoingMessage::new("x".repeat(MAX_MESSAGE_BYTES + 1));
+        assert!(q.send("q", &big).await.is_err(), "body over 1 MiB");
+    }
+
+    #[tokio::test]
     async fn long_poll_waits_then_returns_empty() {
         let q = SqliteQueue::in_memory().unwrap();
         q.create_queue("q", Duration::from_secs(30), None).unwrap();
         let start = std::time::Instant::now();
-        let got = q.receive("q", 1, Duration::from_millis(200), None).await.unwrap();
+        let got = q
+            .receive("q", 1, Duration::from_millis(200), None)
+            .await
+            .unwrap();
         assert!(got.is_empty());
         assert!(start.elapsed() >= Duration::from_millis(200));
     }

@@ -47,7 +47,9 @@ pub struct Object {
 
 impl std::fmt::Debug for Object {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Object").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("Object")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,10 +69,18 @@ pub enum PortError {
     NotFound { what: String },
     /// The request was refused as malformed or not allowed. Retrying will not help.
     #[error("{op} {target}: {message}")]
-    Rejected { op: &'static str, target: String, message: String },
+    Rejected {
+        op: &'static str,
+        target: String,
+        message: String,
+    },
     /// A transient failure (network, throttling, 5xx): retry the batch.
     #[error("{op} {target}: {message}")]
-    Transient { op: &'static str, target: String, message: String },
+    Transient {
+        op: &'static str,
+        target: String,
+        message: String,
+    },
 }
 
 impl PortError {
@@ -97,7 +107,11 @@ pub trait ObjectStore: Send + Sync {
     /// Open an object for streaming. `NotFound` when it is gone.
     fn get(&self, bucket: &str, key: &str) -> impl Future<Output = PortResult<Object>> + Send;
     /// Metadata of an object, `None` when it does not exist.
-    fn head(&self, bucket: &str, key: &str) -> impl Future<Output = PortResult<Option<ObjectMeta>>> + Send;
+    fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = PortResult<Option<ObjectMeta>>> + Send;
     /// One page of the keys under `prefix`, in key order; `continuation` is a previous page's `next`.
     fn list(
         &self,
@@ -119,7 +133,10 @@ pub struct OutgoingMessage {
 
 impl OutgoingMessage {
     pub fn new(body: impl Into<String>) -> Self {
-        OutgoingMessage { body: body.into(), attributes: BTreeMap::new() }
+        OutgoingMessage {
+            body: body.into(),
+            attributes: BTreeMap::new(),
+        }
     }
 }
 
@@ -153,7 +170,11 @@ pub struct Redrive {
 
 /// A queue addressed by an opaque string: an SQS queue URL, or a local queue name.
 pub trait Queue: Send + Sync {
-    fn send(&self, queue: &str, message: &OutgoingMessage) -> impl Future<Output = PortResult<String>> + Send;
+    fn send(
+        &self,
+        queue: &str,
+        message: &OutgoingMessage,
+    ) -> impl Future<Output = PortResult<String>> + Send;
     /// Receive up to `max` (1..=10) messages, waiting up to `wait` for the first.
     fn receive(
         &self,
@@ -162,7 +183,11 @@ pub trait Queue: Send + Sync {
         wait: Duration,
         visibility: Option<Duration>,
     ) -> impl Future<Output = PortResult<Vec<ReceivedMessage>>> + Send;
-    fn delete(&self, queue: &str, receipt_handle: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn delete(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
     fn change_visibility(
         &self,
         queue: &str,

@@ -14,15 +14,25 @@ const MAX_SPEC_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{name} is not set: {hint}")]
-    Missing { name: &'static str, hint: &'static str },
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
     #[error("{name}={value:?} is invalid: {reason}")]
-    Invalid { name: &'static str, value: String, reason: String },
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error(transparent)]
     Layout(#[from] LayoutError),
     #[error("cannot read the spec from {location}: {reason}")]
     SpecUnreadable { location: String, reason: String },
     #[error("the spec at {location} is invalid:\n{}", errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
-    SpecInvalid { location: String, errors: Vec<SpecError> },
+    SpecInvalid {
+        location: String,
+        errors: Vec<SpecError>,
+    },
 }
 
 /// Where the spec is: a local path, or an S3 object (terraform uploads it and passes its version).
@@ -38,7 +48,10 @@ impl SpecSource {
         match value.strip_prefix("s3://") {
             Some(rest) => match rest.split_once('/') {
                 Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
-                    Ok(SpecSource::S3 { bucket: bucket.to_owned(), key: key.to_owned() })
+                    Ok(SpecSource::S3 {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                    })
                 }
                 _ => Err(ConfigError::Invalid {
                     name: "LOGLIFT_SPEC",
@@ -54,17 +67,30 @@ impl SpecSource {
     /// Read and check the spec.
     pub async fn load<S: ObjectStore>(&self, store: &S) -> Result<Spec, ConfigError> {
         let location = self.to_string();
-        let unreadable = |reason: String| ConfigError::SpecUnreadable { location: location.clone(), reason };
+        let unreadable = |reason: String| ConfigError::SpecUnreadable {
+            location: location.clone(),
+            reason,
+        };
         let text = match self {
             SpecSource::Path(path) => {
-                let meta = tokio::fs::metadata(path).await.map_err(|e| unreadable(e.to_string()))?;
+                let meta = tokio::fs::metadata(path)
+                    .await
+                    .map_err(|e| unreadable(e.to_string()))?;
                 if meta.len() > MAX_SPEC_BYTES {
-                    return Err(unreadable(format!("{} bytes is more than a spec can be", meta.len())));
+                    return Err(unreadable(format!(
+                        "{} bytes is more than a spec can be",
+                        meta.len()
+                    )));
                 }
-                tokio::fs::read_to_string(path).await.map_err(|e| unreadable(e.to_string()))?
+                tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|e| unreadable(e.to_string()))?
             }
             SpecSource::S3 { bucket, key } => {
-                let object = store.get(bucket, key).await.map_err(|e| unreadable(e.to_string()))?;
+                let object = store
+                    .get(bucket, key)
+                    .await
+                    .map_err(|e| unreadable(e.to_string()))?;
                 let mut text = String::new();
                 object
                     .body
@@ -107,7 +133,9 @@ impl CommonConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<CommonConfig, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<CommonConfig, ConfigError> {
         let spec = SpecSource::parse(&lookup("LOGLIFT_SPEC").ok_or_else(spec_missing)?)?;
         let layout = Layout::from_lookup(&lookup)?;
         Ok(CommonConfig { spec, layout })
@@ -129,7 +157,11 @@ where
         Some(value) => value
             .trim()
             .parse()
-            .map_err(|e: T::Err| ConfigError::Invalid { name, value, reason: e.to_string() }),
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                value,
+                reason: e.to_string(),
+            }),
     }
 }
 
@@ -138,7 +170,12 @@ mod tests {
     use super::*;
 
     fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     #[test]
@@ -152,12 +189,27 @@ mod tests {
     fn spec_sources() {
         assert_eq!(
             SpecSource::parse("s3://cfg/spec/pipelines.yaml").ok(),
-            Some(SpecSource::S3 { bucket: "cfg".into(), key: "spec/pipelines.yaml".into() })
+            Some(SpecSource::S3 {
+                bucket: "cfg".into(),
+                key: "spec/pipelines.yaml".into()
+            })
         );
-        assert!(matches!(SpecSource::parse("s3://cfg"), Err(ConfigError::Invalid { .. })));
-        assert_eq!(SpecSource::parse("spec/p.yaml").ok(), Some(SpecSource::Path("spec/p.yaml".into())));
-        let ok = CommonConfig::from_lookup(lookup(&[("LOGLIFT_SPEC", "s3://cfg/p.yaml"), ("LOGLIFT_LAKE_BUCKET", "lake")]));
-        assert_eq!(ok.ok().map(|c| c.layout.raw.bucket), Some("lake".to_owned()));
+        assert!(matches!(
+            SpecSource::parse("s3://cfg"),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert_eq!(
+            SpecSource::parse("spec/p.yaml").ok(),
+            Some(SpecSource::Path("spec/p.yaml".into()))
+        );
+        let ok = CommonConfig::from_lookup(lookup(&[
+            ("LOGLIFT_SPEC", "s3://cfg/p.yaml"),
+            ("LOGLIFT_LAKE_BUCKET", "lake"),
+        ]));
+        assert_eq!(
+            ok.ok().map(|c| c.layout.raw.bucket),
+            Some("lake".to_owned())
+        );
     }
 
     #[test]
@@ -166,7 +218,10 @@ mod tests {
         assert_eq!(parse_var(&l, "N", 1u32).ok(), Some(12));
         assert_eq!(parse_var(&l, "EMPTY", 1u32).ok(), Some(1));
         assert_eq!(parse_var(&l, "ABSENT", 7u32).ok(), Some(7));
-        let err = parse_var(&l, "BAD", 1u32).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = parse_var(&l, "BAD", 1u32)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.starts_with("BAD=\"twelve\" is invalid"), "{err}");
     }
 }

@@ -8,4 +8,5 @@
 //! The mains in `functions/*` and the `loglift` CLI only wire adapters to these handlers.
 
 pub mod config;
+pub mod ingest;
 pub mod obs;

@@ -14,14 +14,25 @@ pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("RUST_LOG")
         .ok()
-        .or_else(|| std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|l| l.to_lowercase()))
+        .or_else(|| {
+            std::env::var("AWS_LAMBDA_LOG_LEVEL")
+                .ok()
+                .map(|l| l.to_lowercase())
+        })
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests, the CLI calling twice) keeps the first subscriber.
     let _ = if json {
-        builder.json().flatten_event(true).with_current_span(false).without_time().try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .without_time()
+            .try_init()
     } else {
         builder.with_target(false).try_init()
     };
@@ -33,11 +44,24 @@ pub struct Tally {
     pub by_pipeline: BTreeMap<String, Counters>,
     /// What could not be attributed to a pipeline (unknown, undecodable).
     pub unrouted: Counters,
+    /// Rejects by reason code.
+    pub rejects_by_reason: BTreeMap<String, u64>,
 }
 
 impl Tally {
     pub fn pipeline(&mut self, name: &str) -> &mut Counters {
         self.by_pipeline.entry(name.to_owned()).or_default()
+    }
+
+    /// Add another invocation's tally (local runs sum their invocations).
+    pub fn merge(&mut self, other: &Tally) {
+        for (p, c) in &other.by_pipeline {
+            self.pipeline(p).add(c);
+        }
+        self.unrouted.add(&other.unrouted);
+        for (reason, n) in &other.rejects_by_reason {
+            *self.rejects_by_reason.entry(reason.clone()).or_default() += n;
+        }
     }
 
     pub fn total(&self) -> Counters {
@@ -61,6 +85,15 @@ impl Tally {
 
     /// Log the summary line and print the metrics (stdout, where CloudWatch reads EMF).
     pub fn report(&self, function: &str, timestamp_ms: i64) {
+        self.log_summary(function);
+        let mut out = std::io::stdout().lock();
+        for line in self.emf_lines(function, timestamp_ms) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
+    /// The one INFO summary line of an invocation.
+    pub fn log_summary(&self, function: &str) {
         let t = self.total();
         tracing::info!(
             function,
@@ -73,10 +106,6 @@ impl Tally {
             bytes_out = t.bytes_out,
             "Invocation summary"
         );
-        let mut out = std::io::stdout().lock();
-        for line in self.emf_lines(function, timestamp_ms) {
-            let _ = writeln!(out, "{line}");
-        }
     }
 }
 

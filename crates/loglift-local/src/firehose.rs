@@ -1,0 +1,75 @@
+//! Firehose delivery, emulated for local mode: the `Ok` records of an ingest response are written
+//! into raw under the dynamic-partitioning prefix with the record's partition keys, as Firehose
+//! does with `!{partitionKeyFromLambda:…}` (gzip, one object per partition per invocation).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use loglift_core::ndjson::GzLines;
+use loglift_core::storage::Layout;
+use loglift_core::wire::{FirehoseResponse, FirehoseResult};
+use loglift_ports::{ObjectStore, PortError, PortResult};
+
+/// Deliver an ingest response's `Ok` records; returns the keys written.
+pub async fn deliver<S: ObjectStore>(
+    store: &S,
+    layout: &Layout,
+    invocation_id: &str,
+    response: &FirehoseResponse,
+) -> PortResult<Vec<String>> {
+    let mut partitions: BTreeMap<String, GzLines> = BTreeMap::new();
+    for record in response
+        .records
+        .iter()
+        .filter(|r| r.result == FirehoseResult::Ok)
+    {
+        let keys = record.metadata.as_ref().map(|m| &m.partition_keys);
+        let mut prefix = layout.firehose_prefix();
+        for (name, value) in keys.into_iter().flatten() {
+            prefix = prefix.replace(&format!("!{{partitionKeyFromLambda:{name}}}"), value);
+        }
+        if prefix.contains("!{") {
+            return Err(PortError::Rejected {
+                op: "firehose delivery",
+                target: record.record_id.clone(),
+                message: format!("partition keys missing for prefix {prefix}"),
+            });
+        }
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(&record.data)
+            .map_err(|e| PortError::Rejected {
+                op: "firehose delivery",
+                target: record.record_id.clone(),
+                message: e.to_string(),
+            })?;
+        partitions
+            .entry(prefix)
+            .or_default()
+            .push_line(&data)
+            .map_err(|e| PortError::Rejected {
+                op: "firehose delivery",
+                target: record.record_id.clone(),
+                message: e.to_string(),
+            })?;
+    }
+    let mut written = Vec::new();
+    for (prefix, lines) in partitions {
+        let key = format!("{prefix}firehose-{invocation_id}.ndjson.gz");
+        let body = lines.finish().map_err(|e| PortError::Rejected {
+            op: "gzip",
+            target: key.clone(),
+            message: e.to_string(),
+        })?;
+        store
+            .put(
+                &layout.raw.bucket,
+                &key,
+                Bytes::from(body),
+                "application/x-ndjson",
+            )
+            .await?;
+        written.push(key);
+    }
+    Ok(written)
+}

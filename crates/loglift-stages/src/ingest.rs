@@ -1,0 +1,522 @@
+//! The ingest stage: Kinesis event-source batches → gzip NDJSON raw objects (grouped by pipeline
+//! and arrival hour) with a partial batch response; Firehose transformation batches → a response
+//! answering every `recordId`, within the 6 MB response cap. Undecodable and unroutable input
+//! becomes reject records under `errors/`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use bytes::Bytes;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use loglift_core::envelope::Limits;
+use loglift_core::ingest::{
+    process_record, EventRejection, RecordContext, RecordOutcome, RoutedEvent,
+};
+use loglift_core::ndjson::GzLines;
+use loglift_core::reject::{Position, Reason, RejectRecord, Rejection, Source, Stage};
+use loglift_core::route::Router;
+use loglift_core::spec::Spec;
+use loglift_core::storage::{firehose_partition_keys, Layout};
+use loglift_core::wire::{
+    detect, BatchItemFailures, EventShape, FirehoseBatch, FirehoseResponse, FirehoseResponseRecord,
+    FirehoseResult, KinesisBatch,
+};
+use loglift_ports::{Clock, ObjectStore, PortError};
+
+use crate::obs::Tally;
+
+/// Lambda's synchronous response cap. The Firehose response is kept under [`RESPONSE_BUDGET`].
+pub const RESPONSE_CAP: usize = 6 * 1024 * 1024;
+/// What the response may use: the cap less a margin for the envelope and rounding.
+pub const RESPONSE_BUDGET: usize = RESPONSE_CAP - 64 * 1024;
+
+const NDJSON: &str = "application/x-ndjson";
+
+/// What the ingest handlers need.
+#[derive(Debug)]
+pub struct IngestDeps<S, C> {
+    pub spec: Spec,
+    pub layout: Layout,
+    pub store: S,
+    pub clock: C,
+    pub limits: Limits,
+    /// Bytes the Firehose response may take (defaults to [`RESPONSE_BUDGET`]; tests lower it).
+    pub response_budget: usize,
+}
+
+impl<S: ObjectStore, C: Clock> IngestDeps<S, C> {
+    pub fn new(spec: Spec, layout: Layout, store: S, clock: C) -> Self {
+        IngestDeps {
+            spec,
+            layout,
+            store,
+            clock,
+            limits: Limits::default(),
+            response_budget: RESPONSE_BUDGET,
+        }
+    }
+}
+
+/// A failure that fails the whole invocation (the caller retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Malformed(#[from] loglift_core::wire::WireError),
+    #[error("ingest takes Kinesis event-source and Firehose transformation events; this payload is neither")]
+    UnknownEvent,
+    #[error("writing reject records to s3://{bucket}/{key}: {source}")]
+    WriteRejects {
+        bucket: String,
+        key: String,
+        source: PortError,
+    },
+}
+
+fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
+}
+
+/// Reject records waiting to be written, grouped by file (pipeline, arrival hour).
+#[derive(Default)]
+struct RejectFiles {
+    files: BTreeMap<(Option<String>, DateTime<Utc>), (GzLines, Vec<usize>)>,
+}
+
+impl RejectFiles {
+    fn add(&mut self, record_index: usize, arrival: DateTime<Utc>, record: &RejectRecord) {
+        let (lines, indices) = self
+            .files
+            .entry((record.pipeline.clone(), hour_of(arrival)))
+            .or_default();
+        // Serialising a plain struct into memory cannot fail; a failure would only lose this line.
+        if lines.push(record).is_ok() {
+            indices.push(record_index);
+        }
+    }
+}
+
+fn reject_record(
+    stage_time: DateTime<Utc>,
+    source: Source,
+    record_index: usize,
+    r: &EventRejection,
+) -> RejectRecord {
+    let mut position = Position::record(record_index);
+    position.event = r.position;
+    RejectRecord::new(
+        Stage::Ingest,
+        r.pipeline.as_deref(),
+        source,
+        position,
+        &r.rejection,
+        &r.raw,
+        stage_time,
+    )
+}
+
+/// Count an event per pipeline, and duplicates of an id within the batch.
+fn count_event(tally: &mut Tally, seen: &mut HashSet<(String, String)>, e: &RoutedEvent) {
+    let c = tally.pipeline(&e.pipeline);
+    c.records_in += 1;
+    c.records_out += 1;
+    c.bytes_out += e.line.len() as u64;
+    if !seen.insert((e.pipeline.clone(), e.event_id.clone())) {
+        c.duplicates += 1;
+    }
+}
+
+fn count_reject(tally: &mut Tally, r: &EventRejection) {
+    *tally
+        .rejects_by_reason
+        .entry(r.rejection.reason.code().to_owned())
+        .or_default() += 1;
+    let c = match &r.pipeline {
+        Some(p) => tally.pipeline(p),
+        None => &mut tally.unrouted,
+    };
+    c.records_in += 1;
+    c.rejected += 1;
+}
+
+/// Handle a Kinesis event-source batch: write raw objects and reject files, answer with the
+/// first sequence number not durably written (Lambda retries from there).
+pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
+    deps: &IngestDeps<S, C>,
+    batch: &KinesisBatch,
+) -> (BatchItemFailures, Tally) {
+    let router = Router::new(&deps.spec);
+    let now = deps.clock.now();
+    let mut tally = Tally::default();
+    let mut seen = HashSet::new();
+
+    struct Group {
+        lines: GzLines,
+        first: usize,
+        last: usize,
+    }
+    let mut groups: BTreeMap<(String, DateTime<Utc>), Group> = BTreeMap::new();
+    let mut rejects = RejectFiles::default();
+
+    for (i, record) in batch.records.iter().enumerate() {
+        let source = || Source::Kinesis {
+            stream: record.stream.clone(),
+            shard: record.shard_id.clone(),
+            sequence: record.sequence_number.clone(),
+        };
+        let ctx = RecordContext {
+            stream: Some(record.stream.clone()),
+            shard: Some(record.shard_id.clone()),
+            sequence: Some(record.sequence_number.clone()),
+            arrival: record.arrival,
+            ..RecordContext::default()
+        };
+        let outcome = match &record.data {
+            Ok(data) => {
+                tally.unrouted.bytes_in += data.len() as u64;
+                process_record(&router, data, &ctx, &deps.limits)
+            }
+            Err(rejection) => RecordOutcome::Rejected(EventRejection {
+                position: None,
+                pipeline: None,
+                rejection: rejection.clone(),
+                raw: record
+                    .undecodable
+                    .as_deref()
+                    .unwrap_or_default()
+                    .as_bytes()
+                    .to_vec(),
+            }),
+        };
+        match outcome {
+            RecordOutcome::Dropped => tally.unrouted.dropped += 1,
+            RecordOutcome::Rejected(r) => {
+                count_reject(&mut tally, &r);
+                rejects.add(i, record.arrival, &reject_record(now, source(), i, &r));
+            }
+            RecordOutcome::Events {
+                events,
+                rejects: event_rejects,
+            } => {
+                for e in events {
+                    count_event(&mut tally, &mut seen, &e);
+                    let group = groups
+                        .entry((e.pipeline.clone(), hour_of(record.arrival)))
+                        .or_insert_with(|| Group {
+                            lines: GzLines::default(),
+                            first: i,
+                            last: i,
+                        });
+                    group.last = i;
+                    if let Err(err) = group.lines.push_line(&e.line) {
+                        tracing::error!(error = %err, "Compressing a raw line failed");
+                    }
+                }
+                for r in event_rejects {
+                    count_reject(&mut tally, &r);
+                    rejects.add(i, record.arrival, &reject_record(now, source(), i, &r));
+                }
+            }
+        }
+    }
+
+    let seq = |i: usize| {
+        batch
+            .records
+            .get(i)
+            .map(|r| r.sequence_number.as_str())
+            .unwrap_or_default()
+    };
+    let shard = batch
+        .records
+        .first()
+        .map(|r| r.shard_id.as_str())
+        .unwrap_or_default();
+    let mut first_failed: Option<usize> = None;
+    let mut fail = |indices: &[usize]| {
+        if let Some(&min) = indices.iter().min() {
+            first_failed = Some(first_failed.map_or(min, |f| f.min(min)));
+        }
+    };
+
+    for ((pipeline, hour), group) in groups {
+        let key =
+            deps.layout
+                .raw_kinesis_key(&pipeline, hour, shard, seq(group.first), seq(group.last));
+        let written = match group.lines.finish() {
+            Ok(body) => deps
+                .store
+                .put(&deps.layout.raw.bucket, &key, Bytes::from(body), NDJSON)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = written {
+            tracing::warn!(bucket = %deps.layout.raw.bucket, key, error, "Writing a raw object failed; the batch will be retried from its first record");
+            fail(&[group.first]);
+        }
+    }
+    for ((pipeline, hour), (lines, indices)) in rejects.files {
+        let (Some(&first), Some(&last)) = (indices.iter().min(), indices.iter().max()) else {
+            continue;
+        };
+        let origin = format!("kinesis-{shard}-{}-{}", seq(first), seq(last));
+        let key = deps
+            .layout
+            .reject_key(Stage::Ingest, pipeline.as_deref(), hour, &origin);
+        let written = match lines.finish() {
+            Ok(body) => deps
+                .store
+                .put(&deps.layout.errors.bucket, &key, Bytes::from(body), NDJSON)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = written {
+            tracing::warn!(bucket = %deps.layout.errors.bucket, key, error, "Writing reject records failed; the batch will be retried");
+            fail(&indices);
+        }
+    }
+    let failures = match first_failed {
+        Some(i) => BatchItemFailures::from_ids([seq(i).to_owned()]),
+        None => BatchItemFailures::none(),
+    };
+    (failures, tally)
+}
+
+/// Handle a Firehose transformation batch. Every `recordId` is answered: `Ok` with the record's
+/// raw-event lines and partition keys, `Dropped` for control messages, `ProcessingFailed` for
+/// what cannot be decoded or routed (and for records that would push the response over the cap);
+/// each `ProcessingFailed` and each rejected event also gets a reject record under `errors/`.
+pub async fn handle_firehose<S: ObjectStore, C: Clock>(
+    deps: &IngestDeps<S, C>,
+    batch: &FirehoseBatch,
+) -> Result<(FirehoseResponse, Tally), IngestError> {
+    let router = Router::new(&deps.spec);
+    let now = deps.clock.now();
+    let mut tally = Tally::default();
+    let mut seen = HashSet::new();
+    let mut rejects = RejectFiles::default();
+
+    // Pass 1: decide each record.
+    enum Decision {
+        Ok { pipeline: String, data: Vec<u8> },
+        Dropped,
+        Failed,
+    }
+    let mut decisions = Vec::with_capacity(batch.records.len());
+    for (i, record) in batch.records.iter().enumerate() {
+        let source = || Source::Firehose {
+            delivery_stream: batch.delivery_stream.clone(),
+            record_id: record.record_id.clone(),
+        };
+        let ctx = RecordContext {
+            stream: batch.source_stream.clone(),
+            delivery_stream: Some(batch.delivery_stream.clone()),
+            shard: record.kinesis.as_ref().map(|k| k.shard_id.clone()),
+            sequence: record.kinesis.as_ref().map(|k| k.sequence_number.clone()),
+            subsequence: record.kinesis.as_ref().and_then(|k| k.subsequence_number),
+            record_id: Some(record.record_id.clone()),
+            arrival: record.arrival,
+        };
+        let outcome = match &record.data {
+            Ok(data) => {
+                tally.unrouted.bytes_in += data.len() as u64;
+                process_record(&router, data, &ctx, &deps.limits)
+            }
+            Err(rejection) => RecordOutcome::Rejected(EventRejection {
+                position: None,
+                pipeline: None,
+                rejection: rejection.clone(),
+                raw: record
+                    .undecodable
+                    .as_deref()
+                    .unwrap_or_default()
+                    .as_bytes()
+                    .to_vec(),
+            }),
+        };
+        let mut reject = |r: &EventRejection, tally: &mut Tally| {
+            count_reject(tally, r);
+            rejects.add(i, record.arrival, &reject_record(now, source(), i, r));
+        };
+        let decision = match outcome {
+            RecordOutcome::Dropped => {
+                tally.unrouted.dropped += 1;
+                Decision::Dropped
+            }
+            RecordOutcome::Rejected(r) => {
+                tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, message = %r.rejection.message, "Record failed");
+                reject(&r, &mut tally);
+                Decision::Failed
+            }
+            RecordOutcome::Events {
+                events,
+                rejects: event_rejects,
+            } => {
+                for r in &event_rejects {
+                    reject(r, &mut tally);
+                }
+                let pipelines: std::collections::BTreeSet<&str> =
+                    events.iter().map(|e| e.pipeline.as_str()).collect();
+                match (pipelines.len(), pipelines.first()) {
+                    (0, _) => {
+                        tracing::warn!(record_id = %record.record_id, "Record failed: none of its events could be routed");
+                        Decision::Failed
+                    }
+                    (1, Some(&pipeline)) => {
+                        let pipeline = pipeline.to_owned();
+                        for e in &events {
+                            count_event(&mut tally, &mut seen, e);
+                        }
+                        Decision::Ok {
+                            pipeline,
+                            data: events.into_iter().flat_map(|e| e.line).collect(),
+                        }
+                    }
+                    _ => {
+                        let r = EventRejection {
+                            position: None,
+                            pipeline: None,
+                            rejection: Rejection::new(
+                                Reason::MixedPipelines,
+                                format!("events of one record route to {pipelines:?}; Firehose partitions whole records"),
+                            ),
+                            raw: record.data.as_ref().map(|d| d.clone()).unwrap_or_default(),
+                        };
+                        tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, "Record failed");
+                        reject(&r, &mut tally);
+                        Decision::Failed
+                    }
+                }
+            }
+        };
+        decisions.push(decision);
+    }
+
+    // Pass 2: build the response within the budget, in order, reserving room for the records
+    // still to come as if each failed (their answer sends the original bytes back).
+    let original =
+        |r: &loglift_core::wire::FirehoseRecord| r.data.as_deref().unwrap_or_default().len();
+    let failed_len = |r: &loglift_core::wire::FirehoseRecord| {
+        FirehoseResponseRecord::serialized_len_for(
+            &r.record_id,
+            FirehoseResult::ProcessingFailed,
+            original(r),
+            None,
+        ) + 1
+    };
+    let mut reserve: usize = batch.records.iter().map(failed_len).sum();
+    let mut used = FirehoseResponse::EMPTY_LEN;
+    let mut records = Vec::with_capacity(batch.records.len());
+    for (i, (record, decision)) in batch.records.iter().zip(decisions).enumerate() {
+        reserve = reserve.saturating_sub(failed_len(record));
+        let data = record.data.as_deref().unwrap_or_default();
+        let failed = |used: usize| {
+            let answer = FirehoseResponseRecord::processing_failed(&record.record_id, data);
+            if used + answer.serialized_len() + 1 + reserve <= deps.response_budget {
+                answer
+            } else {
+                // Firehose delivers the original record to its error output whatever data we send.
+                FirehoseResponseRecord::processing_failed(&record.record_id, &[])
+            }
+        };
+        let answer = match decision {
+            Decision::Ok {
+                pipeline,
+                data: lines,
+            } => {
+                let keys = firehose_partition_keys(&pipeline, record.arrival);
+                let fits =
+                    used + FirehoseResponseRecord::serialized_len_for(
+                        &record.record_id,
+                        FirehoseResult::Ok,
+                        lines.len(),
+                        Some(&keys),
+                    ) + 1
+                        + reserve
+                        <= deps.response_budget;
+                if fits {
+                    FirehoseResponseRecord::ok(&record.record_id, &lines).with_partition_keys(keys)
+                } else {
+                    let r = EventRejection {
+                        position: None,
+                        pipeline: Some(pipeline.clone()),
+                        rejection: Rejection::new(
+                            Reason::ResponseTooLarge,
+                            format!("the transformed record ({} bytes) does not fit in the {} byte response", lines.len(), deps.response_budget),
+                        ),
+                        raw: data.to_vec(),
+                    };
+                    tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, "Record failed");
+                    let c = tally.pipeline(&pipeline);
+                    let events = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+                    c.records_out = c.records_out.saturating_sub(events);
+                    c.rejected += events;
+                    *tally
+                        .rejects_by_reason
+                        .entry(r.rejection.reason.code().to_owned())
+                        .or_default() += events;
+                    let source = Source::Firehose {
+                        delivery_stream: batch.delivery_stream.clone(),
+                        record_id: record.record_id.clone(),
+                    };
+                    rejects.add(i, record.arrival, &reject_record(now, source, i, &r));
+                    failed(used)
+                }
+            }
+            Decision::Dropped => FirehoseResponseRecord::dropped(&record.record_id),
+            Decision::Failed => failed(used),
+        };
+        used += answer.serialized_len() + 1;
+        records.push(answer);
+    }
+
+    // Reject files first: if they cannot be written the invocation fails and Firehose retries it.
+    let origin = format!("firehose-{}", batch.invocation_id);
+    for ((pipeline, hour), (lines, _)) in rejects.files {
+        let key = deps
+            .layout
+            .reject_key(Stage::Ingest, pipeline.as_deref(), hour, &origin);
+        let bucket = deps.layout.errors.bucket.clone();
+        let body = lines.finish().map_err(|e| IngestError::WriteRejects {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            source: PortError::Rejected {
+                op: "gzip",
+                target: key.clone(),
+                message: e.to_string(),
+            },
+        })?;
+        deps.store
+            .put(&bucket, &key, Bytes::from(body), NDJSON)
+            .await
+            .map_err(|source| IngestError::WriteRejects {
+                bucket,
+                key,
+                source,
+            })?;
+    }
+    Ok((FirehoseResponse { records }, tally))
+}
+
+/// One invocation, whatever its source: the payload's shape says Kinesis or Firehose. Returns the
+/// Lambda response and the tally (the caller reports it: metrics on stdout in Lambda).
+pub async fn handle_event<S: ObjectStore, C: Clock>(
+    deps: &IngestDeps<S, C>,
+    payload: serde_json::Value,
+) -> Result<(serde_json::Value, Tally), IngestError> {
+    let (response, tally) = match detect(&payload) {
+        EventShape::Firehose => {
+            let batch = FirehoseBatch::try_from(payload)?;
+            let (response, tally) = handle_firehose(deps, &batch).await?;
+            (serde_json::to_value(response), tally)
+        }
+        EventShape::Kinesis => {
+            let batch = KinesisBatch::try_from(payload)?;
+            let (failures, tally) = handle_kinesis(deps, &batch).await;
+            (serde_json::to_value(failures), tally)
+        }
+        EventShape::Sqs | EventShape::Unknown => return Err(IngestError::UnknownEvent),
+    };
+    // Serialising our own response types cannot fail; if it ever did, answer nothing rather than panic.
+    Ok((response.unwrap_or_default(), tally))
+}

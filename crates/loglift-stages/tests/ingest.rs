@@ -1,0 +1,339 @@
+//! The ingest handlers on every sample (responses written out under samples/expected/ingest/),
+//! and the contracts that samples alone do not show: partial batch responses when a write fails,
+//! duplicates written twice on retry, the Firehose 6 MB response budget.
+//!
+//! Storage is the real local adapter (a temp directory). `FlakyStore` wraps it to fail chosen
+//! puts: no real part here fails on request, so this one wrapper is a test double, and says so.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
+use loglift_core::spec::Spec;
+use loglift_core::storage::Layout;
+use loglift_core::wire::{FirehoseBatch, KinesisBatch};
+use loglift_local::FsObjectStore;
+use loglift_ports::{FixedClock, ListPage, Object, ObjectMeta, ObjectStore, PortError, PortResult};
+use loglift_stages::ingest::{handle_event, handle_firehose, handle_kinesis, IngestDeps};
+use serde_json::{json, Value};
+
+const SPEC: &str = include_str!("../../../spec/pipelines.yaml");
+const BUCKET: &str = "lake";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn clock() -> FixedClock {
+    FixedClock(
+        Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
+            .single()
+            .expect("fixed time"),
+    )
+}
+
+fn deps<S: ObjectStore>(store: S) -> IngestDeps<S, FixedClock> {
+    IngestDeps::new(
+        Spec::parse(SPEC).expect("shipped spec"),
+        Layout::single_bucket(BUCKET),
+        store,
+        clock(),
+    )
+}
+
+async fn all_keys<S: ObjectStore>(store: &S) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut next = None;
+    loop {
+        let page = store.list(BUCKET, "", next.as_deref()).await.expect("list");
+        keys.extend(page.objects.into_iter().map(|o| o.key));
+        match page.next {
+            Some(n) => next = Some(n),
+            None => return keys,
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_sample_through_the_handler_matches_its_expected_response() {
+    let samples = repo().join("samples/events");
+    let mut names: Vec<String> = std::fs::read_dir(&samples)
+        .expect("samples/events")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "{names:?}");
+    let bless = std::env::var("LOGLIFT_BLESS").is_ok();
+    let mut mismatches = Vec::new();
+    for name in names {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deps = deps(FsObjectStore::new(dir.path().to_path_buf()));
+        let event: Value =
+            serde_json::from_slice(&std::fs::read(samples.join(&name)).expect("read"))
+                .expect("json");
+        let (response, tally) = handle_event(&deps, event)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let pipelines: BTreeMap<&String, Value> = tally
+            .by_pipeline
+            .iter()
+            .map(|(p, c)| (p, json!({"in": c.records_in, "out": c.records_out, "rejected": c.rejected, "duplicates": c.duplicates})))
+            .collect();
+        let actual = json!({
+            "response": response,
+            "pipelines": pipelines,
+            "unrouted_rejected": tally.unrouted.rejected,
+            "dropped": tally.total().dropped,
+            "rejects_by_reason": tally.rejects_by_reason,
+            "objects_written": all_keys(&deps.store).await,
+        });
+        let expected_path = repo().join("samples/expected/ingest").join(&name);
+        let pretty = serde_json::to_string_pretty(&actual).expect("json") + "\n";
+        if bless {
+            std::fs::write(&expected_path, &pretty).expect("write expected");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != pretty {
+            mismatches.push(format!(
+                "{name}: expected {} but got:\n{pretty}",
+                expected_path.display()
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{}\n(LOGLIFT_BLESS=1 rewrites the expected files; review the diff)",
+        mismatches.join("\n")
+    );
+}
+
+/// Wraps a real store and fails the puts whose key contains one of `fail_keys` (a test double
+/// for an S3 outage: neither moto nor the filesystem fails on request).
+struct FlakyStore {
+    inner: FsObjectStore,
+    fail_keys: Mutex<Vec<String>>,
+}
+
+impl ObjectStore for FlakyStore {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> PortResult<ObjectMeta> {
+        let fail = self
+            .fail_keys
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|k| key.contains(k.as_str()));
+        if fail {
+            return Err(PortError::Transient {
+                op: "PutObject",
+                target: key.into(),
+                message: "injected".into(),
+            });
+        }
+        self.inner.put(bucket, key, body, content_type).await
+    }
+    async fn get(&self, bucket: &str, key: &str) -> PortResult<Object> {
+        self.inner.get(bucket, key).await
+    }
+    async fn head(&self, bucket: &str, key: &str) -> PortResult<Option<ObjectMeta>> {
+        self.inner.head(bucket, key).await
+    }
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> PortResult<ListPage> {
+        self.inner.list(bucket, prefix, continuation).await
+    }
+    async fn delete(&self, bucket: &str, key: &str) -> PortResult<()> {
+        self.inner.delete(bucket, key).await
+    }
+}
+
+fn kinesis_event(stream: &str, records: &[(&str, Value)]) -> Value {
+    use base64::Engine as _;
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(seq, data)| {
+            json!({
+                "eventSource": "aws:kinesis", "eventVersion": "1.0", "awsRegion": "us-east-1",
+                "eventSourceARN": format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}"),
+                "eventID": format!("shardId-000000000007:{seq}"), "eventName": "aws:kinesis:record",
+                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "pk", "sequenceNumber": seq,
+                            "approximateArrivalTimestamp": 1763726400.5,
+                            "data": base64::engine::general_purpose::STANDARD.encode(data.to_string())}
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[tokio::test]
+async fn a_failed_raw_write_reports_the_first_unwritten_sequence_and_the_retry_rewrites_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FlakyStore {
+        inner: FsObjectStore::new(dir.path().to_path_buf()),
+        fail_keys: Mutex::new(vec!["pipeline=user_utm".into()]),
+    };
+    let deps = deps(store);
+    // Two streams cannot share a batch, so route by stream: all events → user_events except the
+    // utm ones, which we send as a second batch below; here one batch mixes good and bad records.
+    let event = kinesis_event(
+        "user-utm",
+        &[
+            (
+                "100",
+                json!({"request_id": "u1", "source": "adwords", "medium": "cpc"}),
+            ),
+            (
+                "101",
+                json!({"request_id": "u2", "source": "adwords", "medium": "cpc"}),
+            ),
+        ],
+    );
+    let batch = KinesisBatch::try_from(event.clone()).expect("kinesis batch");
+    let (failures, _) = handle_kinesis(&deps, &batch).await;
+    assert_eq!(
+        serde_json::to_value(&failures).expect("json"),
+        json!({"batchItemFailures": [{"itemIdentifier": "100"}]})
+    );
+    assert!(
+        all_keys(&deps.store).await.is_empty(),
+        "nothing durable was claimed"
+    );
+
+    // The outage ends; Lambda retries from 100 (here: the whole batch), then a bisected retry of
+    // the second half writes record 101 again under another key. The event id dedupes it later.
+    deps.store.fail_keys.lock().expect("lock").clear();
+    let (failures, _) = handle_kinesis(&deps, &batch).await;
+    assert!(failures.batch_item_failures.is_empty());
+    let half = KinesisBatch::try_from(kinesis_event(
+        "user-utm",
+        &[(
+            "101",
+            json!({"request_id": "u2", "source": "adwords", "medium": "cpc"}),
+        )],
+    ))
+    .expect("batch");
+    let (failures, _) = handle_kinesis(&deps, &half).await;
+    assert!(failures.batch_item_failures.is_empty());
+    let keys = all_keys(&deps.store).await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys[0].ends_with("kinesis-shardId-000000000007-100-101.ndjson.gz"),
+        "{keys:?}"
+    );
+    assert!(
+        keys[1].ends_with("kinesis-shardId-000000000007-101-101.ndjson.gz"),
+        "{keys:?}"
+    );
+    let mut ids = Vec::new();
+    for key in &keys {
+        let mut body = Vec::new();
+        let mut object = deps.store.get(BUCKET, key).await.expect("get");
+        tokio::io::AsyncReadExt::read_to_end(&mut object.body, &mut body)
+            .await
+            .expect("read");
+        let text = loglift_core::compress::decompress(&body, &Default::default())
+            .expect("gunzip")
+            .into_owned();
+        for line in String::from_utf8(text).expect("utf-8").lines() {
+            let v: Value = serde_json::from_str(line).expect("raw line");
+            ids.push(v["event_id"].as_str().expect("id").to_owned());
+        }
+    }
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["u1", "u2", "u2"],
+        "u2 is in raw twice; its id is the same both times"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_reject_write_fails_the_records_it_held() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FlakyStore {
+        inner: FsObjectStore::new(dir.path().to_path_buf()),
+        fail_keys: Mutex::new(vec!["errors/".into()]),
+    };
+    let deps = deps(store);
+    let mut event = kinesis_event(
+        "user-events",
+        &[
+            ("200", json!({"request_id": "e1"})),
+            ("201", json!({"nothing": 1})),
+        ],
+    );
+    let batch = KinesisBatch::try_from(event.take()).expect("batch");
+    let (failures, tally) = handle_kinesis(&deps, &batch).await;
+    assert_eq!(failures.batch_item_failures.len(), 1);
+    assert_eq!(failures.batch_item_failures[0].item_identifier, "201");
+    assert_eq!(tally.rejects_by_reason.get("missing_identity"), Some(&1));
+}
+
+#[tokio::test]
+async fn firehose_answers_every_record_within_the_response_budget() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut deps = deps(FsObjectStore::new(dir.path().to_path_buf()));
+    let big = "x".repeat(3000);
+    let records: Vec<Value> = (0..10)
+        .map(|i| {
+            let data = json!({"request_id": format!("r{i}"), "topic": "t", "message": big});
+            json!({"recordId": format!("rec-{i}"), "approximateArrivalTimestamp": 1763726400000_i64,
+                   "data": base64::engine::general_purpose::STANDARD.encode(data.to_string())})
+        })
+        .collect();
+    let event = json!({"invocationId": "inv-1", "region": "us-east-1",
+        "deliveryStreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/user-events", "records": records});
+    let batch = FirehoseBatch::try_from(event).expect("firehose batch");
+    // Room for about five transformed records: the rest must fail, not overflow.
+    deps.response_budget = 43_000;
+    let (response, tally) = handle_firehose(&deps, &batch).await.expect("handled");
+    let body = serde_json::to_string(&response).expect("json");
+    assert!(
+        body.len() <= deps.response_budget,
+        "{} > {}",
+        body.len(),
+        deps.response_budget
+    );
+    let ids: Vec<&str> = response
+        .records
+        .iter()
+        .map(|r| r.record_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        (0..10).map(|i| format!("rec-{i}")).collect::<Vec<_>>(),
+        "every recordId, in order"
+    );
+    let results: Vec<String> = response
+        .records
+        .iter()
+        .map(|r| format!("{:?}", r.result))
+        .collect();
+    let ok = results.iter().filter(|r| *r == "Ok").count();
+    assert!((1..10).contains(&ok), "{results:?}");
+    assert!(
+        results[..ok].iter().all(|r| r == "Ok")
+            && results[ok..].iter().all(|r| r == "ProcessingFailed"),
+        "{results:?}"
+    );
+    assert_eq!(
+        tally.rejects_by_reason.get("response_too_large"),
+        Some(&((10 - ok) as u64))
+    );
+    let rejects = all_keys(&deps.store).await;
+    assert_eq!(rejects, ["errors/rejects/stage=ingest/pipeline=user_events/dt=2025-11-21/hour=12/firehose-inv-1.ndjson.gz"]);
+}

@@ -1,0 +1,33 @@
+//! The ingest Lambda: wiring only. Configuration and the spec are read once at init (a missing
+//! `LOGLIFT_SPEC` fails the init with a clear error); each invocation goes to
+//! `loglift_stages::ingest::handle_event`, which detects Kinesis or Firehose from the payload.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use loglift_ports::SystemClock;
+use loglift_stages::config::CommonConfig;
+use loglift_stages::ingest::{handle_event, IngestDeps};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    loglift_stages::obs::init_tracing();
+    let config = CommonConfig::from_env()?;
+    let sdk = loglift_aws::sdk_config().await;
+    let store = loglift_aws::S3Store::new(loglift_aws::s3_client(&sdk));
+    let spec = config.spec.load(&store).await?;
+    let deps = IngestDeps::new(spec, config.layout, store, SystemClock);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let deps = &deps;
+        async move {
+            let started = std::time::SystemTime::now();
+            let (response, tally) = handle_event(deps, event.payload).await?;
+            let ms = started
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            tally.report("ingest", ms);
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}
