@@ -323,7 +323,7 @@ def firehose_user_events():
 
 def firehose_console_sample():
     return firehose(
-        "user-events-direct",
+        "user-events",
         [
             {
                 "recordId": "49546986683135544286507457936321625675700192471156785154",

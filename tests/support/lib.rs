@@ -9,6 +9,8 @@
 //! returns. Every test names its own buckets and queues with [`unique_name`], since parallel tests
 //! share one moto.
 
+pub mod runtime_api;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -215,4 +217,29 @@ pub async fn create_queue_with_dlq<Q: TestQueues>(
     };
     let queue = queues.create(name, visibility, Some(redrive)).await?;
     Ok((queue, dlq))
+}
+
+/// Run `futures` concurrently on the current task (no spawning, so they may borrow) and return
+/// their outputs in order. For bounded fan-out in tests, e.g. many small puts.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *output = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }

@@ -224,16 +224,15 @@ async fn object_store_contract<S: ObjectStore>(store: &S, bucket: &str) {
     );
 
     // Pagination: more than one page of keys, in key order, and a prefix inside it.
-    for i in 0..PAGE_KEYS {
-        store
-            .put(
-                bucket,
-                &format!("page/{i:04}"),
-                Bytes::from(i.to_string()),
-                "text/plain",
-            )
-            .await
-            .unwrap();
+    let keys: Vec<String> = (0..PAGE_KEYS).map(|i| format!("page/{i:04}")).collect();
+    for chunk in keys.chunks(16) {
+        let puts = chunk
+            .iter()
+            .map(|k| store.put(bucket, k, Bytes::from(k.clone()), "text/plain"))
+            .collect();
+        for result in loglift_tests::join_all(puts).await {
+            result.unwrap();
+        }
     }
     let first = store.list(bucket, "page/", None).await.unwrap();
     assert_eq!(first.objects.len(), 1000);

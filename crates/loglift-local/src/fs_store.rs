@@ -1,15 +1,20 @@
 //! [`FsObjectStore`]: buckets as directories, objects as files.
+//!
+//! Each port operation runs as one blocking task (`std::fs` calls in a row) rather than a chain
+//! of `tokio::fs` calls, each of which would be its own trip to the blocking pool; only `get`'s
+//! body is read asynchronously, through a `tokio::fs::File`.
 
-use std::io::{self, SeekFrom};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use loglift_ports::{ListPage, Object, ObjectMeta, ObjectStore, PortError, PortResult};
 use md5::{Digest, Md5};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::keypath::{decode_segment, key_to_relative};
 
@@ -29,28 +34,122 @@ const SIDECAR_VERSION: &str = "loglift-meta-v1";
 /// MD5 of the content, as S3 gives for single-part uploads; it is kept in a sidecar file under
 /// `root/.meta/` together with the size and modification time it was computed for, so reads do not
 /// hash again. A file put there by hand (or changed by hand) gets its MD5 computed once, lazily.
+/// Buckets are created on first write; listing a bucket that does not exist yet gives an empty
+/// page. There are no versions (`version_id` is `None`).
 ///
 /// Limits of a filesystem that S3 does not have: a key cannot be both an object and the "folder"
 /// of other objects (`a` and `a/b`), and a segment longer than the filesystem's name limit (255
 /// bytes on most) is refused. Both are reported as [`PortError::Rejected`].
 #[derive(Debug, Clone)]
 pub struct FsObjectStore {
-    root: PathBuf,
+    tree: Arc<Tree>,
 }
 
 impl FsObjectStore {
-    /// A store rooted at `root`; buckets are its subdirectories, created on first write.
+    /// A store rooted at `root`; buckets are its subdirectories.
     pub fn new(root: PathBuf) -> Self {
-        FsObjectStore { root }
+        FsObjectStore {
+            tree: Arc::new(Tree { root }),
+        }
     }
 
     /// The root directory.
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.tree.root
     }
 
     /// The file an object lives in (whether or not it exists).
     pub fn object_path(&self, bucket: &str, key: &str) -> PortResult<PathBuf> {
+        self.tree.object_path(bucket, key)
+    }
+
+    /// Run `work` on the tree as one blocking task.
+    async fn blocking<T, F>(&self, op: &'static str, target: String, work: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tree) -> PortResult<T> + Send + 'static,
+    {
+        let tree = Arc::clone(&self.tree);
+        tokio::task::spawn_blocking(move || work(&tree))
+            .await
+            .unwrap_or_else(|e| {
+                Err(PortError::Transient {
+                    op,
+                    target,
+                    message: format!("filesystem task failed: {e}"),
+                })
+            })
+    }
+}
+
+impl ObjectStore for FsObjectStore {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        _content_type: &str,
+    ) -> PortResult<ObjectMeta> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        self.blocking("PutObject", target(bucket, key), move |tree| {
+            tree.put(&b, &k, &body)
+        })
+        .await
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> PortResult<Object> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let (meta, file) = self
+            .blocking("GetObject", target(bucket, key), move |tree| tree.open(&b, &k))
+            .await?;
+        Ok(Object {
+            meta,
+            body: Box::pin(tokio::fs::File::from_std(file)),
+        })
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> PortResult<Option<ObjectMeta>> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        self.blocking("HeadObject", target(bucket, key), move |tree| {
+            tree.head(&b, &k)
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> PortResult<ListPage> {
+        let (b, p, c) = (
+            bucket.to_owned(),
+            prefix.to_owned(),
+            continuation.map(str::to_owned),
+        );
+        self.blocking("ListObjectsV2", format!("{bucket}/{prefix}*"), move |tree| {
+            tree.list(&b, &p, c.as_deref())
+        })
+        .await
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> PortResult<()> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        self.blocking("DeleteObject", target(bucket, key), move |tree| {
+            tree.delete(&b, &k)
+        })
+        .await
+    }
+}
+
+/// The synchronous store: every method is one blocking task's work.
+#[derive(Debug)]
+struct Tree {
+    root: PathBuf,
+}
+
+impl Tree {
+    fn object_path(&self, bucket: &str, key: &str) -> PortResult<PathBuf> {
         check_key(bucket, key)?;
         Ok(self.bucket_dir(bucket)?.join(key_to_relative(key)))
     }
@@ -78,196 +177,59 @@ impl FsObjectStore {
             .join(key_to_relative(key))
     }
 
-    /// The metadata of the file at `path` with stat `fs_meta`, its etag from the sidecar when the
-    /// sidecar matches, else hashed from `file` (or the path) and recorded.
-    async fn describe(
-        &self,
-        bucket: &str,
-        key: &str,
-        path: &Path,
-        fs_meta: &std::fs::Metadata,
-        file: Option<&mut tokio::fs::File>,
-    ) -> PortResult<ObjectMeta> {
-        let size = fs_meta.len();
-        let modified = fs_meta.modified().ok();
-        let stamp = Stamp {
-            size,
-            mtime_nanos: modified.map(nanos_since_epoch),
-        };
-        let sidecar = self.sidecar_path(bucket, key);
-        let etag = match read_sidecar(&sidecar).await {
-            Some((etag, recorded)) if recorded == stamp => etag,
-            _ => {
-                let etag = match file {
-                    Some(file) => {
-                        let etag = md5_of(file).await;
-                        file.seek(SeekFrom::Start(0)).await.and(etag)
-                    }
-                    None => match tokio::fs::File::open(path).await {
-                        Ok(mut file) => md5_of(&mut file).await,
-                        Err(e) => Err(e),
-                    },
-                }
-                .map_err(|e| io_error("GetObject", bucket, key, e))?;
-                write_sidecar(&sidecar, &etag, stamp).await;
-                etag
-            }
-        };
-        Ok(ObjectMeta {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size,
-            etag,
-            version_id: None,
-            last_modified: modified.map(DateTime::<Utc>::from),
-        })
-    }
-
-    /// Walk the bucket for object keys under `prefix` that sort after `after`.
-    async fn keys_under(
-        &self,
-        bucket_dir: &Path,
-        prefix: &str,
-        after: Option<&str>,
-    ) -> io::Result<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut stack = vec![(bucket_dir.to_path_buf(), String::new())];
-        while let Some((dir, dir_key)) = stack.pop() {
-            let mut entries = match tokio::fs::read_dir(&dir).await {
-                Ok(entries) => entries,
-                // Removed while we walk (a concurrent delete pruning it): nothing to list there.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            while let Some(entry) = entries.next_entry().await? {
-                let Some(segment) = entry.file_name().to_str().and_then(decode_segment) else {
-                    continue; // temporary files and names no key maps to
-                };
-                let key = format!("{dir_key}{segment}");
-                let is_dir = match entry.file_type().await {
-                    Ok(t) if t.is_symlink() => tokio::fs::metadata(entry.path())
-                        .await
-                        .map(|m| m.is_dir())
-                        .unwrap_or(false),
-                    Ok(t) => t.is_dir(),
-                    Err(_) => continue,
-                };
-                if is_dir {
-                    let child = format!("{key}/");
-                    if child.starts_with(prefix) || prefix.starts_with(&child) {
-                        stack.push((entry.path(), child));
-                    }
-                } else if key.starts_with(prefix) && after.is_none_or(|a| key.as_str() > a) {
-                    keys.push(key);
-                }
-            }
-        }
-        keys.sort_unstable();
-        Ok(keys)
-    }
-
-    /// Remove now-empty directories from `path`'s parent up to (not including) `stop`.
-    async fn prune_empty_dirs(path: &Path, stop: &Path) {
-        let mut dir = path.parent();
-        while let Some(d) = dir {
-            if d == stop || !d.starts_with(stop) || tokio::fs::remove_dir(d).await.is_err() {
-                break;
-            }
-            dir = d.parent();
-        }
-    }
-}
-
-impl ObjectStore for FsObjectStore {
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        _content_type: &str,
-    ) -> PortResult<ObjectMeta> {
+    fn put(&self, bucket: &str, key: &str, body: &[u8]) -> PortResult<ObjectMeta> {
         let path = self.object_path(bucket, key)?;
-        let err = |e| io_error_at("PutObject", format!("{bucket}/{key}"), e);
-        let etag = hex::encode(Md5::digest(&body));
-        let fs_meta = write_atomically(&path, &body).await.map_err(err)?;
-        let modified = fs_meta.modified().ok();
-        let stamp = Stamp {
-            size: fs_meta.len(),
-            mtime_nanos: modified.map(nanos_since_epoch),
-        };
-        write_sidecar(&self.sidecar_path(bucket, key), &etag, stamp).await;
-        Ok(ObjectMeta {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size: fs_meta.len(),
-            etag,
-            version_id: None,
-            last_modified: modified.map(DateTime::<Utc>::from),
-        })
+        let etag = hex::encode(Md5::digest(body));
+        let stat = write_atomically(&path, body)
+            .map_err(|e| io_error_at("PutObject", target(bucket, key), e))?;
+        let stamp = Stamp::of(&stat);
+        write_sidecar(&self.sidecar_path(bucket, key), &etag, stamp);
+        Ok(meta(bucket, key, &stat, etag))
     }
 
-    async fn get(&self, bucket: &str, key: &str) -> PortResult<Object> {
+    fn open(&self, bucket: &str, key: &str) -> PortResult<(ObjectMeta, File)> {
         let path = self.object_path(bucket, key)?;
-        let err = |e| io_error("GetObject", bucket, key, e);
-        let mut file = tokio::fs::File::open(&path).await.map_err(err)?;
-        let fs_meta = file.metadata().await.map_err(err)?;
-        if !fs_meta.is_file() {
+        let err = |e| read_error("GetObject", bucket, key, e);
+        let mut file = File::open(&path).map_err(err)?;
+        let stat = file.metadata().map_err(err)?;
+        if !stat.is_file() {
             return Err(not_found(bucket, key));
         }
-        let meta = self
-            .describe(bucket, key, &path, &fs_meta, Some(&mut file))
-            .await?;
-        Ok(Object {
-            meta,
-            body: Box::pin(file),
-        })
+        let meta = self.describe(bucket, key, &path, &stat, Some(&mut file))?;
+        Ok((meta, file))
     }
 
-    async fn head(&self, bucket: &str, key: &str) -> PortResult<Option<ObjectMeta>> {
+    fn head(&self, bucket: &str, key: &str) -> PortResult<Option<ObjectMeta>> {
         let path = self.object_path(bucket, key)?;
-        let fs_meta = match tokio::fs::metadata(&path).await {
+        let stat = match fs::metadata(&path) {
             Ok(m) if m.is_file() => m,
             Ok(_) => return Ok(None),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(io_error("HeadObject", bucket, key, e)),
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(io_error_at("HeadObject", target(bucket, key), e)),
         };
-        match self.describe(bucket, key, &path, &fs_meta, None).await {
+        match self.describe(bucket, key, &path, &stat, None) {
             Ok(meta) => Ok(Some(meta)),
             Err(e) if e.is_not_found() => Ok(None), // deleted between stat and hash
             Err(e) => Err(e),
         }
     }
 
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        continuation: Option<&str>,
-    ) -> PortResult<ListPage> {
+    fn list(&self, bucket: &str, prefix: &str, after: Option<&str>) -> PortResult<ListPage> {
         let bucket_dir = self.bucket_dir(bucket)?;
-        let target = format!("{bucket}/{prefix}*");
-        let keys = match self.keys_under(&bucket_dir, prefix, continuation).await {
-            Ok(keys) => keys,
-            Err(e) => return Err(io_error_at("ListObjectsV2", target, e)),
-        };
+        let mut keys = keys_under(&bucket_dir, prefix, after)
+            .map_err(|e| io_error_at("ListObjectsV2", format!("{bucket}/{prefix}*"), e))?;
+        keys.sort_unstable();
         let more = keys.len() > LIST_PAGE_SIZE;
         let mut objects = Vec::with_capacity(keys.len().min(LIST_PAGE_SIZE));
         for key in keys.into_iter().take(LIST_PAGE_SIZE) {
             let path = bucket_dir.join(key_to_relative(&key));
-            let fs_meta = match tokio::fs::metadata(&path).await {
+            let stat = match fs::metadata(&path) {
                 Ok(m) if m.is_file() => m,
                 Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_error("ListObjectsV2", bucket, &key, e)),
+                Err(e) if is_absent(&e) => continue,
+                Err(e) => return Err(io_error_at("ListObjectsV2", target(bucket, &key), e)),
             };
-            match self.describe(bucket, &key, &path, &fs_meta, None).await {
+            match self.describe(bucket, &key, &path, &stat, None) {
                 Ok(meta) => objects.push(meta),
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e),
@@ -281,25 +243,106 @@ impl ObjectStore for FsObjectStore {
         Ok(ListPage { objects, next })
     }
 
-    async fn delete(&self, bucket: &str, key: &str) -> PortResult<()> {
+    fn delete(&self, bucket: &str, key: &str) -> PortResult<()> {
         let path = self.object_path(bucket, key)?;
-        match tokio::fs::remove_file(&path).await {
+        match fs::remove_file(&path) {
             Ok(()) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound
-                        | io::ErrorKind::NotADirectory
-                        | io::ErrorKind::IsADirectory
-                ) => {}
-            Err(e) => return Err(io_error("DeleteObject", bucket, key, e)),
+            Err(e) if is_absent(&e) || e.kind() == io::ErrorKind::IsADirectory => {}
+            Err(e) => return Err(io_error_at("DeleteObject", target(bucket, key), e)),
         }
         let sidecar = self.sidecar_path(bucket, key);
-        if tokio::fs::remove_file(&sidecar).await.is_ok() {
-            Self::prune_empty_dirs(&sidecar, &self.root.join(META_DIR).join(bucket)).await;
+        if fs::remove_file(&sidecar).is_ok() {
+            prune_empty_dirs(&sidecar, &self.root.join(META_DIR).join(bucket));
         }
-        Self::prune_empty_dirs(&path, &self.bucket_dir(bucket)?).await;
+        prune_empty_dirs(&path, &self.bucket_dir(bucket)?);
         Ok(())
+    }
+
+    /// The metadata of the file at `path` with stat `stat`: the etag from the sidecar when it
+    /// matches the file's size and mtime, else hashed from `file` (or the path) and recorded.
+    fn describe(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &Path,
+        stat: &fs::Metadata,
+        file: Option<&mut File>,
+    ) -> PortResult<ObjectMeta> {
+        let stamp = Stamp::of(stat);
+        let sidecar = self.sidecar_path(bucket, key);
+        let etag = match read_sidecar(&sidecar) {
+            Some((etag, recorded)) if recorded == stamp => etag,
+            _ => {
+                let etag = match file {
+                    Some(file) => {
+                        let etag = md5_of(file);
+                        file.seek(SeekFrom::Start(0)).and(etag)
+                    }
+                    None => File::open(path).and_then(|mut f| md5_of(&mut f)),
+                }
+                .map_err(|e| read_error("GetObject", bucket, key, e))?;
+                write_sidecar(&sidecar, &etag, stamp);
+                etag
+            }
+        };
+        Ok(meta(bucket, key, stat, etag))
+    }
+}
+
+fn meta(bucket: &str, key: &str, stat: &fs::Metadata, etag: String) -> ObjectMeta {
+    ObjectMeta {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size: stat.len(),
+        etag,
+        version_id: None,
+        last_modified: stat.modified().ok().map(DateTime::<Utc>::from),
+    }
+}
+
+/// The object keys under `bucket_dir` that start with `prefix` and sort after `after`, unsorted.
+fn keys_under(bucket_dir: &Path, prefix: &str, after: Option<&str>) -> io::Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut stack = vec![(bucket_dir.to_path_buf(), String::new())];
+    while let Some((dir, dir_key)) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            // No bucket yet, or a directory a concurrent delete pruned: nothing to list there.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Some(segment) = entry.file_name().to_str().and_then(decode_segment) else {
+                continue; // temporary files and names no key maps to
+            };
+            let key = format!("{dir_key}{segment}");
+            let is_dir = match entry.file_type() {
+                Ok(t) if t.is_symlink() => fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()),
+                Ok(t) => t.is_dir(),
+                Err(_) => continue,
+            };
+            if is_dir {
+                let child = format!("{key}/");
+                if child.starts_with(prefix) || prefix.starts_with(&child) {
+                    stack.push((entry.path(), child));
+                }
+            } else if key.starts_with(prefix) && after.is_none_or(|a| key.as_str() > a) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// Remove now-empty directories from `path`'s parent up to (not including) `stop`.
+fn prune_empty_dirs(path: &Path, stop: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == stop || !d.starts_with(stop) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
     }
 }
 
@@ -310,14 +353,23 @@ struct Stamp {
     mtime_nanos: Option<u128>,
 }
 
+impl Stamp {
+    fn of(stat: &fs::Metadata) -> Self {
+        Stamp {
+            size: stat.len(),
+            mtime_nanos: stat.modified().ok().map(nanos_since_epoch),
+        }
+    }
+}
+
 fn nanos_since_epoch(t: SystemTime) -> u128 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
 }
 
-async fn read_sidecar(path: &Path) -> Option<(String, Stamp)> {
-    let text = tokio::fs::read_to_string(path).await.ok()?;
+fn read_sidecar(path: &Path) -> Option<(String, Stamp)> {
+    let text = fs::read_to_string(path).ok()?;
     let mut fields = text.split_whitespace();
     if fields.next()? != SIDECAR_VERSION {
         return None;
@@ -332,50 +384,43 @@ async fn read_sidecar(path: &Path) -> Option<(String, Stamp)> {
 }
 
 /// Record an etag. Best effort: without a sidecar the etag is computed again on the next read.
-async fn write_sidecar(path: &Path, etag: &str, stamp: Stamp) {
+fn write_sidecar(path: &Path, etag: &str, stamp: Stamp) {
     let mtime = stamp
         .mtime_nanos
         .map_or_else(|| "-".to_owned(), |n| n.to_string());
     let text = format!("{SIDECAR_VERSION} {etag} {} {mtime}\n", stamp.size);
-    if let Err(e) = write_atomically(path, text.as_bytes()).await {
+    if let Err(e) = write_atomically(path, text.as_bytes()) {
         tracing::debug!(path = %path.display(), error = %e, "Could not write etag sidecar");
     }
 }
 
 /// Write `body` to a temporary file beside `path`, then rename it over `path`. Returns the stat of
 /// the written file.
-async fn write_atomically(path: &Path, body: &[u8]) -> io::Result<std::fs::Metadata> {
+fn write_atomically(path: &Path, body: &[u8]) -> io::Result<fs::Metadata> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
     // `%tmp.` never decodes as a key segment, so listings skip it.
     let tmp = dir.join(format!(
-        "%tmp.{}.{}.{}",
+        "%tmp.{}.{}",
         std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos_since_epoch(SystemTime::now()) % 1_000_000_000
+        COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     // A concurrent delete may prune the directory we just created: try again a few times.
     let mut attempt = 0;
     loop {
         attempt += 1;
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| conflict(e, dir))?;
-        match tokio::fs::write(&tmp, body).await {
+        fs::create_dir_all(dir).map_err(|e| conflict(e, dir))?;
+        match fs::write(&tmp, body) {
             Ok(()) => break,
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => continue,
             Err(e) => return Err(e),
         }
     }
-    let stat = tokio::fs::metadata(&tmp).await;
-    let renamed = match stat {
-        Ok(stat) => tokio::fs::rename(&tmp, path).await.map(|()| stat),
-        Err(e) => Err(e),
-    };
+    let renamed = fs::metadata(&tmp).and_then(|stat| fs::rename(&tmp, path).map(|()| stat));
     if renamed.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
+        let _ = fs::remove_file(&tmp);
     }
     renamed.map_err(|e| conflict(e, path))
 }
@@ -402,11 +447,11 @@ fn conflict(e: io::Error, path: &Path) -> io::Error {
     }
 }
 
-async fn md5_of(file: &mut tokio::fs::File) -> io::Result<String> {
+fn md5_of(file: &mut File) -> io::Result<String> {
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = file.read(&mut buf).await?;
+        let n = file.read(&mut buf)?;
         match buf.get(..n) {
             Some(chunk) if n > 0 => hasher.update(chunk),
             _ => break,
@@ -415,20 +460,30 @@ async fn md5_of(file: &mut tokio::fs::File) -> io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+fn target(bucket: &str, key: &str) -> String {
+    format!("{bucket}/{key}")
+}
+
+/// Whether an error means "no such object": the path, or a directory on it, is missing.
+fn is_absent(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
 fn not_found(bucket: &str, key: &str) -> PortError {
     PortError::NotFound {
         what: format!("object {bucket}/{key}"),
     }
 }
 
-fn io_error(op: &'static str, bucket: &str, key: &str, e: io::Error) -> PortError {
-    if matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    ) {
+/// A read's error: absence is `NotFound`, the rest as [`io_error_at`].
+fn read_error(op: &'static str, bucket: &str, key: &str, e: io::Error) -> PortError {
+    if is_absent(&e) {
         return not_found(bucket, key);
     }
-    io_error_at(op, format!("{bucket}/{key}"), e)
+    io_error_at(op, target(bucket, key), e)
 }
 
 fn io_error_at(op: &'static str, target: String, e: io::Error) -> PortError {
@@ -464,7 +519,7 @@ fn check_key(bucket: &str, key: &str) -> PortResult<()> {
     };
     Err(PortError::Rejected {
         op: "key",
-        target: format!("{bucket}/{key}"),
+        target: target(bucket, key),
         message: message.to_owned(),
     })
 }

@@ -125,3 +125,16 @@ mod tests {
         assert!(lines[2].contains("\"Rejected\":1"), "{}", lines[2]);
     }
 }
+
+/// A function's init result: on error, log it (Display, not Debug, so the message is readable in
+/// the function's log) and exit non-zero, which Lambda reports as an init failure.
+pub fn init_or_exit<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => {
+            tracing::error!(%error, "Init failed");
+            eprintln!("loglift init failed: {error}");
+            std::process::exit(1)
+        }
+    }
+}
