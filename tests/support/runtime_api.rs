@@ -61,7 +61,9 @@ impl RuntimeApi {
     pub fn wait_posted(&self, n: usize, timeout: Duration) -> Vec<Posted> {
         let (lock, cvar) = &*self.state;
         let deadline = Instant::now() + timeout;
-        let Ok(mut s) = lock.lock() else { return Vec::new() };
+        let Ok(mut s) = lock.lock() else {
+            return Vec::new();
+        };
         while s.posted.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -77,7 +79,9 @@ impl RuntimeApi {
 }
 
 fn serve(stream: TcpStream, state: &Arc<(Mutex<State>, Condvar)>) {
-    let Ok(mut writer) = stream.try_clone() else { return };
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
     loop {
         let mut request_line = String::new();
@@ -106,7 +110,10 @@ fn serve(stream: TcpStream, state: &Arc<(Mutex<State>, Condvar)>) {
         }
         let body = String::from_utf8_lossy(&body).into_owned();
         let mut parts = request_line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let (method, path) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
         let (lock, cvar) = &**state;
         let reply = if method == "GET" && path.ends_with("/runtime/invocation/next") {
             // Block until an event is queued: the function long-polls here between invocations.
@@ -134,14 +141,24 @@ fn serve(stream: TcpStream, state: &Arc<(Mutex<State>, Condvar)>) {
             } else if let Some(rest) = path.strip_prefix("/2018-06-01/runtime/invocation/") {
                 let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
                 match kind {
-                    "response" => Some(Posted::Response { request_id: id.to_owned(), body }),
-                    "error" => Some(Posted::Error { request_id: id.to_owned(), body }),
+                    "response" => Some(Posted::Response {
+                        request_id: id.to_owned(),
+                        body,
+                    }),
+                    "error" => Some(Posted::Error {
+                        request_id: id.to_owned(),
+                        body,
+                    }),
                     _ => None,
                 }
             } else {
                 None
             };
-            let status = if posted.is_some() { "202 Accepted" } else { "404 Not Found" };
+            let status = if posted.is_some() {
+                "202 Accepted"
+            } else {
+                "404 Not Found"
+            };
             if let (Some(p), Ok(mut s)) = (posted, lock.lock()) {
                 s.posted.push(p);
                 cvar.notify_all();

@@ -96,8 +96,7 @@ async fn object_store_contract<S: ObjectStore>(store: &S, bucket: &str) {
     let err = store
         .get(bucket, "missing/key")
         .await
-        .err()
-        .expect("get of a missing key fails");
+        .expect_err("get of a missing key fails");
     assert!(err.is_not_found(), "get of a missing key: {err}");
     assert!(!err.is_retryable());
 

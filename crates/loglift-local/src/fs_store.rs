@@ -100,7 +100,9 @@ impl ObjectStore for FsObjectStore {
     async fn get(&self, bucket: &str, key: &str) -> PortResult<Object> {
         let (b, k) = (bucket.to_owned(), key.to_owned());
         let (meta, file) = self
-            .blocking("GetObject", target(bucket, key), move |tree| tree.open(&b, &k))
+            .blocking("GetObject", target(bucket, key), move |tree| {
+                tree.open(&b, &k)
+            })
             .await?;
         Ok(Object {
             meta,
@@ -127,9 +129,11 @@ impl ObjectStore for FsObjectStore {
             prefix.to_owned(),
             continuation.map(str::to_owned),
         );
-        self.blocking("ListObjectsV2", format!("{bucket}/{prefix}*"), move |tree| {
-            tree.list(&b, &p, c.as_deref())
-        })
+        self.blocking(
+            "ListObjectsV2",
+            format!("{bucket}/{prefix}*"),
+            move |tree| tree.list(&b, &p, c.as_deref()),
+        )
         .await
     }
 

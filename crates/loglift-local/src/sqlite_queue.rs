@@ -498,7 +498,7 @@ fn millis(d: Duration) -> i64 {
 fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| millis(d))
+        .map_or(0, millis)
 }
 
 fn sql_error(op: &'static str, target: &str, e: rusqlite::Error) -> PortError {

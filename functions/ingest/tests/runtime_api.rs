@@ -43,23 +43,51 @@ fn start(api: &RuntimeApi, spec: Option<&str>) -> Killed {
 fn answers_a_firehose_batch_through_the_runtime_api() {
     let api = RuntimeApi::start().expect("runtime api");
     let _ingest = start(&api, Some(&format!("{REPO}/spec/pipelines.yaml")));
-    let event = std::fs::read_to_string(format!("{REPO}/samples/events/firehose-cloudwatch-logs.json")).expect("sample");
+    let event = std::fs::read_to_string(format!(
+        "{REPO}/samples/events/firehose-cloudwatch-logs.json"
+    ))
+    .expect("sample");
     api.push_event("req-1", &event);
     api.push_event("req-2", r#"{"Records":[]}"#);
     let posted = api.wait_posted(2, Duration::from_secs(60));
     assert_eq!(posted.len(), 2, "{posted:?}");
-    let Posted::Response { request_id, body } = &posted[0] else { panic!("{posted:?}") };
+    let Posted::Response { request_id, body } = &posted[0] else {
+        panic!("{posted:?}")
+    };
     assert_eq!(request_id, "req-1");
     let response: Value = serde_json::from_str(body).expect("json response");
-    let results: Vec<&str> = response["records"].as_array().expect("records").iter().filter_map(|r| r["result"].as_str()).collect();
+    let results: Vec<&str> = response["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| r["result"].as_str())
+        .collect();
     assert_eq!(results, ["Dropped", "Ok", "Ok"]);
     let input: Value = serde_json::from_str(&event).expect("json");
     let ids = |v: &Value| -> Vec<String> {
-        v["records"].as_array().into_iter().flatten().filter_map(|r| r["recordId"].as_str().map(str::to_owned)).collect()
+        v["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["recordId"].as_str().map(str::to_owned))
+            .collect()
     };
-    assert_eq!(ids(&response), ids(&input), "every recordId answered, in order");
-    assert_eq!(response["records"][1]["metadata"]["partitionKeys"]["pipeline"], "app_logs");
-    assert_eq!(posted[1], Posted::Response { request_id: "req-2".into(), body: r#"{"batchItemFailures":[]}"#.into() });
+    assert_eq!(
+        ids(&response),
+        ids(&input),
+        "every recordId answered, in order"
+    );
+    assert_eq!(
+        response["records"][1]["metadata"]["partitionKeys"]["pipeline"],
+        "app_logs"
+    );
+    assert_eq!(
+        posted[1],
+        Posted::Response {
+            request_id: "req-2".into(),
+            body: r#"{"batchItemFailures":[]}"#.into()
+        }
+    );
 }
 
 #[test]
@@ -72,7 +100,10 @@ fn fails_its_init_without_a_spec() {
     let out = wait_with_stderr(&mut ingest.0);
     assert!(!out.0, "the process must exit with an error");
     assert!(out.1.contains("LOGLIFT_SPEC is not set"), "{}", out.1);
-    assert!(api.wait_posted(1, Duration::from_millis(200)).is_empty(), "no invocation may be answered");
+    assert!(
+        api.wait_posted(1, Duration::from_millis(200)).is_empty(),
+        "no invocation may be answered"
+    );
 }
 
 /// Wait for the child (killing it after 60 s) and return (success, stderr).
