@@ -75,21 +75,28 @@ fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
 }
 
+/// One reject file: its lines and the batch indices of the records they came from.
+#[derive(Default)]
+struct RejectFile {
+    lines: GzLines,
+    records: Vec<usize>,
+}
+
 /// Reject records waiting to be written, grouped by file (pipeline, arrival hour).
 #[derive(Default)]
 struct RejectFiles {
-    files: BTreeMap<(Option<String>, DateTime<Utc>), (GzLines, Vec<usize>)>,
+    files: BTreeMap<(Option<String>, DateTime<Utc>), RejectFile>,
 }
 
 impl RejectFiles {
     fn add(&mut self, record_index: usize, arrival: DateTime<Utc>, record: &RejectRecord) {
-        let (lines, indices) = self
+        let file = self
             .files
             .entry((record.pipeline.clone(), hour_of(arrival)))
             .or_default();
         // Serialising a plain struct into memory cannot fail; a failure would only lose this line.
-        if lines.push(record).is_ok() {
-            indices.push(record_index);
+        if file.lines.push(record).is_ok() {
+            file.records.push(record_index);
         }
     }
 }
@@ -254,7 +261,14 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
             fail(&[group.first]);
         }
     }
-    for ((pipeline, hour), (lines, indices)) in rejects.files {
+    for (
+        (pipeline, hour),
+        RejectFile {
+            lines,
+            records: indices,
+        },
+    ) in rejects.files
+    {
         let (Some(&first), Some(&last)) = (indices.iter().min(), indices.iter().max()) else {
             continue;
         };
@@ -380,7 +394,7 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                                 Reason::MixedPipelines,
                                 format!("events of one record route to {pipelines:?}; Firehose partitions whole records"),
                             ),
-                            raw: record.data.as_ref().map(|d| d.clone()).unwrap_or_default(),
+                            raw: record.data.clone().unwrap_or_default(),
                         };
                         tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, "Record failed");
                         reject(&r, &mut tally);
@@ -472,7 +486,7 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
 
     // Reject files first: if they cannot be written the invocation fails and Firehose retries it.
     let origin = format!("firehose-{}", batch.invocation_id);
-    for ((pipeline, hour), (lines, _)) in rejects.files {
+    for ((pipeline, hour), RejectFile { lines, .. }) in rejects.files {
         let key = deps
             .layout
             .reject_key(Stage::Ingest, pipeline.as_deref(), hour, &origin);

@@ -4,6 +4,12 @@
 //!
 //! Storage is the real local adapter (a temp directory). `FlakyStore` wraps it to fail chosen
 //! puts: no real part here fails on request, so this one wrapper is a test double, and says so.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
