@@ -133,6 +133,45 @@ impl MotoEnv {
         KinesisReader::new(self.kinesis_client())
     }
 
+    /// Create a one-shard Kinesis stream with a fresh name starting with `prefix` and wait until
+    /// it is active; returns its name and ARN.
+    pub async fn new_stream(&self, prefix: &str) -> Result<(String, String), String> {
+        let client = self.kinesis_client();
+        let stream = unique_name(prefix);
+        client
+            .create_stream()
+            .stream_name(&stream)
+            .shard_count(1)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "CreateStream {stream}: {}",
+                    aws_sdk_kinesis::error::DisplayErrorContext(e)
+                )
+            })?;
+        for _ in 0..100 {
+            let d = client
+                .describe_stream_summary()
+                .stream_name(&stream)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "DescribeStreamSummary {stream}: {}",
+                        aws_sdk_kinesis::error::DisplayErrorContext(e)
+                    )
+                })?;
+            if let Some(summary) = d.stream_description_summary() {
+                if summary.stream_status() == &aws_sdk_kinesis::types::StreamStatus::Active {
+                    return Ok((stream, summary.stream_arn().to_owned()));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("stream {stream} did not become active in 10 s"))
+    }
+
     /// Create a bucket with a fresh name starting with `prefix`; returns its name.
     pub async fn new_bucket(&self, prefix: &str) -> Result<String, String> {
         let bucket = unique_name(prefix);

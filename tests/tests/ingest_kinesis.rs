@@ -8,10 +8,8 @@
     clippy::indexing_slicing
 )]
 
-use std::time::Duration;
-
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use base64::Engine as _;
 use loglift_core::spec::Spec;
 use loglift_core::storage::Layout;
@@ -66,30 +64,7 @@ async fn kinesis_batches_from_moto_land_in_raw_and_errors() {
         return;
     };
     let kinesis = moto.kinesis_client();
-    let stream = loglift_tests::unique_name("user-events");
-    kinesis
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
-    let mut arn = String::new();
-    for _ in 0..50 {
-        let d = kinesis
-            .describe_stream_summary()
-            .stream_name(&stream)
-            .send()
-            .await
-            .unwrap();
-        let summary = d.stream_description_summary().unwrap();
-        if summary.stream_status() == &StreamStatus::Active {
-            arn = summary.stream_arn().to_owned();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!arn.is_empty(), "stream never became active");
+    let (stream, arn) = moto.new_stream("user-events").await.unwrap();
 
     let event = |id: &str| {
         json!({"request_id": id, "request_timestamp": "2020-06-01 00:00:24.000000", "cookie_id": "c", "topic": "t"}).to_string()

@@ -7,10 +7,8 @@
     clippy::indexing_slicing
 )]
 
-use std::time::Duration;
-
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use loglift_ports::{ShardPosition, StreamReader};
 
 #[tokio::test]
@@ -19,27 +17,7 @@ async fn kinesis_reader_reads_by_position_on_moto() {
         return;
     };
     let client = moto.kinesis_client();
-    let stream = loglift_tests::unique_name("events");
-    client
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
-    for _ in 0..50 {
-        let d = client
-            .describe_stream_summary()
-            .stream_name(&stream)
-            .send()
-            .await
-            .unwrap();
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (stream, _) = moto.new_stream("events").await.unwrap();
 
     let payloads: Vec<String> = (0..6).map(|i| format!("{{\"n\":{i}}}")).collect();
     let entries = payloads

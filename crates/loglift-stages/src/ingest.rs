@@ -120,6 +120,29 @@ fn reject_record(
     )
 }
 
+/// A record's outcome: processed when its base64 decoded, else rejected with the text received.
+fn decode(
+    router: &Router<'_>,
+    data: &Result<Vec<u8>, Rejection>,
+    undecodable: Option<&str>,
+    ctx: &RecordContext,
+    limits: &Limits,
+    tally: &mut Tally,
+) -> RecordOutcome {
+    match data {
+        Ok(data) => {
+            tally.unrouted.bytes_in += data.len() as u64;
+            process_record(router, data, ctx, limits)
+        }
+        Err(rejection) => RecordOutcome::Rejected(EventRejection {
+            position: None,
+            pipeline: None,
+            rejection: rejection.clone(),
+            raw: undecodable.unwrap_or_default().as_bytes().to_vec(),
+        }),
+    }
+}
+
 /// Count an event per pipeline, and duplicates of an id within the batch.
 fn count_event(tally: &mut Tally, seen: &mut HashSet<(String, String)>, e: &RoutedEvent) {
     let c = tally.pipeline(&e.pipeline);
@@ -176,23 +199,14 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
             arrival: record.arrival,
             ..RecordContext::default()
         };
-        let outcome = match &record.data {
-            Ok(data) => {
-                tally.unrouted.bytes_in += data.len() as u64;
-                process_record(&router, data, &ctx, &deps.limits)
-            }
-            Err(rejection) => RecordOutcome::Rejected(EventRejection {
-                position: None,
-                pipeline: None,
-                rejection: rejection.clone(),
-                raw: record
-                    .undecodable
-                    .as_deref()
-                    .unwrap_or_default()
-                    .as_bytes()
-                    .to_vec(),
-            }),
-        };
+        let outcome = decode(
+            &router,
+            &record.data,
+            record.undecodable.as_deref(),
+            &ctx,
+            &deps.limits,
+            &mut tally,
+        );
         match outcome {
             RecordOutcome::Dropped => tally.unrouted.dropped += 1,
             RecordOutcome::Rejected(r) => {
@@ -331,23 +345,14 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             record_id: Some(record.record_id.clone()),
             arrival: record.arrival,
         };
-        let outcome = match &record.data {
-            Ok(data) => {
-                tally.unrouted.bytes_in += data.len() as u64;
-                process_record(&router, data, &ctx, &deps.limits)
-            }
-            Err(rejection) => RecordOutcome::Rejected(EventRejection {
-                position: None,
-                pipeline: None,
-                rejection: rejection.clone(),
-                raw: record
-                    .undecodable
-                    .as_deref()
-                    .unwrap_or_default()
-                    .as_bytes()
-                    .to_vec(),
-            }),
-        };
+        let outcome = decode(
+            &router,
+            &record.data,
+            record.undecodable.as_deref(),
+            &ctx,
+            &deps.limits,
+            &mut tally,
+        );
         let mut reject = |r: &EventRejection, tally: &mut Tally| {
             count_reject(tally, r);
             rejects.add(i, record.arrival, &reject_record(now, source(), i, r));
