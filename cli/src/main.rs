@@ -1,5 +1,6 @@
 //! `loglift`: the command line over the same handlers the Lambda functions run — spec checks,
-//! local runs, invokes, redrive and replay. This file only parses arguments and dispatches.
+//! local runs, invokes, synthetic samples, redrive and replay. This file only parses arguments
+//! and dispatches.
 
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod local;
+mod samples_cmd;
 mod spec_cmd;
 
 /// loglift: serverless event-log ETL into Redshift, exactly once.
@@ -36,6 +38,9 @@ enum Command {
     /// Local mode: run the pipeline on one machine.
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Synthetic inputs: Lambda events and landing files with a manifest of what they hold.
+    #[command(subcommand)]
+    Samples(samples_cmd::SamplesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Spec(cmd) => spec_cmd::run(cmd),
+        Command::Samples(cmd) => samples_cmd::run(cmd),
         Command::Invoke {
             function,
             event,

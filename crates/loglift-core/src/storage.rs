@@ -345,6 +345,15 @@ pub struct LoadReport {
     pub objects_skipped: u64,
 }
 
+/// One S3 → SQS notification filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationFilter {
+    pub bucket: String,
+    pub prefix: String,
+    /// The landing pipeline it serves; `None` for the raw area (all pipelines).
+    pub pipeline: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,13 +520,4 @@ mod tests {
         let back: LoaderMessage = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, m);
     }
-}
-
-/// One S3 → SQS notification filter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotificationFilter {
-    pub bucket: String,
-    pub prefix: String,
-    /// The landing pipeline it serves; `None` for the raw area (all pipelines).
-    pub pipeline: Option<String>,
 }

@@ -4,7 +4,8 @@
 //! under one root, object `k` of bucket `b` is the file `root/b/k`) and a [`SqliteQueue`] (SQS
 //! queues, with visibility timeouts and dead-letter redrive, in one SQLite file), and hands them to
 //! the stage handlers in place of the AWS adapters of `loglift-aws`. Raw objects written by ingest
-//! are files a person can open; queue messages survive restarts.
+//! are files a person can open; queue messages survive restarts. [`MemoryStore`] is the same
+//! object store contract in memory, for benchmarks and tests that must not touch a disk.
 //!
 //! Key mapping: each `/`-separated key segment is one path component, kept as written (spaces,
 //! `+`, `=`, emoji) except that `%` and control characters are percent-encoded and the segments a
@@ -14,8 +15,10 @@
 pub mod firehose;
 mod fs_store;
 mod keypath;
+mod memory_store;
 mod sqlite_queue;
 
 pub use fs_store::{FsObjectStore, LIST_PAGE_SIZE};
 pub use loglift_ports::Redrive;
+pub use memory_store::MemoryStore;
 pub use sqlite_queue::{SqliteQueue, MAX_ATTRIBUTES, MAX_MESSAGE_BYTES, MAX_VISIBILITY};

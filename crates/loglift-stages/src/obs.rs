@@ -109,6 +109,19 @@ impl Tally {
     }
 }
 
+/// A function's init result: on error, log it (Display, not Debug, so the message is readable in
+/// the function's log) and exit non-zero, which Lambda reports as an init failure.
+pub fn init_or_exit<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => {
+            tracing::error!(%error, "Init failed");
+            eprintln!("loglift init failed: {error}");
+            std::process::exit(1)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,18 +136,5 @@ mod tests {
         let lines = t.emf_lines("ingest", 0);
         assert_eq!(lines.len(), 3);
         assert!(lines[2].contains("\"Rejected\":1"), "{}", lines[2]);
-    }
-}
-
-/// A function's init result: on error, log it (Display, not Debug, so the message is readable in
-/// the function's log) and exit non-zero, which Lambda reports as an init failure.
-pub fn init_or_exit<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
-    match result {
-        Ok(value) => value,
-        Err(error) => {
-            tracing::error!(%error, "Init failed");
-            eprintln!("loglift init failed: {error}");
-            std::process::exit(1)
-        }
     }
 }
