@@ -120,6 +120,24 @@ fn reject_record(
     )
 }
 
+/// Finish a gzip NDJSON body and write it.
+async fn put_gz<S: ObjectStore>(
+    store: &S,
+    bucket: &str,
+    key: &str,
+    lines: GzLines,
+) -> Result<(), PortError> {
+    let body = lines.finish().map_err(|e| PortError::Rejected {
+        op: "gzip",
+        target: key.to_owned(),
+        message: e.to_string(),
+    })?;
+    store
+        .put(bucket, key, Bytes::from(body), NDJSON)
+        .await
+        .map(|_| ())
+}
+
 /// A record's outcome: processed when its base64 decoded, else rejected with the text received.
 fn decode(
     router: &Router<'_>,
@@ -262,16 +280,9 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
         let key =
             deps.layout
                 .raw_kinesis_key(&pipeline, hour, shard, seq(group.first), seq(group.last));
-        let written = match group.lines.finish() {
-            Ok(body) => deps
-                .store
-                .put(&deps.layout.raw.bucket, &key, Bytes::from(body), NDJSON)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let written = put_gz(&deps.store, &deps.layout.raw.bucket, &key, group.lines).await;
         if let Err(error) = written {
-            tracing::warn!(bucket = %deps.layout.raw.bucket, key, error, "Writing a raw object failed; the batch will be retried from its first record");
+            tracing::warn!(bucket = %deps.layout.raw.bucket, key, %error, "Writing a raw object failed; the batch will be retried from its first record");
             fail(&[group.first]);
         }
     }
@@ -290,16 +301,9 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
         let key = deps
             .layout
             .reject_key(Stage::Ingest, pipeline.as_deref(), hour, &origin);
-        let written = match lines.finish() {
-            Ok(body) => deps
-                .store
-                .put(&deps.layout.errors.bucket, &key, Bytes::from(body), NDJSON)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let written = put_gz(&deps.store, &deps.layout.errors.bucket, &key, lines).await;
         if let Err(error) = written {
-            tracing::warn!(bucket = %deps.layout.errors.bucket, key, error, "Writing reject records failed; the batch will be retried");
+            tracing::warn!(bucket = %deps.layout.errors.bucket, key, %error, "Writing reject records failed; the batch will be retried");
             fail(&indices);
         }
     }
@@ -495,21 +499,11 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
         let key = deps
             .layout
             .reject_key(Stage::Ingest, pipeline.as_deref(), hour, &origin);
-        let bucket = deps.layout.errors.bucket.clone();
-        let body = lines.finish().map_err(|e| IngestError::WriteRejects {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            source: PortError::Rejected {
-                op: "gzip",
-                target: key.clone(),
-                message: e.to_string(),
-            },
-        })?;
-        deps.store
-            .put(&bucket, &key, Bytes::from(body), NDJSON)
+        let bucket = &deps.layout.errors.bucket;
+        put_gz(&deps.store, bucket, &key, lines)
             .await
             .map_err(|source| IngestError::WriteRejects {
-                bucket,
+                bucket: bucket.clone(),
                 key,
                 source,
             })?;
