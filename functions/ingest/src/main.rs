@@ -3,7 +3,7 @@
 //! `loglift_stages::ingest::handle_event`, which detects Kinesis or Firehose from the payload.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use loglift_ports::SystemClock;
+use loglift_ports::{Clock, SystemClock};
 use loglift_stages::config::CommonConfig;
 use loglift_stages::ingest::{handle_event, IngestDeps};
 use loglift_stages::obs::init_or_exit;
@@ -20,13 +20,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deps = &deps;
         async move {
-            let started = std::time::SystemTime::now();
             let (response, tally) = handle_event(deps, event.payload).await?;
-            let ms = started
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            tally.report("ingest", ms);
+            tally.report("ingest", deps.clock.now().timestamp_millis());
             Ok::<_, Error>(response)
         }
     }))
