@@ -10,17 +10,23 @@
 //! Embedded Metric Format lines every function prints.
 
 pub mod compress;
+pub mod curate;
 pub mod cwlogs;
 pub mod envelope;
 pub mod identity;
 pub mod ingest;
+pub mod jobs;
+pub mod jsonarray;
 pub mod kpl;
 pub mod metrics;
 pub mod ndjson;
 pub mod record;
 pub mod reject;
 pub mod route;
+pub mod s3event;
 pub mod spec;
+pub mod sql;
 pub mod storage;
 pub mod timefmt;
+pub mod transform;
 pub mod wire;
