@@ -1,7 +1,10 @@
 //! Local mode: the same handlers the Lambdas run, wired to local adapters rooted at a data
-//! directory (`.loglift/` by default): objects under `<dir>/s3/<bucket>/…`, queues in
-//! `<dir>/queues.db`. `loglift invoke` runs one handler on one event file; `loglift local run`
-//! drives inputs through every stage that exists and prints a summary.
+//! directory (`.loglift/` by default): objects under `<dir>/s3/<bucket>/…`, queues (with DLQs)
+//! in `<dir>/queues.db`. `loglift invoke` runs one handler on one event file; `loglift local run`
+//! drives inputs through every stage and prints a summary. S3 has no notifications locally: after
+//! ingest and the landing copies, the run announces each new or changed object under `raw/` and
+//! `landing/` on the transform queue as S3 would (form-encoded keys), then drains the queues as
+//! the event source mappings would.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,11 +13,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 use loglift_core::spec::Spec;
 use loglift_core::storage::Layout;
 use loglift_core::wire::{detect, EventShape, FirehoseResponse};
-use loglift_local::FsObjectStore;
-use loglift_ports::SystemClock;
+use loglift_local::{FsObjectStore, SqliteQueue, StaticLookup};
+use loglift_ports::{ObjectMeta, ObjectStore, OutgoingMessage, Queue, Redrive, SystemClock};
+use loglift_stages::esm::{local_queue_arn, poll_once};
 use loglift_stages::ingest::{handle_event, IngestDeps};
 use loglift_stages::obs::Tally;
+use loglift_stages::priority::PriorityCache;
+use loglift_stages::transform::{handle_sqs, TransformDeps};
 use serde_json::Value;
+
+/// Local queue names.
+const TRANSFORM_QUEUE: &str = "transform";
+const LOADER_QUEUE: &str = "loader";
+/// Local visibility timeout: long enough for one run; a failed message waits this long.
+const VISIBILITY: std::time::Duration = std::time::Duration::from_secs(300);
+const MAX_RECEIVE_COUNT: u32 = 5;
 
 /// The bucket local mode writes its lake into.
 pub const LOCAL_BUCKET: &str = "local-lake";
@@ -34,11 +47,15 @@ pub struct LocalOpts {
 /// The functions `loglift invoke` can run.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Function {
+    /// Kinesis event-source or Firehose transformation events.
     Ingest,
+    /// SQS events carrying S3 event notifications.
+    Transform,
 }
 
 pub struct Local {
     pub deps: IngestDeps<FsObjectStore, SystemClock>,
+    pub transform: TransformDeps<FsObjectStore, SqliteQueue, SystemClock, StaticLookup>,
 }
 
 impl Local {
@@ -56,13 +73,39 @@ impl Local {
             )
         })?;
         let store = FsObjectStore::new(opts.data_dir.join("s3"));
+        std::fs::create_dir_all(&opts.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", opts.data_dir.display()))?;
+        let queues =
+            SqliteQueue::open(opts.data_dir.join("queues.db")).map_err(|e| e.to_string())?;
+        for name in [TRANSFORM_QUEUE, LOADER_QUEUE] {
+            let dlq = format!("{name}-dlq");
+            queues
+                .create_queue(&dlq, VISIBILITY, None)
+                .and_then(|()| {
+                    queues.create_queue(
+                        name,
+                        VISIBILITY,
+                        Some(Redrive {
+                            dead_letter_queue: dlq.clone(),
+                            max_receive_count: MAX_RECEIVE_COUNT,
+                        }),
+                    )
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        let layout = Layout::single_bucket(LOCAL_BUCKET);
         Ok(Local {
-            deps: IngestDeps::new(
-                spec,
-                Layout::single_bucket(LOCAL_BUCKET),
-                store,
-                SystemClock,
-            ),
+            transform: TransformDeps {
+                spec: spec.clone(),
+                layout: layout.clone(),
+                store: store.clone(),
+                queue: queues,
+                clock: SystemClock,
+                loader_queue: LOADER_QUEUE.to_owned(),
+                limits: Default::default(),
+                priorities: PriorityCache::new(StaticLookup::default()),
+            },
+            deps: IngestDeps::new(spec, layout, store, SystemClock),
         })
     }
 
@@ -93,8 +136,112 @@ impl Local {
                 }
                 Ok((response, tally))
             }
+            Function::Transform => {
+                let bytes = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
+                let (failures, tally) = handle_sqs(&self.transform, &bytes)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let response = serde_json::to_value(failures).map_err(|e| e.to_string())?;
+                Ok((response, tally))
+            }
         }
     }
+
+    /// Every object under raw/ and landing/ with its etag.
+    async fn snapshot(&self) -> Result<BTreeMap<String, ObjectMeta>, String> {
+        let layout = &self.transform.layout;
+        let mut out = BTreeMap::new();
+        for area in [&layout.raw, &layout.landing] {
+            let mut next = None;
+            loop {
+                let page = self
+                    .transform
+                    .store
+                    .list(&area.bucket, &area.prefix, next.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for meta in page.objects {
+                    out.insert(meta.key.clone(), meta);
+                }
+                match page.next {
+                    Some(n) => next = Some(n),
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Announce new or changed objects on the transform queue, as S3 notifications would.
+    async fn announce(&self, before: &BTreeMap<String, ObjectMeta>) -> Result<usize, String> {
+        let after = self.snapshot().await?;
+        let mut sent = 0;
+        for (key, meta) in &after {
+            if before.get(key).is_some_and(|old| old.etag == meta.etag) {
+                continue;
+            }
+            let body = s3_event(meta);
+            self.transform
+                .queue
+                .send(TRANSFORM_QUEUE, &OutgoingMessage::new(body))
+                .await
+                .map_err(|e| e.to_string())?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Drain the transform queue as its event source mapping would.
+    async fn drain_transform(&self, tally: &mut Tally) -> Result<(u64, u64), String> {
+        let arn = local_queue_arn(TRANSFORM_QUEUE);
+        let (mut invocations, mut failed) = (0, 0);
+        loop {
+            let mut batch_tally = Tally::default();
+            let poll = poll_once(
+                &self.transform.queue,
+                TRANSFORM_QUEUE,
+                &arn,
+                10,
+                None,
+                |event| {
+                    let deps = &self.transform;
+                    let batch_tally = &mut batch_tally;
+                    async move {
+                        let (failures, t) = handle_sqs(deps, &event).await?;
+                        *batch_tally = t;
+                        Ok::<_, loglift_core::wire::WireError>(failures)
+                    }
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            if poll.received == 0 {
+                return Ok((invocations, failed));
+            }
+            invocations += 1;
+            failed += poll.failed as u64;
+            tally.merge(&batch_tally);
+        }
+    }
+}
+
+/// The S3 `ObjectCreated:Put` notification for an object, key form-encoded as S3 does.
+fn s3_event(meta: &ObjectMeta) -> String {
+    let key: String = form_urlencoded::byte_serialize(meta.key.as_bytes()).collect();
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "local",
+        "eventTime": meta.last_modified.map(|t| t.to_rfc3339()),
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "bucket": {"name": meta.bucket, "arn": format!("arn:aws:s3:::{}", meta.bucket)},
+            "object": {"key": key, "size": meta.size, "eTag": meta.etag, "versionId": meta.version_id},
+        },
+    }]})
+    .to_string()
 }
 
 pub fn read_event(path: &Path) -> Result<Value, String> {
@@ -103,16 +250,14 @@ pub fn read_event(path: &Path) -> Result<Value, String> {
         .map_err(|e| format!("{} is not a JSON event: {e}", path.display()))
 }
 
-/// The inputs of a local run: files, or the `.json` files of directories (sorted).
+/// The inputs of a local run: files, or the files under directories (recursively, sorted;
+/// READMEs and dot-files skipped).
 fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| format!("cannot list {}: {e}", input.display()))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
-                .collect();
+            let mut found = Vec::new();
+            walk(input, &mut found)?;
             found.sort();
             files.extend(found);
         } else if input.is_file() {
@@ -124,38 +269,80 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.starts_with("README") {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.is_file() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The landing key of a file under a `landing/` directory: `landing/<the rest of its path>`.
+fn landing_key(path: &Path) -> Option<String> {
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let at = parts.iter().rposition(|p| p == "landing")?;
+    let rest = parts.get(at + 1..)?;
+    (!rest.is_empty()).then(|| format!("landing/{}", rest.join("/")))
+}
+
 /// What a local run did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Summary {
     pub inputs: usize,
     pub invocations: BTreeMap<String, u64>,
+    pub landing_files: usize,
     pub skipped: Vec<String>,
     pub pipelines: BTreeMap<String, PipelineSummary>,
     pub unrouted_rejected: u64,
     pub dropped: u64,
     pub rejects_by_reason: BTreeMap<String, u64>,
+    /// Transform messages left failed (they wait in the queue, then its DLQ).
+    pub failed_messages: u64,
     pub data_dir: String,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct PipelineSummary {
-    pub events_in: u64,
-    pub events_out: u64,
+    /// Events ingest read (Kinesis / Firehose inputs).
+    pub ingested: u64,
+    /// Events transform read (raw and landing objects).
+    pub transformed: u64,
+    /// Rows written to curated objects.
+    pub curated: u64,
+    /// Rejected by ingest or transform.
     pub rejected: u64,
     pub duplicates_seen: u64,
 }
 
 pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<Summary, String> {
     let inputs = if inputs.is_empty() {
-        let samples = PathBuf::from("samples/events");
-        if !samples.is_dir() {
+        let defaults: Vec<PathBuf> = ["samples/events", "samples/landing"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_dir())
+            .collect();
+        if defaults.is_empty() {
             return Err("no inputs given and no samples/events/ here: run from the repository root or name inputs".into());
         }
-        vec![samples]
+        defaults
     } else {
         inputs.to_vec()
     };
     let files = expand(&inputs)?;
+    let before = local.snapshot().await?;
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {wide_msg}")
@@ -167,9 +354,28 @@ pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<S
         data_dir: data_dir.display().to_string(),
         ..Summary::default()
     };
-    let mut tally = Tally::default();
+    let mut ingest = Tally::default();
     for file in &files {
         bar.set_message(file.display().to_string());
+        if let Some(key) = landing_key(file) {
+            let bytes =
+                std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let layout = &local.transform.layout;
+            local
+                .transform
+                .store
+                .put(
+                    &layout.landing.bucket,
+                    &key,
+                    bytes.into(),
+                    "application/octet-stream",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            summary.landing_files += 1;
+            bar.inc(1);
+            continue;
+        }
         let event = read_event(file)?;
         match detect(&event) {
             EventShape::Firehose | EventShape::Kinesis => {
@@ -177,30 +383,46 @@ pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<S
                     .invoke(Function::Ingest, event)
                     .await
                     .map_err(|e| format!("{}: {e}", file.display()))?;
-                tally.merge(&t);
+                ingest.merge(&t);
                 *summary.invocations.entry("ingest".into()).or_default() += 1;
             }
             EventShape::Sqs | EventShape::Unknown => {
-                summary.skipped.push(format!("{}: not an ingest event (transform and load are not wired into local runs yet)", file.display()));
+                summary.skipped.push(format!(
+                    "{}: not an ingest event (use `loglift invoke transform --event`)",
+                    file.display()
+                ));
             }
         }
         bar.inc(1);
     }
+    bar.set_message("transform");
+    local.announce(&before).await?;
+    let mut transform = Tally::default();
+    let (invocations, failed) = local.drain_transform(&mut transform).await?;
     bar.finish_and_clear();
-    for (name, c) in &tally.by_pipeline {
-        summary.pipelines.insert(
-            name.clone(),
-            PipelineSummary {
-                events_in: c.records_in,
-                events_out: c.records_out,
-                rejected: c.rejected,
-                duplicates_seen: c.duplicates,
-            },
-        );
+    if invocations > 0 {
+        summary.invocations.insert("transform".into(), invocations);
     }
-    summary.unrouted_rejected = tally.unrouted.rejected;
-    summary.dropped = tally.total().dropped;
-    summary.rejects_by_reason = tally.rejects_by_reason;
+    summary.failed_messages = failed;
+    for (name, c) in &ingest.by_pipeline {
+        let p = summary.pipelines.entry(name.clone()).or_default();
+        p.ingested += c.records_in;
+        p.rejected += c.rejected;
+        p.duplicates_seen += c.duplicates;
+    }
+    for (name, c) in &transform.by_pipeline {
+        let p = summary.pipelines.entry(name.clone()).or_default();
+        p.transformed += c.records_in;
+        p.curated += c.records_out;
+        p.rejected += c.rejected;
+    }
+    summary.unrouted_rejected = ingest.unrouted.rejected;
+    summary.dropped = ingest.total().dropped + transform.total().dropped;
+    let mut reasons = ingest.rejects_by_reason;
+    for (r, n) in transform.rejects_by_reason {
+        *reasons.entry(r).or_default() += n;
+    }
+    summary.rejects_by_reason = reasons;
     Ok(summary)
 }
 
@@ -213,31 +435,32 @@ impl std::fmt::Display for Summary {
             .collect();
         writeln!(
             f,
-            "{} input(s): {} invocation(s); data in {}",
+            "{} input(s) ({} landing file(s)): {} invocation(s); data in {}",
             self.inputs,
+            self.landing_files,
             invocations.join(", "),
             self.data_dir
         )?;
         writeln!(
             f,
-            "{:<18} {:>10} {:>10} {:>9} {:>11}",
-            "pipeline", "events in", "out", "rejected", "duplicates"
+            "{:<18} {:>9} {:>12} {:>9} {:>9} {:>11}",
+            "pipeline", "ingested", "transformed", "curated", "rejected", "duplicates"
         )?;
         for (name, p) in &self.pipelines {
             writeln!(
                 f,
-                "{name:<18} {:>10} {:>10} {:>9} {:>11}",
-                p.events_in, p.events_out, p.rejected, p.duplicates_seen
+                "{name:<18} {:>9} {:>12} {:>9} {:>9} {:>11}",
+                p.ingested, p.transformed, p.curated, p.rejected, p.duplicates_seen
             )?;
         }
         writeln!(
             f,
-            "{:<18} {:>10} {:>10} {:>9} {:>11}",
-            "(no pipeline)", self.unrouted_rejected, 0, self.unrouted_rejected, "-"
+            "{:<18} {:>9} {:>12} {:>9} {:>9} {:>11}",
+            "(no pipeline)", self.unrouted_rejected, "-", 0, self.unrouted_rejected, "-"
         )?;
         writeln!(
             f,
-            "dropped records (CloudWatch control messages, empty): {}",
+            "dropped (CloudWatch control messages, empty records, vanished objects): {}",
             self.dropped
         )?;
         if !self.rejects_by_reason.is_empty() {
@@ -247,6 +470,13 @@ impl std::fmt::Display for Summary {
                 .map(|(r, n)| format!("{r} {n}"))
                 .collect();
             writeln!(f, "rejects by reason: {}", reasons.join(", "))?;
+        }
+        if self.failed_messages > 0 {
+            writeln!(
+                f,
+                "{} transform message(s) failed: they retry, then wait in the transform-dlq queue",
+                self.failed_messages
+            )?;
         }
         for s in &self.skipped {
             writeln!(f, "skipped {s}")?;

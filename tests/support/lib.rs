@@ -9,6 +9,7 @@
 //! returns. Every test names its own buckets and queues with [`unique_name`], since parallel tests
 //! share one moto.
 
+pub mod data_api;
 pub mod runtime_api;
 
 use std::future::Future;
@@ -119,6 +120,14 @@ impl MotoEnv {
 
     pub fn kinesis_client(&self) -> aws_sdk_kinesis::Client {
         loglift_aws::kinesis_client(&self.sdk_config())
+    }
+
+    pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        loglift_aws::dynamodb_client(&self.sdk_config())
+    }
+
+    pub fn dynamo_lookup(&self) -> loglift_aws::DynamoLookup {
+        loglift_aws::DynamoLookup::new(self.dynamodb_client())
     }
 
     pub fn s3_store(&self) -> S3Store {

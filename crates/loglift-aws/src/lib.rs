@@ -1,6 +1,8 @@
 //! AWS adapters for loglift's ports: [`S3Store`] ([`ObjectStore`](loglift_ports::ObjectStore)),
-//! [`SqsQueue`] ([`Queue`](loglift_ports::Queue)) and [`KinesisReader`]
-//! ([`StreamReader`](loglift_ports::StreamReader)).
+//! [`SqsQueue`] ([`Queue`](loglift_ports::Queue)), [`KinesisReader`]
+//! ([`StreamReader`](loglift_ports::StreamReader)) and [`DynamoLookup`]
+//! ([`ConfigLookup`](loglift_ports::ConfigLookup)); and [`DataApi`] ([`redshift`]), the Redshift
+//! Data API transport of the Redshift warehouse.
 //!
 //! Data flow: a main calls [`sdk_config`] once (region, credentials and endpoints from the SDK's own
 //! environment/profile chain, so `AWS_ENDPOINT_URL` points everything at moto or LocalStack),
@@ -9,14 +11,18 @@
 //! to a [`PortError`](loglift_ports::PortError) whose disposition (not found, rejected, transient)
 //! tells the handler whether to retry, and whose text names the operation and its target.
 
+mod dynamodb;
 mod error;
 mod kinesis;
+pub mod redshift;
 mod s3;
 mod sqs;
 mod time;
 
+pub use dynamodb::DynamoLookup;
 pub use kinesis::KinesisReader;
 pub use loglift_ports::Redrive;
+pub use redshift::{DataApi, DataApiConfig, DataApiError};
 pub use s3::S3Store;
 pub use sqs::SqsQueue;
 
@@ -47,4 +53,14 @@ pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
 /// A Kinesis client.
 pub fn kinesis_client(config: &SdkConfig) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::new(config)
+}
+
+/// A DynamoDB client.
+pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+/// A Redshift Data API client (for [`DataApi`]).
+pub fn data_api_client(config: &SdkConfig) -> aws_sdk_redshiftdata::Client {
+    aws_sdk_redshiftdata::Client::new(config)
 }

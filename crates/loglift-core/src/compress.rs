@@ -1,9 +1,14 @@
-//! Compression of record payloads: sniffing gzip / zlib / zstd by their magic bytes, and
-//! size-capped decompression. This is the only module that builds flate2 decoders (clippy.toml
-//! bans them elsewhere), so every decompression in loglift goes through a cap.
+//! Compression of record payloads and objects: sniffing gzip / zlib / zstd by their magic bytes,
+//! size-capped decompression of one record ([`decompress`]), and streaming decompression of a
+//! whole object ([`open_stream`]: memory flat in the object's size; the caller caps each line or
+//! element it reads). This is the only module that builds decoders (clippy.toml bans the flate2
+//! ones elsewhere), so every decompression in loglift goes through a cap.
 
 use std::borrow::Cow;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 
 use crate::reject::{Reason, Rejection};
 
@@ -14,7 +19,7 @@ pub enum Compression {
     Gzip,
     /// `78 xx` with a valid zlib header check (CM = 8, FCHECK ok, no preset dictionary).
     Zlib,
-    /// `28 b5 2f fd`: zstd (recognised, not decoded).
+    /// `28 b5 2f fd`: zstd, possibly several frames back to back.
     Zstd,
     /// Anything else: taken as it is.
     None,
@@ -91,11 +96,11 @@ impl Default for Caps {
     }
 }
 
-/// Decompress `bytes` if its magic bytes say gzip or zlib, within the caps computed for its size.
+/// Decompress `bytes` if its magic bytes say gzip, zlib or zstd, within the caps computed for its
+/// size.
 ///
 /// Uncompressed input comes back borrowed. Errors: [`Reason::TooLarge`] over the cap,
-/// [`Reason::BadCompression`] when corrupt or truncated, [`Reason::UnsupportedCompression`] for
-/// zstd.
+/// [`Reason::BadCompression`] when corrupt or truncated.
 pub fn decompress<'a>(bytes: &'a [u8], caps: &Caps) -> Result<Cow<'a, [u8]>, Rejection> {
     decompress_within(bytes, caps.limit_for(bytes.len()))
 }
@@ -106,10 +111,9 @@ pub fn decompress_within(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, Re
     let kind = sniff(bytes);
     match kind {
         Compression::None => Ok(Cow::Borrowed(bytes)),
-        Compression::Zstd => Err(Rejection::new(
-            Reason::UnsupportedCompression,
-            "zstd records are not supported in stream records (send gzip or zlib)",
-        )),
+        Compression::Zstd => {
+            read_capped(ZstdDecoder::new(bytes), kind, bytes.len(), None, limit).map(Cow::Owned)
+        }
         Compression::Gzip => {
             #[allow(clippy::disallowed_types)]
             let decoder = flate2::bufread::MultiGzDecoder::new(bytes);
@@ -166,6 +170,202 @@ fn read_capped(
     }
 }
 
+/// Buffer size of the decoders [`open_stream`] returns.
+pub const STREAM_BUFFER: usize = 64 * 1024;
+
+/// Longest magic number [`sniff`] looks at.
+const MAGIC_LEN: usize = 4;
+
+/// Sniff the compression of a stream from its first bytes and return a reader of its
+/// decompressed bytes: gzip (every member, as Firehose and CloudWatch Logs concatenate them),
+/// zlib, zstd (every frame), or the input as it is.
+///
+/// Reads at most 4 bytes before deciding (however few each `fill_buf` returns) and puts them back
+/// in front. Memory is flat in the object's size: a 64 KiB buffer plus the decoder's window
+/// (32 KiB for deflate; the frame's window for zstd, which ruzstd refuses above 100 MiB). Corrupt
+/// or truncated compressed input is an `io::Error` of kind `InvalidData` from the returned reader
+/// (never a panic); errors of `reader` itself come through with their own kind.
+pub fn open_stream<'a, R: BufRead + Send + 'a>(
+    mut reader: R,
+) -> io::Result<(Compression, Box<dyn BufRead + Send + 'a>)> {
+    let available = fill_buf_retrying(&mut reader)?;
+    if available.len() >= MAGIC_LEN {
+        let kind = sniff(available);
+        return Ok((kind, decoder_for(kind, reader)));
+    }
+    // Fewer bytes than a magic number in the first buffer: take them out one fill at a time.
+    let mut head = Vec::with_capacity(MAGIC_LEN);
+    while head.len() < MAGIC_LEN {
+        let available = fill_buf_retrying(&mut reader)?;
+        if available.is_empty() {
+            break;
+        }
+        let take = available.len().min(MAGIC_LEN - head.len());
+        head.extend_from_slice(available.get(..take).unwrap_or_default());
+        reader.consume(take);
+    }
+    let kind = sniff(&head);
+    Ok((kind, decoder_for(kind, io::Cursor::new(head).chain(reader))))
+}
+
+fn fill_buf_retrying<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
+    // Looping on `fill_buf` directly does not borrow-check: probe, then call it once more.
+    loop {
+        match reader.fill_buf() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    reader.fill_buf()
+}
+
+fn decoder_for<'a, S: BufRead + Send + 'a>(
+    kind: Compression,
+    source: S,
+) -> Box<dyn BufRead + Send + 'a> {
+    match kind {
+        Compression::None => Box::new(source),
+        Compression::Gzip => {
+            #[allow(clippy::disallowed_types)]
+            let decoder = flate2::bufread::MultiGzDecoder::new(source);
+            Box::new(BufReader::with_capacity(STREAM_BUFFER, Corrupt(decoder)))
+        }
+        Compression::Zlib => {
+            #[allow(clippy::disallowed_types)]
+            let decoder = flate2::bufread::ZlibDecoder::new(source);
+            Box::new(BufReader::with_capacity(STREAM_BUFFER, Corrupt(decoder)))
+        }
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            STREAM_BUFFER,
+            ZstdDecoder::new(source),
+        )),
+    }
+}
+
+/// A flate2 decoder whose corrupt-data (`InvalidInput`) and truncated-data (`UnexpectedEof`)
+/// errors become `InvalidData`, the one kind [`open_stream`] readers use for input that will not
+/// get better on a retry.
+struct Corrupt<D>(D);
+
+impl<D: Read> Read for Corrupt<D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof => {
+                io::Error::new(io::ErrorKind::InvalidData, e)
+            }
+            _ => e,
+        })
+    }
+}
+
+/// A zstd decoder error as an `io::Error`: a read error of the source keeps its kind (a network
+/// failure stays retryable); anything else, an early end of input included, is `InvalidData`.
+fn zstd_error(e: FrameDecoderError) -> io::Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            if io.kind() != io::ErrorKind::UnexpectedEof {
+                return io::Error::new(io.kind(), e.to_string());
+            }
+        }
+        cause = err.source();
+    }
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// A zstd reader over every frame of its source (ruzstd's `StreamingDecoder` reads one), skipping
+/// skippable frames and checking each frame's content checksum when it has one.
+struct ZstdDecoder<R> {
+    source: R,
+    /// The current frame's decoder; `None` between frames. A new decoder per frame, so a frame
+    /// reserves no window before its data arrives.
+    frame: Option<FrameDecoder>,
+}
+
+impl<R: BufRead> ZstdDecoder<R> {
+    fn new(source: R) -> Self {
+        ZstdDecoder {
+            source,
+            frame: None,
+        }
+    }
+
+    /// Start the next frame. `Ok(false)` at the end of the input.
+    fn next_frame(&mut self) -> io::Result<bool> {
+        loop {
+            if fill_buf_retrying(&mut self.source)?.is_empty() {
+                return Ok(false);
+            }
+            let mut decoder = FrameDecoder::new();
+            match decoder.init(&mut self.source) {
+                Ok(()) => {
+                    self.frame = Some(decoder);
+                    return Ok(true);
+                }
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped = io::copy(
+                        &mut (&mut self.source).take(u64::from(length)),
+                        &mut io::sink(),
+                    )?;
+                    if skipped < u64::from(length) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "zstd skippable frame is truncated",
+                        ));
+                    }
+                }
+                Err(e) => return Err(zstd_error(e)),
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Read for ZstdDecoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(frame) = self.frame.as_mut() else {
+                if self.next_frame()? {
+                    continue;
+                }
+                return Ok(0);
+            };
+            // Decode blocks until `buf` can be filled or the frame ends (as ruzstd's
+            // StreamingDecoder does); memory stays within the frame's window plus one block.
+            while frame.can_collect() < buf.len() && !frame.is_finished() {
+                let wanted = buf.len() - frame.can_collect();
+                frame
+                    .decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBytes(wanted))
+                    .map_err(zstd_error)?;
+            }
+            let n = frame.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if frame.is_finished() {
+                if let (Some(sent), Some(computed)) = (
+                    frame.get_checksum_from_data(),
+                    frame.get_calculated_checksum(),
+                ) {
+                    if sent != computed {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "zstd frame checksum does not match its content",
+                        ));
+                    }
+                }
+                self.frame = None;
+            }
+        }
+    }
+}
+
 /// gzip-compress `bytes` (default level, one member).
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let encoder = flate2::write::GzEncoder::new(
@@ -182,6 +382,11 @@ pub fn zlib(bytes: &[u8]) -> Vec<u8> {
         flate2::Compression::default(),
     );
     encode(encoder, bytes, flate2::write::ZlibEncoder::finish)
+}
+
+/// zstd-compress `bytes` (ruzstd's fastest level, one frame with a content checksum).
+pub fn zstd(bytes: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(bytes, ruzstd::encoding::CompressionLevel::Fastest)
 }
 
 fn encode<E: Write>(mut encoder: E, bytes: &[u8], finish: fn(E) -> io::Result<Vec<u8>>) -> Vec<u8> {
@@ -312,12 +517,281 @@ mod tests {
     }
 
     #[test]
-    fn zstd_is_unsupported() {
-        let out = decompress(&[0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x00], &Caps::default());
-        let Err(rejection) = out else {
-            panic!("zstd decoded")
+    fn zstd_records_decode_within_the_cap() {
+        assert_eq!(sniff(&zstd(JSON)), Compression::Zstd);
+        for packed in [zstd(JSON), zstd(b"")] {
+            let out = decompress(&packed, &Caps::default()).map(Cow::into_owned);
+            assert!(out.is_ok(), "{out:?}");
+        }
+        assert_eq!(
+            decompress(&zstd(JSON), &Caps::default()).map(Cow::into_owned),
+            Ok(JSON.to_vec())
+        );
+        // Two frames back to back are read as one payload, like gzip members.
+        let mut two = zstd(b"{\"a\":1}\n");
+        two.extend(zstd(b"{\"a\":2}\n"));
+        assert_eq!(
+            decompress(&two, &Caps::default()).map(Cow::into_owned),
+            Ok(b"{\"a\":1}\n{\"a\":2}\n".to_vec())
+        );
+
+        let exact = zstd(&[b'a'; 5000]);
+        assert_eq!(decompress_within(&exact, 5000).map(|b| b.len()), Ok(5000));
+        assert_eq!(
+            decompress_within(&exact, 4999).map_err(|r| r.reason),
+            Err(Reason::TooLarge)
+        );
+        let bomb = zstd(&vec![b' '; 4 << 20]);
+        let out = decompress(&bomb, &Caps::default());
+        assert_eq!(
+            out.as_ref().map_err(|r| r.reason),
+            Err(Reason::TooLarge),
+            "{} packed bytes: {out:?}",
+            bomb.len()
+        );
+    }
+
+    #[test]
+    fn corrupt_zstd_records_are_bad_compression() {
+        let packed = zstd(JSON);
+        let mut bad_checksum = packed.clone();
+        if let Some(b) = bad_checksum.last_mut() {
+            *b ^= 0xff;
+        }
+        let mut trailing = packed.clone();
+        trailing.extend_from_slice(b"garbage");
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("header only", vec![0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]),
+            ("magic only", vec![0x28, 0xb5, 0x2f, 0xfd]),
+            (
+                "cut in half",
+                packed.get(..packed.len() / 2).unwrap().to_vec(),
+            ),
+            (
+                "cut before checksum",
+                packed.get(..packed.len() - 4).unwrap().to_vec(),
+            ),
+            ("bad checksum", bad_checksum),
+            ("trailing garbage", trailing),
+        ];
+        for (name, bytes) in cases {
+            let out = decompress(&bytes, &Caps::default());
+            let Err(rejection) = out else {
+                panic!("{name}: decoded {out:?}")
+            };
+            assert_eq!(rejection.reason, Reason::BadCompression, "{name}");
+            assert!(
+                rejection.message.contains("zstd"),
+                "{name}: {}",
+                rejection.message
+            );
+        }
+    }
+
+    /// A reader that hands out at most `step` bytes per `fill_buf` / `read`.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Trickle<'_> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            Ok(&self.data[..self.step.min(self.data.len())])
+        }
+        fn consume(&mut self, amt: usize) {
+            self.data = &self.data[amt..];
+        }
+    }
+
+    fn read_stream(bytes: &[u8], step: usize) -> (Compression, io::Result<Vec<u8>>) {
+        let (kind, mut reader) = match open_stream(Trickle { data: bytes, step }) {
+            Ok(opened) => opened,
+            Err(e) => return (Compression::None, Err(e)),
         };
-        assert_eq!(rejection.reason, Reason::UnsupportedCompression);
-        assert!(rejection.message.contains("zstd"), "{}", rejection.message);
+        let mut out = Vec::new();
+        let read = reader.read_to_end(&mut out).map(|_| out);
+        (kind, read)
+    }
+
+    #[test]
+    fn streams_every_format_however_the_input_is_chunked() {
+        let lines = b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n";
+        let mut gzip_members = gzip(b"{\"a\":1}\n");
+        gzip_members.extend(gzip(b"{\"a\":2}\n"));
+        gzip_members.extend(gzip(b"{\"a\":3}\n"));
+        let mut zstd_frames = zstd(b"{\"a\":1}\n");
+        // A skippable frame (magic 0x184D2A50, 3 bytes) between two frames.
+        zstd_frames.extend([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
+        zstd_frames.extend(zstd(b"{\"a\":2}\n{\"a\":3}\n"));
+        let cases = [
+            ("gzip, 3 members", gzip_members, Compression::Gzip),
+            ("zlib", zlib(lines), Compression::Zlib),
+            (
+                "zstd, 2 frames and a skippable one",
+                zstd_frames,
+                Compression::Zstd,
+            ),
+            ("plain", lines.to_vec(), Compression::None),
+        ];
+        for (name, packed, want) in &cases {
+            for step in [1, 2, 3, 5, 4096] {
+                let (kind, out) = read_stream(packed, step);
+                assert_eq!(kind, *want, "{name}, {step} bytes at a time");
+                assert_eq!(
+                    out.ok().as_deref(),
+                    Some(&lines[..]),
+                    "{name}, {step} bytes at a time"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn streams_short_inputs() {
+        // Input, what it sniffs as, what it decodes to (`None`: an `InvalidData` error).
+        type Case<'a> = (&'a [u8], Compression, Option<&'a [u8]>);
+        let cases: &[Case<'_>] = &[
+            (b"", Compression::None, Some(b"")),
+            (b"{", Compression::None, Some(b"{")),
+            (b"{}", Compression::None, Some(b"{}")),
+            (b"[1]", Compression::None, Some(b"[1]")),
+            (&[0x1f], Compression::None, Some(&[0x1f])),
+            (
+                &[0x28, 0xb5, 0x2f],
+                Compression::None,
+                Some(&[0x28, 0xb5, 0x2f]),
+            ),
+            (&[0x78], Compression::None, Some(&[0x78])),
+            // The magic bytes and nothing after: a decoder error, not a panic.
+            (&[0x1f, 0x8b], Compression::Gzip, None),
+            (&[0x1f, 0x8b, 0x08], Compression::Gzip, None),
+            (&[0x78, 0x9c], Compression::Zlib, None),
+            (&[0x78, 0x9c, 0x03], Compression::Zlib, None),
+            (&[0x28, 0xb5, 0x2f, 0xfd], Compression::Zstd, None),
+        ];
+        for (bytes, want_kind, want) in cases {
+            for step in [1, 2, 64] {
+                let (kind, out) = read_stream(bytes, step);
+                assert_eq!(kind, *want_kind, "input {bytes:02x?}, step {step}");
+                match want {
+                    Some(want) => assert_eq!(
+                        out.ok().as_deref(),
+                        Some(*want),
+                        "input {bytes:02x?}, step {step}"
+                    ),
+                    None => assert_eq!(
+                        out.map_err(|e| e.kind()).err(),
+                        Some(io::ErrorKind::InvalidData),
+                        "input {bytes:02x?}, step {step}"
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_streams_are_io_errors() {
+        let lines = b"{\"a\":1}\n".repeat(1000);
+        for (name, packed) in [
+            ("gzip", gzip(&lines)),
+            ("zlib", zlib(&lines)),
+            ("zstd", zstd(&lines)),
+        ] {
+            for cut in [5, packed.len() / 2, packed.len() - 1] {
+                let (_, out) = read_stream(&packed[..cut], 7);
+                assert_eq!(
+                    out.map_err(|e| e.kind()).err(),
+                    Some(io::ErrorKind::InvalidData),
+                    "{name} cut at {cut} of {}",
+                    packed.len()
+                );
+            }
+            let mut flipped = packed.clone();
+            let middle = flipped.len() / 2;
+            flipped[middle] ^= 0x55;
+            let (_, out) = read_stream(&flipped, 4096);
+            match out {
+                Ok(out) => assert_ne!(out, lines, "{name} with a flipped byte decoded unchanged"),
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{name}: {e}"),
+            }
+        }
+    }
+
+    /// Hands out `data`, then fails with `ConnectionReset` (a network read cut short).
+    struct Cut<'a> {
+        data: &'a [u8],
+    }
+
+    impl Read for Cut<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.data.is_empty() {
+                return Err(io::ErrorKind::ConnectionReset.into());
+            }
+            let n = self.data.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn source_errors_keep_their_kind() {
+        let lines = b"{\"a\":1}\n".repeat(1000);
+        for (name, packed) in [
+            ("gzip", gzip(&lines)),
+            ("zlib", zlib(&lines)),
+            ("zstd", zstd(&lines)),
+            ("plain", lines.clone()),
+        ] {
+            let cut = Cut {
+                data: &packed[..packed.len() / 2],
+            };
+            let Ok((_, mut reader)) = open_stream(io::BufReader::with_capacity(16, cut)) else {
+                panic!("{name}: open failed")
+            };
+            let out = reader.read_to_end(&mut Vec::new());
+            assert_eq!(
+                out.map_err(|e| e.kind()).err(),
+                Some(io::ErrorKind::ConnectionReset),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn streams_past_the_record_cap_in_bounded_buffers() {
+        // 24 MiB decompressed (over the 16 MiB record cap), never held whole.
+        let chunk = b"{\"request_id\":\"fc417c2b\",\"topic\":\"a.b\"}\n".repeat(1 << 10);
+        let rounds = (24 << 20) / chunk.len();
+        let mut packed = Vec::new();
+        for _ in 0..rounds / 64 {
+            packed.extend(gzip(&chunk.repeat(64)));
+        }
+        let total = (rounds / 64 * 64 * chunk.len()) as u64;
+        let Ok((kind, mut reader)) = open_stream(&packed[..]) else {
+            panic!("open failed")
+        };
+        assert_eq!(kind, Compression::Gzip);
+        let mut seen = 0u64;
+        loop {
+            let buf = reader.fill_buf().unwrap();
+            if buf.is_empty() {
+                break;
+            }
+            assert!(buf.len() <= STREAM_BUFFER, "{} bytes buffered", buf.len());
+            let n = buf.len();
+            seen += n as u64;
+            reader.consume(n);
+        }
+        assert_eq!(seen, total);
     }
 }

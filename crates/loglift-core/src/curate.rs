@@ -1,1 +1,526 @@
-//! (in progress)
+//! Row validation: the one place an event becomes a curated row or a reject.
+//!
+//! [`Curator::curate`] takes an event (a JSON object, or a TSV row as header → text) and writes
+//! the curated NDJSON line: the schema's columns in spec order, coerced (`string`, `int`,
+//! `float`, `bool`, `timestamp` as `YYYY-MM-DD HH:MM:SS.ffffff` UTC, `json`), then the system
+//! columns (`extra`, `event_id`, `event_time`, `source_object`, `spec_version`, `ingested_at`).
+//! Byte limits are the warehouse's (`VARCHAR(n)` counts bytes), so a row COPY would refuse is
+//! rejected here with the column named, never in the warehouse.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+
+use chrono::{DateTime, Datelike, Utc};
+use serde_json::{Map, Value};
+
+use crate::identity::lookup;
+use crate::reject::{Reason, Rejection};
+use crate::spec::{Column, ColumnType, Pipeline, MAX_JSON_BYTES};
+use crate::timefmt;
+
+/// Where a row came from and when it is written: the system columns that do not depend on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowContext<'a> {
+    /// `s3://bucket/key#version-or-etag` of the raw or landing object.
+    pub source_object: &'a str,
+    /// When transform writes the row (curated form).
+    pub ingested_at: &'a str,
+}
+
+/// A curated row written into a buffer: what partitioning and the loader message need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Curated {
+    /// The event-time column's value; `None` for pipelines without event time.
+    pub event_time: Option<DateTime<Utc>>,
+}
+
+/// Validates events of one pipeline.
+#[derive(Debug)]
+pub struct Curator<'p> {
+    pipeline: &'p Pipeline,
+    spec_version: u32,
+    /// Top-level fields the schema names (a column's whole source path): not copied into `extra`.
+    named: HashSet<&'p str>,
+    /// Text values that are empty mean "absent" (TSV has no null).
+    empty_is_null: bool,
+}
+
+impl<'p> Curator<'p> {
+    pub fn new(pipeline: &'p Pipeline, spec_version: u32) -> Self {
+        Curator {
+            pipeline,
+            spec_version,
+            named: pipeline.columns.iter().map(Column::source_path).collect(),
+            empty_is_null: false,
+        }
+    }
+
+    /// Treat empty strings as absent values (TSV files).
+    pub fn empty_is_null(mut self, yes: bool) -> Self {
+        self.empty_is_null = yes;
+        self
+    }
+
+    pub fn pipeline(&self) -> &'p Pipeline {
+        self.pipeline
+    }
+
+    /// Validate `event` and append its curated line (with `\n`) to `out`. On a rejection `out` is
+    /// left as it was.
+    pub fn curate(
+        &self,
+        event: &Map<String, Value>,
+        event_id: &str,
+        ctx: &RowContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Curated, Rejection> {
+        let start = out.len();
+        let result = self.write_row(event, event_id, ctx, out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn write_row(
+        &self,
+        event: &Map<String, Value>,
+        event_id: &str,
+        ctx: &RowContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Curated, Rejection> {
+        let mut event_time = None;
+        out.push(b'{');
+        for column in &self.pipeline.columns {
+            let value = lookup(event, column.source_path())
+                .filter(|v| !v.is_null())
+                .filter(|v| !(self.empty_is_null && v.as_str().is_some_and(str::is_empty)));
+            push_key(out, &column.name);
+            match value {
+                None if column.required => {
+                    return Err(Rejection::new(
+                        Reason::MissingRequired,
+                        format!(
+                            "required column `{}` (from `{}`) is missing or null",
+                            column.name,
+                            column.source_path()
+                        ),
+                    ))
+                }
+                None => out.extend_from_slice(b"null"),
+                Some(value) => {
+                    let time = write_value(column, value, out)?;
+                    if self.pipeline.event_time.as_deref() == Some(column.name.as_str()) {
+                        event_time = time;
+                    }
+                }
+            }
+            out.push(b',');
+        }
+        if let Some(name) = self.pipeline.event_time.as_deref() {
+            if event_time.is_none() {
+                return Err(Rejection::new(
+                    Reason::MissingEventTime,
+                    format!("event time column `{name}` has no value"),
+                ));
+            }
+        }
+        push_key(out, "extra");
+        self.write_extra(event, out)?;
+        out.push(b',');
+        push_key(out, "event_id");
+        write_json(out, event_id);
+        out.push(b',');
+        push_key(out, "event_time");
+        match event_time {
+            Some(t) => write_json(out, &timefmt::curated(t)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b',');
+        push_key(out, "source_object");
+        write_json(out, ctx.source_object);
+        out.push(b',');
+        push_key(out, "spec_version");
+        let _ = write!(out, "{}", self.spec_version);
+        out.push(b',');
+        push_key(out, "ingested_at");
+        write_json(out, ctx.ingested_at);
+        out.extend_from_slice(b"}\n");
+        Ok(Curated { event_time })
+    }
+
+    fn write_extra(&self, event: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), Rejection> {
+        let extra: Map<String, Value> = event
+            .iter()
+            .filter(|(k, _)| !self.named.contains(k.as_str()))
+            .filter(|(_, v)| !(self.empty_is_null && v.as_str().is_some_and(str::is_empty)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if extra.is_empty() {
+            out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        let start = out.len();
+        write_json(out, &extra);
+        let len = out.len() - start;
+        if len > MAX_JSON_BYTES as usize {
+            return Err(Rejection::new(
+                Reason::TooLong,
+                format!("unknown fields (`extra`) take {len} bytes, over {MAX_JSON_BYTES}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn push_key(out: &mut Vec<u8>, name: &str) {
+    write_json(out, name);
+    out.push(b':');
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Serializing a string, number or `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+fn wrong_type(column: &Column, value: &Value) -> Rejection {
+    let shown: String = value.to_string().chars().take(80).collect();
+    Rejection::new(
+        Reason::WrongType,
+        format!(
+            "column `{}` wants {}, got {shown}",
+            column.name,
+            type_name(column.kind)
+        ),
+    )
+}
+
+fn type_name(kind: ColumnType) -> &'static str {
+    match kind {
+        ColumnType::String => "a string",
+        ColumnType::Int => "an integer",
+        ColumnType::Float => "a number",
+        ColumnType::Bool => "a boolean",
+        ColumnType::Timestamp => "a timestamp",
+        ColumnType::Json => "JSON",
+    }
+}
+
+fn check_len(column: &Column, len: usize) -> Result<(), Rejection> {
+    match column.byte_limit() {
+        Some(limit) if len > limit as usize => Err(Rejection::new(
+            Reason::TooLong,
+            format!("column `{}` is {len} bytes, over its {limit}", column.name),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Write one coerced value; returns the parsed time for timestamp columns.
+fn write_value(
+    column: &Column,
+    value: &Value,
+    out: &mut Vec<u8>,
+) -> Result<Option<DateTime<Utc>>, Rejection> {
+    match column.kind {
+        ColumnType::String => {
+            let text = match value {
+                Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+                Value::Number(n) => std::borrow::Cow::Owned(n.to_string()),
+                Value::Bool(b) => std::borrow::Cow::Owned(b.to_string()),
+                _ => return Err(wrong_type(column, value)),
+            };
+            check_len(column, text.len())?;
+            write_json(out, text.as_ref());
+        }
+        ColumnType::Int => {
+            let n = match value {
+                Value::Number(n) => n.as_i64().or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                        .map(|f| f as i64)
+                }),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| wrong_type(column, value))?;
+            let _ = write!(out, "{n}");
+        }
+        ColumnType::Float => {
+            let f = match value {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            }
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| wrong_type(column, value))?;
+            write_json(out, &f);
+        }
+        ColumnType::Bool => {
+            let b = match value {
+                Value::Bool(b) => Some(*b),
+                Value::Number(n) => match n.as_i64() {
+                    Some(0) => Some(false),
+                    Some(1) => Some(true),
+                    _ => None,
+                },
+                Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                    "true" | "t" | "1" | "yes" => Some(true),
+                    "false" | "f" | "0" | "no" => Some(false),
+                    _ => None,
+                },
+                _ => None,
+            }
+            .ok_or_else(|| wrong_type(column, value))?;
+            out.extend_from_slice(if b { b"true" } else { b"false" });
+        }
+        ColumnType::Timestamp => {
+            let t = timefmt::parse(value, column.time_format.unwrap_or_default())
+                .filter(|t| (1..=9999).contains(&t.year()))
+                .ok_or_else(|| {
+                    let shown: String = value.to_string().chars().take(80).collect();
+                    Rejection::new(
+                        Reason::BadTimestamp,
+                        format!("column `{}`: {shown} is not a timestamp", column.name),
+                    )
+                })?;
+            write_json(out, &timefmt::curated(t));
+            return Ok(Some(t));
+        }
+        ColumnType::Json => {
+            let start = out.len();
+            write_json(out, value);
+            check_len(column, out.len() - start)?;
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Spec;
+    use serde_json::json;
+
+    const SPEC: &str = r#"
+version: 7
+pipelines:
+  - name: p
+    match: { stream: s }
+    format: json
+    table: t.p
+    identity: { field: id }
+    event_time: at
+    columns:
+      - { name: id, type: string, required: true, max_bytes: 8 }
+      - { name: at, type: timestamp, required: true }
+      - { name: n, type: int }
+      - { name: x, type: float }
+      - { name: ok, type: bool }
+      - { name: props, type: json, max_bytes: 20 }
+      - { name: uid, type: string, source: props.user, max_bytes: 4 }
+  - name: q
+    match: { stream: q }
+    format: json
+    table: t.q
+    identity: { field: id }
+    columns:
+      - { name: id, type: string, required: true }
+"#;
+
+    fn ctx() -> RowContext<'static> {
+        RowContext {
+            source_object: "s3://b/k#v",
+            ingested_at: "2026-11-21 10:00:00.000000",
+        }
+    }
+
+    fn run(pipeline: &str, event: Value) -> Result<Value, Rejection> {
+        let spec = Spec::parse(SPEC).unwrap();
+        let curator = Curator::new(spec.pipeline(pipeline).unwrap(), spec.version);
+        let mut out = b"prefix".to_vec();
+        let result = curator.curate(event.as_object().unwrap(), "id-1", &ctx(), &mut out);
+        match result {
+            Ok(_) => {
+                let line = out.strip_prefix(b"prefix").unwrap();
+                assert_eq!(line.last(), Some(&b'\n'));
+                Ok(serde_json::from_slice(line).unwrap())
+            }
+            Err(e) => {
+                assert_eq!(out, b"prefix", "a rejected row leaves the buffer as it was");
+                Err(e)
+            }
+        }
+    }
+
+    #[test]
+    fn coerces_every_type_and_keeps_unknown_fields_in_extra() {
+        let row = run(
+            "p",
+            json!({"id": 42, "at": "2020-06-01T02:00:24+02:00", "n": "17", "x": "1.5", "ok": "yes",
+                   "props": {"user": "u1"}, "other": [1], "more": "m"}),
+        )
+        .unwrap();
+        assert_eq!(
+            row,
+            json!({"id": "42", "at": "2020-06-01 00:00:24.000000", "n": 17, "x": 1.5, "ok": true,
+                   "props": {"user": "u1"}, "uid": "u1", "extra": {"other": [1], "more": "m"},
+                   "event_id": "id-1", "event_time": "2020-06-01 00:00:24.000000",
+                   "source_object": "s3://b/k#v", "spec_version": 7,
+                   "ingested_at": "2026-11-21 10:00:00.000000"})
+        );
+    }
+
+    #[test]
+    fn columns_come_out_in_spec_order_then_system_columns() {
+        let spec = Spec::parse(SPEC).unwrap();
+        let curator = Curator::new(spec.pipeline("p").unwrap(), 1);
+        let mut out = Vec::new();
+        let event = json!({"at": 1_590_969_624, "id": "a"});
+        curator
+            .curate(event.as_object().unwrap(), "a", &ctx(), &mut out)
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let order: Vec<usize> = [
+            "\"id\"",
+            "\"at\"",
+            "\"n\"",
+            "\"x\"",
+            "\"ok\"",
+            "\"props\"",
+            "\"uid\"",
+            "\"extra\"",
+            "\"event_id\"",
+            "\"event_time\"",
+            "\"source_object\"",
+            "\"spec_version\"",
+            "\"ingested_at\"",
+        ]
+        .iter()
+        .map(|k| text.find(k).unwrap())
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+
+    #[test]
+    fn rejects_name_the_column_and_reason() {
+        let cases = [
+            (json!({"at": 1}), Reason::MissingRequired, "`id`"),
+            (
+                json!({"id": null, "at": 1}),
+                Reason::MissingRequired,
+                "`id`",
+            ),
+            (
+                json!({"id": "123456789", "at": 1}),
+                Reason::TooLong,
+                "9 bytes, over its 8",
+            ),
+            (
+                json!({"id": "é1234567", "at": 1}),
+                Reason::TooLong,
+                "9 bytes",
+            ),
+            (
+                json!({"id": {"a": 1}, "at": 1}),
+                Reason::WrongType,
+                "`id` wants a string",
+            ),
+            (
+                json!({"id": "a", "at": "yesterday"}),
+                Reason::BadTimestamp,
+                "`at`",
+            ),
+            (
+                json!({"id": "a", "at": "99999-01-01T00:00:00Z"}),
+                Reason::BadTimestamp,
+                "`at`",
+            ),
+            (json!({"id": "a"}), Reason::MissingRequired, "`at`"),
+            (
+                json!({"id": "a", "at": 1, "n": 1.5}),
+                Reason::WrongType,
+                "`n` wants an integer",
+            ),
+            (
+                json!({"id": "a", "at": 1, "n": "x"}),
+                Reason::WrongType,
+                "`n`",
+            ),
+            (
+                json!({"id": "a", "at": 1, "x": "NaN"}),
+                Reason::WrongType,
+                "`x`",
+            ),
+            (
+                json!({"id": "a", "at": 1, "ok": 2}),
+                Reason::WrongType,
+                "`ok`",
+            ),
+            (
+                json!({"id": "a", "at": 1, "props": {"k": "0123456789abcdef"}}),
+                Reason::TooLong,
+                "`props`",
+            ),
+            (
+                json!({"id": "a", "at": 1, "props": {"user": "12345"}}),
+                Reason::TooLong,
+                "`uid`",
+            ),
+        ];
+        for (event, reason, needle) in cases {
+            let e = run("p", event.clone()).unwrap_err();
+            assert_eq!(e.reason, reason, "{event}: {e}");
+            assert!(e.message.contains(needle), "{event}: {e}");
+        }
+    }
+
+    #[test]
+    fn pipelines_without_event_time_write_null() {
+        let row = run("q", json!({"id": "a"})).unwrap();
+        assert_eq!(row["event_time"], Value::Null);
+        assert_eq!(row["extra"], Value::Null);
+    }
+
+    #[test]
+    fn optional_event_time_column_still_required_for_partitioning() {
+        let spec = Spec::parse(&SPEC.replace(
+            "{ name: at, type: timestamp, required: true }",
+            "{ name: at, type: timestamp }",
+        ))
+        .unwrap();
+        let curator = Curator::new(spec.pipeline("p").unwrap(), 1);
+        let e = curator
+            .curate(
+                json!({"id": "a"}).as_object().unwrap(),
+                "a",
+                &ctx(),
+                &mut Vec::new(),
+            )
+            .unwrap_err();
+        assert_eq!(e.reason, Reason::MissingEventTime);
+    }
+
+    #[test]
+    fn tsv_empty_fields_are_absent() {
+        let spec = Spec::parse(SPEC).unwrap();
+        let curator = Curator::new(spec.pipeline("p").unwrap(), 1).empty_is_null(true);
+        let event = json!({"id": "a", "at": "1590969624", "n": "", "other": ""});
+        let mut out = Vec::new();
+        curator
+            .curate(event.as_object().unwrap(), "a", &ctx(), &mut out)
+            .unwrap();
+        let row: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(row["n"], Value::Null);
+        assert_eq!(row["extra"], Value::Null);
+        let e = curator
+            .curate(
+                json!({"id": "", "at": "1"}).as_object().unwrap(),
+                "a",
+                &ctx(),
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(e.reason, Reason::MissingRequired);
+    }
+}

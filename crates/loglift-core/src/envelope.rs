@@ -659,7 +659,7 @@ mod tests {
         assert_eq!(err(&gzip(&vec![b' '; 8 << 20])), Reason::TooLarge);
         assert_eq!(
             err(&[0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]),
-            Reason::UnsupportedCompression
+            Reason::BadCompression
         );
         assert_eq!(err(b"{\"a\":\"\xff\"}"), Reason::InvalidUtf8);
         assert_eq!(err(&gzip(b"{\"a\":\"\xff\"}")), Reason::InvalidUtf8);

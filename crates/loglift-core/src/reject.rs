@@ -39,7 +39,8 @@ pub enum Reason {
     BadBase64,
     /// A gzip or zlib stream is corrupt or truncated.
     BadCompression,
-    /// A compression this build cannot read (zstd inside a stream record).
+    /// A compression this build cannot read (kept for compatibility: gzip, zlib and zstd are all
+    /// read now).
     UnsupportedCompression,
     /// Decompressed bytes over the absolute cap or the ratio cap, or a line over the line cap.
     TooLarge,

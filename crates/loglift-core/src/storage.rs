@@ -226,11 +226,12 @@ impl Layout {
         ))
     }
 
-    /// Where a job's outputs for one source object go.
-    pub fn report_prefix(&self, pipeline: &str, job: &str, source_id: &str) -> String {
-        self.reports.key(&format!(
-            "pipeline={pipeline}/job={job}/source={source_id}/"
-        ))
+    /// A job's output file: `path` is the job's own (it names the source object, so a
+    /// redelivery overwrites): `source=<source_id>/<date>_SearchKeywordPerformance.tab`,
+    /// `year=YYYY/month=MM/day=DD/<source_id>-<part>.jsonl`.
+    pub fn report_key(&self, pipeline: &str, job: &str, path: &str) -> String {
+        self.reports
+            .key(&format!("pipeline={pipeline}/job={job}/{path}"))
     }
 }
 

@@ -1,5 +1,5 @@
 //! Lambda event wire types: private serde structs mirroring the AWS JSON exactly (Firehose
-//! data-transformation events, Kinesis event-source events) converted into domain batches, and
+//! data-transformation events, Kinesis and SQS event-source events) converted into domain batches, and
 //! the responses loglift owns (the Firehose transformation response, the partial-batch
 //! `batchItemFailures` response). Also [`detect`] to tell an event's source from its JSON.
 //!
@@ -55,6 +55,7 @@ impl WireError {
 
 const FIREHOSE: &str = "Firehose";
 const KINESIS: &str = "Kinesis";
+const SQS: &str = "SQS";
 
 fn parse_slice<W: for<'de> Deserialize<'de>>(
     event: &'static str,
@@ -111,6 +112,16 @@ pub fn name_from_arn(arn: &str) -> Option<&str> {
     let (_, rest) = resource.split_once('/')?;
     let name = rest.split('/').next()?;
     (!name.is_empty()).then_some(name)
+}
+
+/// The queue name in an SQS ARN (`arn:aws:sqs:us-east-1:123:queue-name` → `queue-name`), or
+/// whatever [`name_from_arn`] finds after a `/` in other ARNs.
+pub fn queue_name_from_arn(arn: &str) -> Option<&str> {
+    let resource = arn.strip_prefix("arn:")?.splitn(5, ':').nth(4)?;
+    if resource.contains('/') {
+        return name_from_arn(arn);
+    }
+    (!resource.is_empty() && !resource.contains(':')).then_some(resource)
 }
 
 fn name_or_arn(arn: String) -> String {
@@ -627,6 +638,141 @@ impl KinesisRecord {
 }
 
 // ---------------------------------------------------------------------------------------------
+// SQS event-source event
+
+/// One SQS event-source invocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SqsBatch {
+    pub messages: Vec<SqsMessage>,
+}
+
+/// One SQS message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsMessage {
+    /// The `itemIdentifier` of a batch item failure.
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    /// `attributes.ApproximateReceiveCount`: 1 on the first delivery (and when absent).
+    pub receive_count: u32,
+    /// `attributes.SentTimestamp` (epoch milliseconds).
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The queue's name, from `eventSourceARN`.
+    pub queue: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SqsEventWire {
+    #[serde(rename = "Records", default)]
+    records: Vec<SqsRecordWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SqsRecordWire {
+    message_id: String,
+    receipt_handle: String,
+    body: String,
+    #[serde(default)]
+    attributes: SqsAttributesWire,
+    #[serde(rename = "eventSourceARN", default)]
+    event_source_arn: Option<String>,
+    // `messageAttributes`, `md5OfBody`, `eventSource`, `awsRegion` are sent too; not read.
+}
+
+/// System attributes: every value is a string (`"ApproximateReceiveCount": "1"`).
+#[derive(Deserialize, Default)]
+struct SqsAttributesWire {
+    #[serde(rename = "ApproximateReceiveCount", default)]
+    approximate_receive_count: Option<Count>,
+    #[serde(rename = "SentTimestamp", default)]
+    sent_timestamp: Option<Stamp>,
+    // `SenderId`, `ApproximateFirstReceiveTimestamp`, `DeadLetterQueueSourceArn`, FIFO's
+    // `MessageGroupId`, … are sent too; not read.
+}
+
+/// A count sent as a string (as SQS does) or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Count {
+    Number(u32),
+    Text(String),
+}
+
+impl SqsBatch {
+    /// Read an SQS event-source event from its JSON bytes. `{"Records":[]}` is an empty batch.
+    pub fn from_slice(json: &[u8]) -> Result<Self, WireError> {
+        parse_slice::<SqsEventWire>(SQS, json).and_then(Self::from_wire)
+    }
+
+    fn from_wire(wire: SqsEventWire) -> Result<Self, WireError> {
+        let messages = wire
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| SqsMessage::from_wire(i, record))
+            .collect::<Result<_, _>>()?;
+        Ok(SqsBatch { messages })
+    }
+}
+
+impl TryFrom<Value> for SqsBatch {
+    type Error = WireError;
+
+    /// Read an SQS event-source event from parsed JSON (moving its strings).
+    fn try_from(json: Value) -> Result<Self, WireError> {
+        parse_value::<SqsEventWire>(SQS, json).and_then(Self::from_wire)
+    }
+}
+
+impl SqsMessage {
+    fn from_wire(i: usize, wire: SqsRecordWire) -> Result<Self, WireError> {
+        let SqsRecordWire {
+            message_id,
+            receipt_handle,
+            body,
+            attributes,
+            event_source_arn,
+        } = wire;
+        let receive_count = match attributes.approximate_receive_count {
+            None => 1,
+            Some(Count::Number(n)) => n,
+            Some(Count::Text(text)) => text.trim().parse().map_err(|_| WireError::Malformed {
+                event: SQS,
+                path: format!("Records[{i}].attributes.ApproximateReceiveCount"),
+                message: format!("not a count: {text:?}"),
+            })?,
+        };
+        let sent_at = match attributes.sent_timestamp {
+            None => None,
+            Some(stamp) => {
+                Some(
+                    stamp
+                        .to_datetime(Unit::Millis)
+                        .map_err(|why| WireError::Malformed {
+                            event: SQS,
+                            path: format!("Records[{i}].attributes.SentTimestamp"),
+                            message: format!("{}: {why}", stamp.describe()),
+                        })?,
+                )
+            }
+        };
+        let queue = event_source_arn
+            .as_deref()
+            .and_then(queue_name_from_arn)
+            .map(str::to_owned);
+        Ok(SqsMessage {
+            message_id,
+            receipt_handle,
+            body,
+            receive_count,
+            sent_at,
+            queue,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Partial batch response
 
 /// `{"batchItemFailures":[{"itemIdentifier":"…"}]}`: the Kinesis / SQS partial batch response.
@@ -879,6 +1025,122 @@ mod tests {
         ];
         for (arn, want) in cases {
             assert_eq!(name_from_arn(arn), want, "{arn}");
+        }
+    }
+
+    #[test]
+    fn queue_names_from_arns() {
+        let cases = [
+            (
+                "arn:aws:sqs:us-east-1:123456789012:loglift-transform",
+                Some("loglift-transform"),
+            ),
+            ("arn:aws:sqs:us-east-1:123:orders.fifo", Some("orders.fifo")),
+            ("arn:aws-us-gov:sqs:us-gov-west-1:123:q", Some("q")),
+            (
+                "arn:aws:kinesis:us-east-1:123:stream/user-events",
+                Some("user-events"),
+            ),
+            ("arn:aws:sqs:us-east-1:123:", None),
+            ("arn:aws:sqs:us-east-1", None),
+            ("loglift-transform", None),
+            ("", None),
+        ];
+        for (arn, want) in cases {
+            assert_eq!(queue_name_from_arn(arn), want, "{arn}");
+        }
+    }
+
+    #[test]
+    fn reads_sqs_events() {
+        let json = include_str!("../../../samples/s3events/sqs-event.json");
+        let batch = SqsBatch::from_slice(json.as_bytes());
+        let Ok(batch) = batch else {
+            panic!("{batch:?}")
+        };
+        let value: Value = serde_json::from_str(json).unwrap_or_default();
+        assert_eq!(SqsBatch::try_from(value).as_ref(), Ok(&batch));
+        let [first, second] = batch.messages.as_slice() else {
+            panic!("{batch:?}")
+        };
+        assert_eq!(first.message_id, "2e1424d4-f796-459a-8184-9c92662be6da");
+        assert_eq!(
+            first.receipt_handle,
+            "AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq/loglift/receipt/1"
+        );
+        assert!(
+            first
+                .body
+                .starts_with(r#"{"Records":[{"eventVersion":"2.1""#),
+            "{}",
+            first.body
+        );
+        assert_eq!(first.receive_count, 1);
+        assert_eq!(first.sent_at, Some(time("2026-11-21T10:00:01.300Z")));
+        assert_eq!(first.queue.as_deref(), Some("loglift-transform"));
+        assert_eq!(second.message_id, "059f36b4-87a3-44ab-83d2-661975830a7d");
+        assert_eq!(second.receive_count, 4);
+        assert_eq!(second.sent_at, Some(time("2026-11-21T09:00:00Z")));
+        assert!(second.body.contains("s3:TestEvent"), "{}", second.body);
+        assert_eq!(
+            EventShape::Sqs,
+            detect(&serde_json::from_str(json).unwrap_or_default())
+        );
+    }
+
+    #[test]
+    fn sqs_attributes_may_be_missing_but_not_wrong() {
+        let minimal = r#"{"Records":[{"messageId":"m","receiptHandle":"r","body":""}]}"#;
+        assert_eq!(
+            SqsBatch::from_slice(minimal.as_bytes()),
+            Ok(SqsBatch {
+                messages: vec![SqsMessage {
+                    message_id: "m".into(),
+                    receipt_handle: "r".into(),
+                    body: String::new(),
+                    receive_count: 1,
+                    sent_at: None,
+                    queue: None,
+                }]
+            })
+        );
+        let numbers = r#"{"Records":[{"messageId":"m","receiptHandle":"r","body":"b",
+            "attributes":{"ApproximateReceiveCount":7,"SentTimestamp":1795251600000},
+            "eventSourceARN":"arn:aws:sqs:us-east-1:1:q"}]}"#;
+        let batch = SqsBatch::from_slice(numbers.as_bytes());
+        let message = batch.as_ref().ok().and_then(|b| b.messages.first());
+        assert_eq!(message.map(|m| m.receive_count), Some(7), "{batch:?}");
+        assert_eq!(
+            message.and_then(|m| m.sent_at),
+            Some(time("2026-11-21T09:00:00Z"))
+        );
+        assert_eq!(message.and_then(|m| m.queue.as_deref()), Some("q"));
+        assert_eq!(
+            SqsBatch::from_slice(br#"{"Records":[]}"#),
+            Ok(SqsBatch::default())
+        );
+
+        let cases = [
+            (
+                r#"{"Records":[{"messageId":"m","receiptHandle":"r","body":"","attributes":{"ApproximateReceiveCount":"many"}}]}"#,
+                "Records[0].attributes.ApproximateReceiveCount",
+            ),
+            (
+                r#"{"Records":[{"messageId":"m","receiptHandle":"r","body":"","attributes":{"SentTimestamp":"soon"}}]}"#,
+                "Records[0].attributes.SentTimestamp",
+            ),
+            (r#"{"Records":[{"messageId":"m","body":""}]}"#, "Records[0]"),
+            (
+                r#"{"Records":[{"messageId":"m","receiptHandle":"r","body":{}}]}"#,
+                "Records[0].body",
+            ),
+        ];
+        for (json, want) in cases {
+            let got = SqsBatch::from_slice(json.as_bytes());
+            assert!(
+                matches!(&got, Err(WireError::Malformed { event: "SQS", path, .. }) if path == want),
+                "{json}: {got:?}"
+            );
         }
     }
 

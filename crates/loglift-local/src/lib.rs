@@ -17,8 +17,12 @@ mod fs_store;
 mod keypath;
 mod memory_store;
 mod sqlite_queue;
+mod sqlite_warehouse;
+mod static_lookup;
 
 pub use fs_store::{FsObjectStore, LIST_PAGE_SIZE};
 pub use loglift_ports::Redrive;
 pub use memory_store::MemoryStore;
 pub use sqlite_queue::{SqliteQueue, MAX_ATTRIBUTES, MAX_MESSAGE_BYTES, MAX_VISIBILITY};
+pub use sqlite_warehouse::SqliteWarehouse;
+pub use static_lookup::StaticLookup;

@@ -234,14 +234,40 @@ pub trait StreamReader: Send + Sync {
     ) -> impl Future<Output = PortResult<ShardRead>> + Send;
 }
 
-/// A warehouse that loads curated objects exactly once and answers queries. Its adapters arrive
-/// with the loader (Redshift Data API, PostgreSQL, SQLite).
+/// A warehouse that loads curated objects exactly once (Redshift Data API, PostgreSQL, SQLite).
+/// The SQL is `loglift_core::sql`'s; errors: `Transient` to retry (connection, serialization
+/// failure, lock timeout), `Rejected` for poison (bad SQL, a row the table refuses, a curated
+/// object missing from the store), with the reason in the message.
 pub trait Warehouse: Send + Sync {
-    /// Load one batch of loader messages for one table in one transaction.
+    /// Create the pipeline's table (and the load ledger) if missing; add the spec's columns the
+    /// table lacks (`ADD COLUMN`, never a drop). Running it again is a no-op.
+    fn ensure_table(
+        &self,
+        pipeline: &loglift_core::spec::Pipeline,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+    /// Load one batch of loader messages for the pipeline's table in ONE transaction: lock,
+    /// stage, skip objects the ledger holds, dedupe, apply the duplicate policy, record the
+    /// objects in the ledger, commit. A retry after a commit is a no-op.
     fn load(
         &self,
+        pipeline: &loglift_core::spec::Pipeline,
         batch: &loglift_core::storage::LoadBatch,
     ) -> impl Future<Output = PortResult<loglift_core::storage::LoadReport>> + Send;
+    /// Delete ledger rows loaded before `before`; returns how many.
+    fn prune_ledger(&self, before: DateTime<Utc>) -> impl Future<Output = PortResult<u64>> + Send;
+}
+
+/// Small configuration values kept outside the spec (DynamoDB items).
+pub trait ConfigLookup: Send + Sync {
+    /// The string list in `attribute` of the item whose key `key_name` is `key_value`, in order;
+    /// `None` when the item does not exist.
+    fn string_list(
+        &self,
+        table: &str,
+        key_name: &str,
+        key_value: &str,
+        attribute: &str,
+    ) -> impl Future<Output = PortResult<Option<Vec<String>>>> + Send;
 }
 
 /// The time, as a port so tests can fix it.

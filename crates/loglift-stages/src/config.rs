@@ -142,6 +142,53 @@ impl CommonConfig {
     }
 }
 
+/// The transform function's settings besides [`CommonConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformConfig {
+    /// `LOGLIFT_LOADER_QUEUE`: where loader messages go (an SQS URL).
+    pub loader_queue: String,
+    /// `LOGLIFT_CURATED_TARGET_BYTES` (uncompressed bytes per curated part, default 64 MiB) and
+    /// `LOGLIFT_TRANSFORM_BUFFER_BYTES` (compressed bytes held before the largest open part is
+    /// flushed, default 48 MiB).
+    pub limits: loglift_core::transform::Limits,
+}
+
+impl TransformConfig {
+    pub fn from_env() -> Result<TransformConfig, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<TransformConfig, ConfigError> {
+        let loader_queue = lookup("LOGLIFT_LOADER_QUEUE")
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::Missing {
+                name: "LOGLIFT_LOADER_QUEUE",
+                hint: "set it to the loader queue's URL; terraform sets it",
+            })?;
+        let defaults = loglift_core::transform::Limits::default();
+        let limits = loglift_core::transform::Limits {
+            target_part_bytes: parse_var(
+                &lookup,
+                "LOGLIFT_CURATED_TARGET_BYTES",
+                defaults.target_part_bytes,
+            )?
+            .max(1024),
+            buffer_budget: parse_var(
+                &lookup,
+                "LOGLIFT_TRANSFORM_BUFFER_BYTES",
+                defaults.buffer_budget,
+            )?,
+            ..defaults
+        };
+        Ok(TransformConfig {
+            loader_queue,
+            limits,
+        })
+    }
+}
+
 /// Read an optional typed variable.
 pub fn parse_var<T: std::str::FromStr>(
     lookup: &impl Fn(&str) -> Option<String>,

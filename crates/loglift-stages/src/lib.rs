@@ -8,5 +8,8 @@
 //! The mains in `functions/*` and the `loglift` CLI only wire adapters to these handlers.
 
 pub mod config;
+pub mod esm;
 pub mod ingest;
 pub mod obs;
+pub mod priority;
+pub mod transform;

@@ -1,0 +1,216 @@
+//! Transform throughput and peak memory on generated raw objects.
+//!
+//!     cargo bench -p loglift-stages --bench transform            # 200 MB and 2 GB objects
+//!     cargo bench -p loglift-stages --bench transform -- 50 500  # other sizes, in MB
+//!
+//! For each size it writes a gzip NDJSON raw object of `user_events` (that many MB decompressed)
+//! to a temporary file, streaming, then in a fresh child process each: (1) gzip-decode-only —
+//! `compress::open_stream` read to the end, the floor; (2) the whole transform of the object —
+//! decode, parse, validate, write curated gzip parts and rejects to a sink that discards them.
+//! MB/s is of decompressed input. The child reports its `VmHWM` (peak resident set) from
+//! `/proc/self/status`, which should not grow with the object.
+//!
+//! Without `--bench` (as under `cargo test --benches`) it runs one 2 MB object as a smoke test.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use flate2::write::GzEncoder;
+use loglift_core::spec::Spec;
+use loglift_core::storage::Layout;
+use loglift_core::transform::{transform_object, Context, Limits, Sink, SourceKind, SourceObject};
+
+const SPEC: &str = include_str!("../../../spec/pipelines.yaml");
+const MB: u64 = 1_000_000;
+
+/// Counts what would be stored.
+struct Discard {
+    objects: u64,
+    bytes: u64,
+}
+
+impl Sink for Discard {
+    type Error = String;
+    fn put(&mut self, _: &str, _: &str, bytes: Vec<u8>, _: &str) -> Result<String, String> {
+        self.objects += 1;
+        self.bytes += bytes.len() as u64;
+        Ok(format!("etag-{}", self.objects))
+    }
+}
+
+/// Write `mb` MB (decompressed) of raw user_events lines, 1 in 200 of them invalid.
+fn generate(path: &Path, mb: u64) -> Result<u64, String> {
+    let file = File::create(path).map_err(|e| e.to_string())?;
+    let mut gz = GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
+    let mut written = 0u64;
+    let mut i = 0u64;
+    while written < mb * MB {
+        let minute = i % (24 * 60);
+        let line = if i % 200 == 7 {
+            format!("{{\"pipeline\":\"user_events\",\"event_id\":\"bad-{i}\",\"arrived_at\":\"2026-11-21T10:00:00.000Z\",\"origin\":{{}},\"data\":{{\"request_id\":\"bad-{i}\"}}}}\n")
+        } else {
+            format!(
+                "{{\"pipeline\":\"user_events\",\"event_id\":\"{i:032x}\",\"arrived_at\":\"2026-11-21T10:00:00.000Z\",\"origin\":{{\"stream\":\"user-events\",\"shard\":\"shardId-000000000000\",\"sequence\":\"4954{i:020}\"}},\"data\":{{\"request_id\":\"{i:032x}\",\"request_timestamp\":\"2020-06-01T{:02}:{:02}:{:02}Z\",\"cookie_id\":\"c-{:08}\",\"topic\":\"page_view\",\"message\":\"viewed the product page of item {i}\",\"environment\":\"prod\",\"website_id\":\"site-42\",\"user_account_id\":\"u-{:06}\",\"location\":\"https://shop.example.com/items/{i}?ref=home\",\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36\",\"referrer\":\"https://www.google.com/search?q=item+{i}\",\"ab_test\":\"variant-{}\"}}}}\n",
+                minute / 60,
+                minute % 60,
+                i % 60,
+                i % 10_000_000,
+                i % 1_000_000,
+                i % 3
+            )
+        };
+        gz.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
+        written += line.len() as u64;
+        i += 1;
+    }
+    gz.finish()
+        .and_then(|mut w| w.flush())
+        .map_err(|e| e.to_string())?;
+    Ok(written)
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The child: run one mode over the file, print `seconds bytes peak_mib extra`.
+fn child(mode: &str, path: &Path) -> Result<(), String> {
+    let file = BufReader::with_capacity(256 * 1024, File::open(path).map_err(|e| e.to_string())?);
+    let (_, mut reader) = loglift_core::compress::open_stream(file).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    match mode {
+        "decode" => {
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut total = 0u64;
+            loop {
+                let n = reader.read(&mut buf).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+            }
+            println!(
+                "{} {total} {:.1} -",
+                start.elapsed().as_secs_f64(),
+                peak_rss_mib()
+            );
+        }
+        _ => {
+            let spec = Spec::parse(SPEC).map_err(|e| format!("{e:?}"))?;
+            let layout = Layout::single_bucket("lake");
+            let now = Utc
+                .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
+                .single()
+                .ok_or("time")?;
+            let pipeline = spec.pipeline("user_events").ok_or("pipeline")?;
+            let source = SourceObject {
+                bucket: "lake",
+                key: "raw/pipeline=user_events/dt=2026-11-21/hour=10/bench.ndjson.gz",
+                version: "v1",
+                kind: SourceKind::Raw,
+                pipeline,
+                arrival: now,
+            };
+            let ctx = Context {
+                layout: &layout,
+                spec_version: spec.version,
+                limits: Limits::default(),
+                now,
+                priority: &[],
+            };
+            let mut sink = Discard {
+                objects: 0,
+                bytes: 0,
+            };
+            let outcome =
+                transform_object(reader, &source, &ctx, &mut sink).map_err(|e| e.to_string())?;
+            println!(
+                "{} {} {:.1} rows={},rejected={},objects={},out_mb={:.1}",
+                start.elapsed().as_secs_f64(),
+                outcome.bytes_in,
+                peak_rss_mib(),
+                outcome.valid,
+                outcome.rejected,
+                sink.objects,
+                sink.bytes as f64 / MB as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_child(mode: &str, path: &Path) -> Result<(f64, f64, f64, String), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        .arg("--child")
+        .arg(mode)
+        .arg(path)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut parts = text.split_whitespace();
+    let mut num = || -> Result<f64, String> {
+        parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("child output: {text}"))
+    };
+    let (secs, bytes, peak) = (num()?, num()?, num()?);
+    let extra = text.split_whitespace().nth(3).unwrap_or("-").to_owned();
+    Ok((secs, bytes, peak, extra))
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        let mode = args.get(1).ok_or("mode")?;
+        let path = args.get(2).ok_or("path")?;
+        return child(mode, Path::new(path));
+    }
+    let bench = args.iter().any(|a| a == "--bench");
+    let sizes: Vec<u64> = if bench {
+        let given: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        if given.is_empty() {
+            vec![200, 2000]
+        } else {
+            given
+        }
+    } else {
+        vec![2]
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    println!(
+        "{:>8} {:>9} {:>12} {:>12} {:>7} {:>11} {:>11}  output",
+        "MB in", "gz MB", "decode MB/s", "transform", "ratio", "decode RSS", "transf. RSS"
+    );
+    for mb in sizes {
+        let path = dir.path().join(format!("raw-{mb}.ndjson.gz"));
+        generate(&path, mb)?;
+        let gz_mb = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as f64 / MB as f64;
+        let (d_secs, d_bytes, d_peak, _) = run_child("decode", &path)?;
+        let (t_secs, t_bytes, t_peak, extra) = run_child("transform", &path)?;
+        let d_rate = d_bytes / MB as f64 / d_secs;
+        let t_rate = t_bytes / MB as f64 / t_secs;
+        println!(
+            "{mb:>8} {gz_mb:>9.1} {d_rate:>12.1} {t_rate:>12.1} {:>7.2} {d_peak:>9.1}Mi {t_peak:>9.1}Mi  {extra}",
+            d_rate / t_rate
+        );
+        std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+CREATE TABLE IF NOT EXISTS main."analytics__hits" (
+    "hit_time_gmt" TEXT,
+    "date_time" TEXT,
+    "user_agent" TEXT,
+    "ip" TEXT,
+    "event_list" TEXT,
+    "geo_city" TEXT,
+    "geo_region" TEXT,
+    "geo_country" TEXT,
+    "pagename" TEXT,
+    "page_url" TEXT,
+    "product_list" TEXT,
+    "referrer" TEXT,
+    "extra" TEXT,
+    "event_id" TEXT NOT NULL UNIQUE,
+    "event_time" TEXT,
+    "source_object" TEXT NOT NULL,
+    "spec_version" INTEGER NOT NULL,
+    "ingested_at" TEXT NOT NULL
+) STRICT;

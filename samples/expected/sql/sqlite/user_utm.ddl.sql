@@ -1,0 +1,22 @@
+CREATE TABLE IF NOT EXISTS main."tracking__utm" (
+    "request_id" TEXT,
+    "source" TEXT,
+    "medium" TEXT,
+    "campaign" TEXT,
+    "content" TEXT,
+    "term" TEXT,
+    "matchtype" TEXT,
+    "network" TEXT,
+    "ad_id" TEXT,
+    "ad_pos" TEXT,
+    "placement" TEXT,
+    "placement_category" TEXT,
+    "testgroup" TEXT,
+    "device" TEXT,
+    "extra" TEXT,
+    "event_id" TEXT NOT NULL UNIQUE,
+    "event_time" TEXT,
+    "source_object" TEXT NOT NULL,
+    "spec_version" INTEGER NOT NULL,
+    "ingested_at" TEXT NOT NULL
+) STRICT;
