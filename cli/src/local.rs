@@ -306,9 +306,12 @@ pub struct Summary {
     pub landing_files: usize,
     pub skipped: Vec<String>,
     pub pipelines: BTreeMap<String, PipelineSummary>,
+    /// Ingest rejects no pipeline could be named for.
     pub unrouted_rejected: u64,
+    /// CloudWatch Logs control messages and empty records (ingest), vanished objects (transform).
     pub dropped: u64,
-    pub rejects_by_reason: BTreeMap<String, u64>,
+    pub ingest_rejects_by_reason: BTreeMap<String, u64>,
+    pub transform_rejects_by_reason: BTreeMap<String, u64>,
     /// Transform messages left failed (they wait in the queue, then its DLQ).
     pub failed_messages: u64,
     pub data_dir: String,
@@ -316,15 +319,27 @@ pub struct Summary {
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct PipelineSummary {
-    /// Events ingest read (Kinesis / Firehose inputs).
-    pub ingested: u64,
-    /// Events transform read (raw and landing objects).
-    pub transformed: u64,
+    pub ingest: IngestCounts,
+    pub transform: TransformCounts,
+}
+
+/// What ingest did with a pipeline's events (Kinesis and Firehose inputs).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct IngestCounts {
+    pub events_in: u64,
+    pub events_out: u64,
+    pub rejected: u64,
+    /// Copies seen twice in one invocation (left to the event id downstream).
+    pub duplicates_seen: u64,
+}
+
+/// What transform did with a pipeline's raw and landing objects.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct TransformCounts {
+    pub events: u64,
     /// Rows written to curated objects.
     pub curated: u64,
-    /// Rejected by ingest or transform.
     pub rejected: u64,
-    pub duplicates_seen: u64,
 }
 
 pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<Summary, String> {
@@ -405,24 +420,24 @@ pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<S
     }
     summary.failed_messages = failed;
     for (name, c) in &ingest.by_pipeline {
-        let p = summary.pipelines.entry(name.clone()).or_default();
-        p.ingested += c.records_in;
-        p.rejected += c.rejected;
-        p.duplicates_seen += c.duplicates;
+        summary.pipelines.entry(name.clone()).or_default().ingest = IngestCounts {
+            events_in: c.records_in,
+            events_out: c.records_out,
+            rejected: c.rejected,
+            duplicates_seen: c.duplicates,
+        };
     }
     for (name, c) in &transform.by_pipeline {
-        let p = summary.pipelines.entry(name.clone()).or_default();
-        p.transformed += c.records_in;
-        p.curated += c.records_out;
-        p.rejected += c.rejected;
+        summary.pipelines.entry(name.clone()).or_default().transform = TransformCounts {
+            events: c.records_in,
+            curated: c.records_out,
+            rejected: c.rejected,
+        };
     }
     summary.unrouted_rejected = ingest.unrouted.rejected;
     summary.dropped = ingest.total().dropped + transform.total().dropped;
-    let mut reasons = ingest.rejects_by_reason;
-    for (r, n) in transform.rejects_by_reason {
-        *reasons.entry(r).or_default() += n;
-    }
-    summary.rejects_by_reason = reasons;
+    summary.ingest_rejects_by_reason = ingest.rejects_by_reason;
+    summary.transform_rejects_by_reason = transform.rejects_by_reason;
     Ok(summary)
 }
 
@@ -441,35 +456,51 @@ impl std::fmt::Display for Summary {
             invocations.join(", "),
             self.data_dir
         )?;
+        writeln!(f, "{:<18} {:>22}   {:>28}", "", "ingest", "transform")?;
         writeln!(
             f,
-            "{:<18} {:>9} {:>12} {:>9} {:>9} {:>11}",
-            "pipeline", "ingested", "transformed", "curated", "rejected", "duplicates"
+            "{:<18} {:>6} {:>6} {:>8}   {:>8} {:>9} {:>9}",
+            "pipeline", "in", "out", "rejected", "events", "curated", "rejected"
         )?;
         for (name, p) in &self.pipelines {
             writeln!(
                 f,
-                "{name:<18} {:>9} {:>12} {:>9} {:>9} {:>11}",
-                p.ingested, p.transformed, p.curated, p.rejected, p.duplicates_seen
+                "{name:<18} {:>6} {:>6} {:>8}   {:>8} {:>9} {:>9}",
+                p.ingest.events_in,
+                p.ingest.events_out,
+                p.ingest.rejected,
+                p.transform.events,
+                p.transform.curated,
+                p.transform.rejected
             )?;
         }
         writeln!(
             f,
-            "{:<18} {:>9} {:>12} {:>9} {:>9} {:>11}",
-            "(no pipeline)", self.unrouted_rejected, "-", 0, self.unrouted_rejected, "-"
+            "{:<18} {:>6} {:>6} {:>8}",
+            "(no pipeline)", self.unrouted_rejected, 0, self.unrouted_rejected
+        )?;
+        let dups: u64 = self
+            .pipelines
+            .values()
+            .map(|p| p.ingest.duplicates_seen)
+            .sum();
+        writeln!(
+            f,
+            "duplicate copies seen by ingest (the loader dedupes them): {dups}"
         )?;
         writeln!(
             f,
             "dropped (CloudWatch control messages, empty records, vanished objects): {}",
             self.dropped
         )?;
-        if !self.rejects_by_reason.is_empty() {
-            let reasons: Vec<String> = self
-                .rejects_by_reason
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect();
-            writeln!(f, "rejects by reason: {}", reasons.join(", "))?;
+        for (stage, reasons) in [
+            ("ingest", &self.ingest_rejects_by_reason),
+            ("transform", &self.transform_rejects_by_reason),
+        ] {
+            if !reasons.is_empty() {
+                let list: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                writeln!(f, "{stage} rejects by reason: {}", list.join(", "))?;
+            }
         }
         if self.failed_messages > 0 {
             writeln!(

@@ -238,7 +238,7 @@ impl<S: ObjectStore> PgWarehouse<S> {
             let mut buf = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
             let reader = BufReader::with_capacity(READ_BUFFER, body);
             read_rows(reader, &decoder, |_, cells| {
-                write_copy_row(&cells, ord, &mut buf);
+                write_copy_row(&cells, Some(ord), &mut buf);
                 ord += 1;
                 if buf.len() >= CHUNK_BYTES {
                     let chunk = Bytes::from(std::mem::replace(

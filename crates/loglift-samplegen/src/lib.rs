@@ -830,9 +830,10 @@ impl<'o> Gen<'o> {
             }
             Bad::WrongType => {
                 let mut event = fresh(self);
+                // Transform writes numbers into string columns as text; an object it cannot.
                 event.insert(
                     wrong_field.into(),
-                    Value::from(self.rng.between(1_000_000, 9_999_999_999)),
+                    serde_json::json!({"unexpected": self.rng.between(1_000_000, 9_999_999_999)}),
                 );
                 let line = to_vec(&event);
                 let response = wire_estimate::ok([line.len()]);
@@ -1034,7 +1035,7 @@ impl<'o> Gen<'o> {
                 );
             }
             Bad::WrongType => {
-                event.insert("name".into(), Value::from(404));
+                event.insert("name".into(), serde_json::json!(["not", "a", "string"]));
                 inside(
                     self,
                     serde_json::to_string(&event).unwrap_or_default(),
@@ -1176,7 +1177,7 @@ impl<'o> Gen<'o> {
                         )
                     }
                     _ => {
-                        bad.insert("partner_name".into(), Value::from(7));
+                        bad.insert("partner_name".into(), serde_json::json!({"id": 7}));
                         (
                             serde_json::to_string(&bad).unwrap_or_default(),
                             "wrong_type",

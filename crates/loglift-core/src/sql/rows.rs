@@ -305,10 +305,14 @@ impl<'de> Visitor<'de> for CellSeed<'_> {
     }
 }
 
-/// Append one row in PostgreSQL's COPY text format: the cells, then `ord`, tab-separated, `\N`
-/// for null, backslash, tab, newline and carriage return escaped, ended by a newline.
-pub fn write_copy_row(cells: &[Cell<'_>], ord: i64, out: &mut Vec<u8>) {
-    for cell in cells {
+/// Append one row in PostgreSQL's COPY text format: the cells, then `ord` when given,
+/// tab-separated, `\N` for null, backslash, tab, newline and carriage return escaped, ended by a
+/// newline.
+pub fn write_copy_row(cells: &[Cell<'_>], ord: Option<i64>, out: &mut Vec<u8>) {
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\t');
+        }
         match cell {
             Cell::Null => out.extend_from_slice(b"\\N"),
             Cell::Str(s) => copy_escape(s, out),
@@ -321,9 +325,13 @@ pub fn write_copy_row(cells: &[Cell<'_>], ord: i64, out: &mut Vec<u8>) {
             }
             Cell::Bool(b) => out.push(if *b { b't' } else { b'f' }),
         }
-        out.push(b'\t');
     }
-    let _ = write!(out, "{ord}");
+    if let Some(ord) = ord {
+        if !cells.is_empty() {
+            out.push(b'\t');
+        }
+        let _ = write!(out, "{ord}");
+    }
     out.push(b'\n');
 }
 
@@ -453,7 +461,7 @@ mod tests {
         assert_eq!(cells[7], Cell::Json(r#"{"k":"v\tw"}"#.into()));
         assert_eq!(cells[11], Cell::Int(1));
         let mut out = Vec::new();
-        write_copy_row(&cells, 7, &mut out);
+        write_copy_row(&cells, Some(7), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "e1\tlogin\t2020-06-01 00:00:24.000000\t\\N\t\\N\t\\N\t{\"a\":\"x\",\"b\":[1,2]}\t{\"k\":\"v\\\\tw\"}\te1\t2020-06-01 00:00:24.000000\ts3://lake/raw/a#v1\t1\t2026-11-21 10:00:00.000000\t7\n"
@@ -471,10 +479,10 @@ mod tests {
             Cell::Int(i64::MIN),
         ];
         let mut out = Vec::new();
-        write_copy_row(&cells, 0, &mut out);
+        write_copy_row(&cells, None, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "a\\\\b\\tc\\nd\\re\t0.1\t-0.000000025\tt\tf\t-9223372036854775808\t0\n"
+            "a\\\\b\\tc\\nd\\re\t0.1\t-0.000000025\tt\tf\t-9223372036854775808\n"
         );
     }
 
