@@ -475,7 +475,7 @@ fn exactly_once_under_duplicates_redeliveries_and_crashes() {
         .unwrap();
     let client = rt.block_on(connect(&url));
     let mut runner = TestRunner::new(Config {
-        cases: 12,
+        cases: 24,
         failure_persistence: None,
         ..Config::default()
     });
@@ -512,7 +512,7 @@ fn two_loaders_on_one_table() {
     let w1 = rt.block_on(PgWarehouse::connect(&url, s1.clone())).unwrap();
     let client = rt.block_on(connect(&url));
     let mut runner = TestRunner::new(Config {
-        cases: 10,
+        cases: 16,
         failure_persistence: None,
         ..Config::default()
     });

@@ -299,7 +299,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn exactly_once_under_duplicates_redeliveries_and_crashes() {
     let rt = runtime();
     let mut runner = TestRunner::new(Config {
-        cases: 24,
+        cases: 40,
         failure_persistence: None,
         ..Config::default()
     });
@@ -328,7 +328,7 @@ fn exactly_once_under_duplicates_redeliveries_and_crashes() {
 fn two_loaders_on_one_database_file() {
     let rt = runtime();
     let mut runner = TestRunner::new(Config {
-        cases: 16,
+        cases: 24,
         failure_persistence: None,
         ..Config::default()
     });

@@ -57,8 +57,8 @@ fn main() {
 }
 
 fn pipeline(schema: &str, table: &str) -> Result<Pipeline> {
-    let spec = Spec::parse(include_str!("../../../spec/pipelines.yaml"))
-        .map_err(|e| format!("{e:?}"))?;
+    let spec =
+        Spec::parse(include_str!("../../../spec/pipelines.yaml")).map_err(|e| format!("{e:?}"))?;
     let mut p = spec
         .pipeline("user_events")
         .cloned()
@@ -237,7 +237,9 @@ async fn run(url: &str, rows: usize) -> Result<()> {
     let t = Instant::now();
     let chunks = copy_text(&store, &p, &batch).await?;
     let sink = client
-        .copy_in::<_, Bytes>(&format!("COPY \"{schema}\".\"plain\" ({columns}) FROM STDIN"))
+        .copy_in::<_, Bytes>(&format!(
+            "COPY \"{schema}\".\"plain\" ({columns}) FROM STDIN"
+        ))
         .await
         .map_err(|e| e.to_string())?;
     futures_util::pin_mut!(sink);
@@ -284,11 +286,26 @@ async fn run(url: &str, rows: usize) -> Result<()> {
     }
 
     println!();
-    println!("| step (PostgreSQL, {rows} rows, {} objects) | time | rate |", batch.messages.len());
+    println!(
+        "| step (PostgreSQL, {rows} rows, {} objects) | time | rate |",
+        batch.messages.len()
+    );
     println!("|---|---|---|");
-    println!("| decode only (gunzip, JSON, COPY text) | {} | {} |", secs(decode), rate(rows, decode));
-    println!("| plain COPY into the table | {} | {} |", secs(plain_copy), rate(rows, plain_copy));
-    println!("| dedupe load (1 transaction) | {} | {} |", secs(dedupe), rate(rows, dedupe));
+    println!(
+        "| decode only (gunzip, JSON, COPY text) | {} | {} |",
+        secs(decode),
+        rate(rows, decode)
+    );
+    println!(
+        "| plain COPY into the table | {} | {} |",
+        secs(plain_copy),
+        rate(rows, plain_copy)
+    );
+    println!(
+        "| dedupe load (1 transaction) | {} | {} |",
+        secs(dedupe),
+        rate(rows, dedupe)
+    );
     println!(
         "| same batch redelivered ({} objects skipped) | {} | |",
         skipped.objects_skipped,

@@ -39,8 +39,10 @@ const CHUNK_BYTES: usize = 256 * 1024;
 const CHUNKS_AHEAD: usize = 4;
 /// Read buffer over an object body.
 const READ_BUFFER: usize = 64 * 1024;
+/// `work_mem` of a load's transaction unless configured.
+pub const DEFAULT_WORK_MEM_MB: u32 = 64;
 /// The advisory lock that serializes DDL between loaders (`ensure_table`).
-const DDL_LOCK: i64 = 0x6c6f_676c_6966_74; // "loglift"
+const DDL_LOCK: i64 = 0x006c_6f67_6c69_6674; // "loglift"
 
 /// A [`Warehouse`] in a PostgreSQL database, reading curated objects from `S`. One connection,
 /// one load at a time per value (use several values for parallel loads); it reconnects after
@@ -50,12 +52,14 @@ pub struct PgWarehouse<S> {
     store: S,
     client: Mutex<Option<Client>>,
     lock_timeout: Option<Duration>,
+    work_mem_mb: u32,
 }
 
 impl<S> std::fmt::Debug for PgWarehouse<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgWarehouse")
             .field("lock_timeout", &self.lock_timeout)
+            .field("work_mem_mb", &self.work_mem_mb)
             .finish_non_exhaustive()
     }
 }
@@ -69,7 +73,15 @@ impl<S: ObjectStore> PgWarehouse<S> {
             store,
             client: Mutex::new(Some(client)),
             lock_timeout: None,
+            work_mem_mb: DEFAULT_WORK_MEM_MB,
         })
+    }
+
+    /// The `work_mem` of a load's transaction, in MiB (`SET LOCAL`; 0 keeps the server's). The
+    /// staging sort and dedupe of a large batch spill to disk under PostgreSQL's 4 MB default.
+    pub fn with_work_mem_mb(mut self, mb: u32) -> Self {
+        self.work_mem_mb = mb;
+        self
     }
 
     /// Give up waiting for the table lock after `timeout` (SQLSTATE 55P03: transient, the
@@ -278,10 +290,18 @@ impl<S: ObjectStore> PgWarehouse<S> {
     async fn run_load(&self, tx: &Transaction<'_>, plan: &LoadPlan) -> PortResult<Vec<u64>> {
         let table = plan.table.as_str();
         let err = |e: tokio_postgres::Error| pg_error("LoadPostgres", table, &e);
+        let mut settings = String::new();
         if let Some(timeout) = self.lock_timeout {
-            tx.batch_execute(&format!("SET LOCAL lock_timeout = {}", timeout.as_millis()))
-                .await
-                .map_err(err)?;
+            settings.push_str(&format!(
+                "SET LOCAL lock_timeout = {};",
+                timeout.as_millis()
+            ));
+        }
+        if self.work_mem_mb > 0 {
+            settings.push_str(&format!("SET LOCAL work_mem = '{}MB';", self.work_mem_mb));
+        }
+        if !settings.is_empty() {
+            tx.batch_execute(&settings).await.map_err(err)?;
         }
         let mut counts = vec![0; plan.statements.len()];
         let mut skipped = vec![false; plan.objects.len()];

@@ -10,6 +10,10 @@
 //! MB/s is of decompressed input. The child reports its `VmHWM` (peak resident set) from
 //! `/proc/self/status`, which should not grow with the object.
 //!
+//! Open parts hold at most `LOGLIFT_TRANSFORM_BUFFER_BYTES` (48 MiB) compressed: a 200 MB object
+//! spread over 24 event hours stays under it, a 2 GB one reaches it, so peak memory is the budget
+//! plus a constant. Set the variable smaller to see both sizes at the same peak.
+//!
 //! Without `--bench` (as under `cargo test --benches`) it runs one 2 MB object as a smoke test.
 
 use std::fs::File;
@@ -126,7 +130,13 @@ fn child(mode: &str, path: &Path) -> Result<(), String> {
             let ctx = Context {
                 layout: &layout,
                 spec_version: spec.version,
-                limits: Limits::default(),
+                limits: Limits {
+                    buffer_budget: std::env::var("LOGLIFT_TRANSFORM_BUFFER_BYTES")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(Limits::default().buffer_budget),
+                    ..Limits::default()
+                },
                 now,
                 priority: &[],
             };

@@ -9,7 +9,9 @@
 
 pub mod config;
 pub mod esm;
+pub mod failure;
 pub mod ingest;
+pub mod load;
 pub mod obs;
 pub mod priority;
 pub mod transform;

@@ -23,7 +23,6 @@ use loglift_core::transform::{
 };
 use loglift_core::wire::{BatchItemFailures, SqsBatch, SqsMessage, WireError};
 use loglift_ports::{Clock, ConfigLookup, ObjectStore, OutgoingMessage, PortError, Queue};
-use serde_json::json;
 use tokio_util::io::SyncIoBridge;
 
 use crate::obs::Tally;
@@ -84,7 +83,6 @@ where
                 failed.push(message.message_id.clone());
             }
             Err(MessageError::Poison(reason)) => {
-                tracing::error!(message_id = %message.message_id, receive_count = message.receive_count, %reason, "Message cannot be processed");
                 record_failure(deps, message, &reason).await;
                 failed.push(message.message_id.clone());
             }
@@ -93,32 +91,20 @@ where
     Ok((BatchItemFailures::from_ids(failed), tally))
 }
 
-/// Write why a message failed where `loglift dlq inspect` finds it (best effort: the message
-/// itself still reaches the DLQ).
 async fn record_failure<S: ObjectStore, Q, C: Clock, L: ConfigLookup>(
     deps: &TransformDeps<S, Q, C, L>,
     message: &SqsMessage,
     reason: &str,
 ) {
-    let queue = message.queue.as_deref().unwrap_or("transform");
-    let key = deps.layout.failure_key(queue, &message.message_id);
-    let body = json!({
-        "stage": "transform",
-        "queue": queue,
-        "message_id": message.message_id,
-        "receive_count": message.receive_count,
-        "reason": reason,
-        "time": loglift_core::timefmt::rfc3339(deps.clock.now()),
-        "body": message.body,
-    });
-    let bytes = Bytes::from(body.to_string());
-    if let Err(e) = deps
-        .store
-        .put(&deps.layout.errors.bucket, &key, bytes, "application/json")
-        .await
-    {
-        tracing::error!(%key, error = %e, "Could not record the failure reason");
-    }
+    crate::failure::record(
+        &deps.store,
+        &deps.layout,
+        "transform",
+        message,
+        reason,
+        deps.clock.now(),
+    )
+    .await;
 }
 
 async fn handle_message<S, Q, C, L>(

@@ -87,7 +87,7 @@ pub fn row(p: &Pipeline, id: u32, version: u32, source_object: &str) -> Value {
                 ColumnType::String => json!(format!("v{version}")),
                 ColumnType::Int => json!(version),
                 ColumnType::Float => json!(f64::from(version) + 0.5),
-                ColumnType::Bool => json!(version % 2 == 0),
+                ColumnType::Bool => json!(version.is_multiple_of(2)),
                 ColumnType::Timestamp => json!(ingested_at(version)),
                 ColumnType::Json => json!({"v": version, "s": "a\tb\\c\"d\n"}),
             }

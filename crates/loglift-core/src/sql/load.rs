@@ -733,8 +733,7 @@ pub fn postgres_load_plan(
         DuplicatePolicy::KeepFirst => s.push(measured(
             Role::Insert,
             format!(
-                "INSERT INTO {target} ({cols})\n{}\nON CONFLICT (\"event_id\") DO NOTHING",
-                distinct("\"loglift_ord\"".into())
+                "INSERT INTO {target} ({cols})\nSELECT {cols} FROM {STAGE} ORDER BY \"loglift_ord\"\nON CONFLICT (\"event_id\") DO NOTHING"
             ),
             Measure::Inserted,
         )),

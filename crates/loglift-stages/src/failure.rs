@@ -1,0 +1,44 @@
+//! Why a queue message failed, written where `loglift dlq inspect` finds it: a Lambda cannot
+//! change the message it received, so the reason goes to
+//! `errors/failures/queue=<queue>/<message id>.json`, rewritten on each failed receive.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use loglift_core::storage::Layout;
+use loglift_core::wire::SqsMessage;
+use loglift_ports::ObjectStore;
+use serde_json::json;
+
+/// Record the reason (best effort: the message itself still reaches the DLQ).
+pub async fn record<S: ObjectStore>(
+    store: &S,
+    layout: &Layout,
+    stage: &str,
+    message: &SqsMessage,
+    reason: &str,
+    now: DateTime<Utc>,
+) {
+    tracing::error!(%stage, message_id = %message.message_id, receive_count = message.receive_count, %reason, "Message cannot be processed");
+    let queue = message.queue.as_deref().unwrap_or(stage);
+    let key = layout.failure_key(queue, &message.message_id);
+    let body = json!({
+        "stage": stage,
+        "queue": queue,
+        "message_id": message.message_id,
+        "receive_count": message.receive_count,
+        "reason": reason,
+        "time": loglift_core::timefmt::rfc3339(now),
+        "body": message.body,
+    });
+    if let Err(e) = store
+        .put(
+            &layout.errors.bucket,
+            &key,
+            Bytes::from(body.to_string()),
+            "application/json",
+        )
+        .await
+    {
+        tracing::error!(%key, error = %e, "Could not record the failure reason");
+    }
+}
