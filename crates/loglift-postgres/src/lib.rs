@@ -7,8 +7,9 @@
 //! other object in turn: the object is opened through the [`ObjectStore`] port, its async body
 //! bridged to a blocking thread that gunzips, splits and decodes the lines
 //! (`loglift_core::sql::read_rows`) and writes COPY text in 256 KiB chunks to a bounded channel
-//! the COPY sink drains. Then dedupe (`DISTINCT ON (event_id)`), apply (`ON CONFLICT` on the
-//! unique `event_id`, an `UPDATE … FROM` first for `replace`), ledger rows, `COMMIT`.
+//! the COPY sink drains. Then dedupe and apply on the unique `event_id` (`keep_first`: an ordered
+//! `INSERT … ON CONFLICT DO NOTHING`; `replace`: `DISTINCT ON`, `UPDATE … FROM`, insert), ledger
+//! rows, `COMMIT`. The transaction sets `work_mem` (64 MiB by default) for the staging sort.
 //!
 //! Errors: SQLSTATE 40001 (serialization), 40P01 (deadlock), 55P03 (lock timeout), 08xxx
 //! (connection), 57P0x (shutdown), 53xxx (resources) and lost connections are

@@ -189,6 +189,100 @@ impl TransformConfig {
     }
 }
 
+/// Where the dedupe-loader loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WarehouseTarget {
+    /// Amazon Redshift through the Data API.
+    Redshift {
+        /// `LOGLIFT_REDSHIFT_WORKGROUP` (Serverless) …
+        workgroup: Option<String>,
+        /// … or `LOGLIFT_REDSHIFT_CLUSTER` (provisioned) with `LOGLIFT_REDSHIFT_DB_USER`.
+        cluster: Option<String>,
+        db_user: Option<String>,
+        /// `LOGLIFT_REDSHIFT_SECRET_ARN`: credentials from Secrets Manager instead of a DbUser.
+        secret_arn: Option<String>,
+        /// `LOGLIFT_REDSHIFT_DATABASE` (default `dev`).
+        database: String,
+        /// `LOGLIFT_COPY_ROLE_ARN`: the IAM role COPY assumes to read the curated objects.
+        copy_role_arn: String,
+    },
+    /// PostgreSQL (RDS, Aurora): `LOGLIFT_POSTGRES_URL`.
+    Postgres { url: String },
+}
+
+/// The dedupe-loader's settings besides [`CommonConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadConfig {
+    /// `LOGLIFT_WAREHOUSE`: `redshift` (default) or `postgres`.
+    pub target: WarehouseTarget,
+    /// `LOGLIFT_LEDGER_RETENTION_DAYS` (default 30): ledger rows older than this are pruned.
+    pub ledger_retention_days: i64,
+    /// `LOGLIFT_MANIFEST_PREFIX` (default `manifests/`, in the curated bucket): COPY manifests.
+    pub manifest_prefix: String,
+}
+
+impl LoadConfig {
+    pub fn from_env() -> Result<LoadConfig, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<LoadConfig, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let kind = get("LOGLIFT_WAREHOUSE").unwrap_or_else(|| "redshift".to_owned());
+        let target = match kind.trim() {
+            "redshift" => {
+                let workgroup = get("LOGLIFT_REDSHIFT_WORKGROUP");
+                let cluster = get("LOGLIFT_REDSHIFT_CLUSTER");
+                if workgroup.is_some() == cluster.is_some() {
+                    return Err(ConfigError::Missing {
+                        name: "LOGLIFT_REDSHIFT_WORKGROUP",
+                        hint: "set exactly one of LOGLIFT_REDSHIFT_WORKGROUP (Serverless) and LOGLIFT_REDSHIFT_CLUSTER (provisioned)",
+                    });
+                }
+                let db_user = get("LOGLIFT_REDSHIFT_DB_USER");
+                let secret_arn = get("LOGLIFT_REDSHIFT_SECRET_ARN");
+                if cluster.is_some() && db_user.is_none() && secret_arn.is_none() {
+                    return Err(ConfigError::Missing {
+                        name: "LOGLIFT_REDSHIFT_DB_USER",
+                        hint: "a provisioned cluster needs LOGLIFT_REDSHIFT_DB_USER or LOGLIFT_REDSHIFT_SECRET_ARN",
+                    });
+                }
+                WarehouseTarget::Redshift {
+                    workgroup,
+                    cluster,
+                    db_user,
+                    secret_arn,
+                    database: get("LOGLIFT_REDSHIFT_DATABASE").unwrap_or_else(|| "dev".to_owned()),
+                    copy_role_arn: get("LOGLIFT_COPY_ROLE_ARN").ok_or(ConfigError::Missing {
+                        name: "LOGLIFT_COPY_ROLE_ARN",
+                        hint: "the IAM role Redshift assumes for COPY; terraform sets it",
+                    })?,
+                }
+            }
+            "postgres" => WarehouseTarget::Postgres {
+                url: get("LOGLIFT_POSTGRES_URL").ok_or(ConfigError::Missing {
+                    name: "LOGLIFT_POSTGRES_URL",
+                    hint: "postgres://user:password@host:5432/database",
+                })?,
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "LOGLIFT_WAREHOUSE",
+                    value: other.to_owned(),
+                    reason: "use redshift or postgres".to_owned(),
+                })
+            }
+        };
+        Ok(LoadConfig {
+            target,
+            ledger_retention_days: parse_var(&lookup, "LOGLIFT_LEDGER_RETENTION_DAYS", 30i64)?
+                .max(1),
+            manifest_prefix: get("LOGLIFT_MANIFEST_PREFIX")
+                .unwrap_or_else(|| "manifests/".to_owned()),
+        })
+    }
+}
+
 /// Read an optional typed variable.
 pub fn parse_var<T: std::str::FromStr>(
     lookup: &impl Fn(&str) -> Option<String>,
@@ -270,5 +364,39 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.starts_with("BAD=\"twelve\" is invalid"), "{err}");
+    }
+
+    #[test]
+    fn load_config_names_what_is_missing() {
+        let e = LoadConfig::from_lookup(lookup(&[])).unwrap_err();
+        assert!(e.to_string().contains("LOGLIFT_REDSHIFT_WORKGROUP"), "{e}");
+        let e =
+            LoadConfig::from_lookup(lookup(&[("LOGLIFT_REDSHIFT_WORKGROUP", "wg")])).unwrap_err();
+        assert!(e.to_string().contains("LOGLIFT_COPY_ROLE_ARN"), "{e}");
+        let e = LoadConfig::from_lookup(lookup(&[
+            ("LOGLIFT_REDSHIFT_CLUSTER", "c"),
+            ("LOGLIFT_COPY_ROLE_ARN", "arn:aws:iam::1:role/r"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("LOGLIFT_REDSHIFT_DB_USER"), "{e}");
+        let ok = LoadConfig::from_lookup(lookup(&[
+            ("LOGLIFT_REDSHIFT_WORKGROUP", "wg"),
+            ("LOGLIFT_COPY_ROLE_ARN", "arn:aws:iam::1:role/r"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.ledger_retention_days, 30);
+        let pg = LoadConfig::from_lookup(lookup(&[
+            ("LOGLIFT_WAREHOUSE", "postgres"),
+            ("LOGLIFT_POSTGRES_URL", "postgres://h/db"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            pg.target,
+            WarehouseTarget::Postgres {
+                url: "postgres://h/db".into()
+            }
+        );
+        let e = LoadConfig::from_lookup(lookup(&[("LOGLIFT_WAREHOUSE", "mysql")])).unwrap_err();
+        assert!(e.to_string().contains("use redshift or postgres"), "{e}");
     }
 }

@@ -21,8 +21,11 @@
 //!   are listed once as literals, so the batch is bounded by the 100 KB statement limit (about
 //!   200 objects with typical keys): the builder errors beyond it and the caller splits.
 //! - PostgreSQL: the ledger is read first (after the lock) and only unloaded objects are streamed
-//!   into `COPY … FROM STDIN`; `INSERT … ON CONFLICT ("event_id") DO NOTHING` and, for `replace`,
-//!   an `UPDATE … FROM` before it use the unique index on `event_id` (no table scan, no window).
+//!   into `COPY … FROM STDIN`. `keep_first`: one `INSERT … SELECT … ORDER BY loglift_ord ON
+//!   CONFLICT ("event_id") DO NOTHING` (the first copy in batch order wins; later copies and ids
+//!   the table holds conflict). `replace`: `DISTINCT ON ("event_id")` into `loglift_dedup`, an
+//!   `UPDATE … FROM` of the rows that are not newer, then the insert. Both use the unique index
+//!   on `event_id` (no table scan, so no window).
 //! - SQLite: the same with `BEGIN IMMEDIATE` as the lock and prepared inserts.
 
 use std::collections::BTreeSet;

@@ -1,0 +1,160 @@
+//! The Redshift warehouse: the [`Warehouse`] port over the Data API. The SQL is the core's
+//! (`loglift_core::sql`, Redshift dialect); this adapter writes the batch's COPY manifest to S3,
+//! runs the load plan as ONE `BatchExecuteStatement` (one transaction) with a `ClientToken` from
+//! the batch and its attempt, reads each sub-statement's `ResultRows` back into the load report,
+//! and classifies failures (serialization conflicts, throttling, the deadline: retry; SQL and COPY
+//! errors: poison with the reason).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use loglift_core::spec::Pipeline;
+use loglift_core::sql::ddl::{
+    add_column_statements, create_table_statements, existing_columns_query, ledger_statements,
+    prune_ledger_sql,
+};
+use loglift_core::sql::load::{plan_objects, redshift_load_plan, redshift_manifest, RedshiftSource};
+use loglift_core::sql::{Dialect, SqlError};
+use loglift_core::storage::{Location, LoadBatch, LoadReport};
+use loglift_ports::{ObjectStore, PortError, PortResult, Warehouse};
+use sha2::{Digest, Sha256};
+
+use crate::redshift::{client_token, DataApi};
+
+/// The Redshift warehouse.
+#[derive(Debug)]
+pub struct RedshiftWarehouse<S> {
+    api: DataApi,
+    store: S,
+    /// Where COPY manifests are written (not under an area transform or Athena reads).
+    manifests: Location,
+    /// The IAM role Redshift assumes for COPY.
+    iam_role: String,
+    /// How long one load may take (the function's timeout less a margin).
+    budget: Duration,
+}
+
+impl<S: ObjectStore> RedshiftWarehouse<S> {
+    pub fn new(
+        api: DataApi,
+        store: S,
+        manifests: Location,
+        iam_role: impl Into<String>,
+        budget: Duration,
+    ) -> Self {
+        RedshiftWarehouse {
+            api,
+            store,
+            manifests,
+            iam_role: iam_role.into(),
+            budget,
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.budget
+    }
+}
+
+fn sql_error(e: SqlError) -> PortError {
+    PortError::Rejected {
+        op: "redshift-sql",
+        target: String::new(),
+        message: e.to_string(),
+    }
+}
+
+/// The batch's identity: its table and its objects (key + version), whatever their order.
+fn fingerprint(batch: &LoadBatch) -> String {
+    let mut objects: Vec<String> = plan_objects(batch)
+        .into_iter()
+        .map(|o| format!("{}/{}#{}", o.bucket, o.key, o.version))
+        .collect();
+    objects.sort();
+    let mut h = Sha256::new();
+    h.update(batch.table.as_bytes());
+    for o in objects {
+        h.update([0u8]);
+        h.update(o.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// A token for statements that are safe to run again (DDL, pruning): unique per call.
+fn fresh_token(what: &str) -> String {
+    client_token(
+        &format!("{what}-{}", Utc::now().timestamp_nanos_opt().unwrap_or_default()),
+        0,
+    )
+}
+
+impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
+    async fn ensure_table(&self, pipeline: &Pipeline) -> PortResult<()> {
+        let mut statements = ledger_statements(Dialect::Redshift);
+        statements.extend(create_table_statements(Dialect::Redshift, pipeline).map_err(sql_error)?);
+        self.api
+            .run_batch(&statements, &fresh_token("ddl"), self.deadline())
+            .await?;
+        let query = existing_columns_query(Dialect::Redshift, pipeline).map_err(sql_error)?;
+        let existing: Vec<String> = self
+            .api
+            .query(&query, &[], self.deadline())
+            .await?
+            .rows
+            .iter()
+            .filter_map(|row| row.first().and_then(|v| v.as_str()).map(str::to_owned))
+            .collect();
+        let add = add_column_statements(Dialect::Redshift, pipeline, &existing)
+            .map_err(sql_error)?;
+        if !add.is_empty() {
+            tracing::info!(table = %pipeline.table, columns = add.len(), "Adding columns");
+            self.api
+                .run_batch(&add, &fresh_token("add-columns"), self.deadline())
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn load(&self, pipeline: &Pipeline, batch: &LoadBatch) -> PortResult<LoadReport> {
+        let fingerprint = fingerprint(batch);
+        let objects: Vec<_> = batch.messages.iter().flat_map(|m| m.objects.clone()).collect();
+        let manifest_key = self
+            .manifests
+            .key(&format!("{}/{fingerprint}.manifest", batch.table));
+        self.store
+            .put(
+                &self.manifests.bucket,
+                &manifest_key,
+                Bytes::from(redshift_manifest(&objects)),
+                "application/json",
+            )
+            .await?;
+        let source = RedshiftSource {
+            manifest_url: format!("s3://{}/{manifest_key}", self.manifests.bucket),
+            iam_role: self.iam_role.clone(),
+        };
+        let plan = redshift_load_plan(pipeline, batch, &source, Utc::now()).map_err(sql_error)?;
+        let statements: Vec<String> = plan.statements.iter().map(|s| s.sql.clone()).collect();
+        let token = client_token(&fingerprint, batch.attempt);
+        let outcome = self
+            .api
+            .run_batch(&statements, &token, self.deadline())
+            .await?;
+        let counts: Vec<u64> = outcome
+            .result_rows
+            .iter()
+            .map(|n| u64::try_from(*n).unwrap_or(0))
+            .collect();
+        plan.report(&counts).map_err(sql_error)
+    }
+
+    async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
+        let sql = prune_ledger_sql(Dialect::Redshift, before).map_err(sql_error)?;
+        let outcome = self
+            .api
+            .run(&sql, &[], Some(&fresh_token("prune")), self.deadline())
+            .await?;
+        Ok(u64::try_from(outcome.result_rows).unwrap_or(0))
+    }
+}
