@@ -20,6 +20,7 @@
 //! | `VARCHAR(MAX)` | `VARCHAR` |
 //! | `DISTSTYLE x`, `DISTKEY(…)`, `[COMPOUND \| INTERLEAVED] SORTKEY(…)`, column `DISTKEY` / `SORTKEY`, `ENCODE x`, `BACKUP YES \| NO` | dropped |
 //! | `GETDATE()`, `SYSDATE` | `now()` |
+//! | `svv_columns` (catalog view) | `information_schema.columns` (same column names) |
 //! | `:name` parameters | quoted literals, which PostgreSQL types from their context as Redshift converts parameters |
 //!
 //! Not covered: COPY of CSV, Parquet or JSONPaths files, `MAXERROR` above 0, `TRUNCATECOLUMNS`
@@ -1463,6 +1464,8 @@ fn translate(sql: &str, params: &[(String, String)]) -> Result<Translated, Strin
             out.push(Tok::Word("JSONB".to_owned()));
         } else if word("GETDATE") {
             out.push(Tok::Word("now".to_owned()));
+        } else if word("svv_columns") {
+            out.push(Tok::Word("information_schema.columns".to_owned()));
         } else if word("SYSDATE") {
             out.push(Tok::Word("now()".to_owned()));
         } else if ((word("DISTSTYLE") || word("ENCODE")) && matches!(next_tok, Some(Tok::Word(_))))

@@ -15,6 +15,7 @@ mod dynamodb;
 mod error;
 mod kinesis;
 pub mod redshift;
+mod redshift_warehouse;
 mod s3;
 mod sqs;
 mod time;
@@ -23,6 +24,7 @@ pub use dynamodb::DynamoLookup;
 pub use kinesis::KinesisReader;
 pub use loglift_ports::Redrive;
 pub use redshift::{DataApi, DataApiConfig, DataApiError};
+pub use redshift_warehouse::RedshiftWarehouse;
 pub use s3::S3Store;
 pub use sqs::SqsQueue;
 

@@ -5,6 +5,8 @@
 //! and classifies failures (serialization conflicts, throttling, the deadline: retry; SQL and COPY
 //! errors: poison with the reason).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,9 +16,11 @@ use loglift_core::sql::ddl::{
     add_column_statements, create_table_statements, existing_columns_query, ledger_statements,
     prune_ledger_sql,
 };
-use loglift_core::sql::load::{plan_objects, redshift_load_plan, redshift_manifest, RedshiftSource};
+use loglift_core::sql::load::{
+    plan_objects, redshift_load_plan, redshift_manifest, RedshiftSource,
+};
 use loglift_core::sql::{Dialect, SqlError};
-use loglift_core::storage::{Location, LoadBatch, LoadReport};
+use loglift_core::storage::{LoadBatch, LoadReport, Location};
 use loglift_ports::{ObjectStore, PortError, PortResult, Warehouse};
 use sha2::{Digest, Sha256};
 
@@ -33,6 +37,9 @@ pub struct RedshiftWarehouse<S> {
     iam_role: String,
     /// How long one load may take (the function's timeout less a margin).
     budget: Duration,
+    /// The `loaded_at` of each (batch, attempt), so a resubmission under the same `ClientToken`
+    /// sends the same SQL.
+    loaded_at: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl<S: ObjectStore> RedshiftWarehouse<S> {
@@ -49,6 +56,7 @@ impl<S: ObjectStore> RedshiftWarehouse<S> {
             manifests,
             iam_role: iam_role.into(),
             budget,
+            loaded_at: Mutex::new(HashMap::new()),
         }
     }
 
@@ -84,7 +92,10 @@ fn fingerprint(batch: &LoadBatch) -> String {
 /// A token for statements that are safe to run again (DDL, pruning): unique per call.
 fn fresh_token(what: &str) -> String {
     client_token(
-        &format!("{what}-{}", Utc::now().timestamp_nanos_opt().unwrap_or_default()),
+        &format!(
+            "{what}-{}",
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ),
         0,
     )
 }
@@ -105,8 +116,8 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
             .iter()
             .filter_map(|row| row.first().and_then(|v| v.as_str()).map(str::to_owned))
             .collect();
-        let add = add_column_statements(Dialect::Redshift, pipeline, &existing)
-            .map_err(sql_error)?;
+        let add =
+            add_column_statements(Dialect::Redshift, pipeline, &existing).map_err(sql_error)?;
         if !add.is_empty() {
             tracing::info!(table = %pipeline.table, columns = add.len(), "Adding columns");
             self.api
@@ -118,7 +129,11 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
 
     async fn load(&self, pipeline: &Pipeline, batch: &LoadBatch) -> PortResult<LoadReport> {
         let fingerprint = fingerprint(batch);
-        let objects: Vec<_> = batch.messages.iter().flat_map(|m| m.objects.clone()).collect();
+        let objects: Vec<_> = batch
+            .messages
+            .iter()
+            .flat_map(|m| m.objects.clone())
+            .collect();
         let manifest_key = self
             .manifests
             .key(&format!("{}/{fingerprint}.manifest", batch.table));
@@ -134,9 +149,18 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
             manifest_url: format!("s3://{}/{manifest_key}", self.manifests.bucket),
             iam_role: self.iam_role.clone(),
         };
-        let plan = redshift_load_plan(pipeline, batch, &source, Utc::now()).map_err(sql_error)?;
-        let statements: Vec<String> = plan.statements.iter().map(|s| s.sql.clone()).collect();
         let token = client_token(&fingerprint, batch.attempt);
+        let loaded_at = self.loaded_at.lock().map_or_else(
+            |_| Utc::now(),
+            |mut seen| {
+                if seen.len() > 1000 {
+                    seen.clear();
+                }
+                *seen.entry(token.clone()).or_insert_with(Utc::now)
+            },
+        );
+        let plan = redshift_load_plan(pipeline, batch, &source, loaded_at).map_err(sql_error)?;
+        let statements: Vec<String> = plan.statements.iter().map(|s| s.sql.clone()).collect();
         let outcome = self
             .api
             .run_batch(&statements, &token, self.deadline())

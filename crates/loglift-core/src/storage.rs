@@ -335,6 +335,9 @@ pub struct LoaderMessage {
 pub struct LoadBatch {
     pub table: String,
     pub messages: Vec<LoaderMessage>,
+    /// How often this batch was tried: the highest receive count of its messages (the Redshift
+    /// Data API `ClientToken` includes it, so a retry after FAILED runs a new statement).
+    pub attempt: u32,
 }
 
 /// What one load did.

@@ -544,6 +544,7 @@ mod tests {
 
     fn batch(p: &Pipeline, objects: Vec<CuratedObject>) -> LoadBatch {
         LoadBatch {
+            attempt: 0,
             table: p.table.clone(),
             messages: vec![LoaderMessage {
                 v: 1,

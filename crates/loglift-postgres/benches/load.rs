@@ -156,6 +156,7 @@ async fn write_objects(
         part += 1;
     }
     Ok(LoadBatch {
+        attempt: 0,
         table: p.table.clone(),
         messages,
     })

@@ -177,6 +177,7 @@ async fn load_group<W: Warehouse, S, C>(
     messages: &[(&SqsMessage, LoaderMessage)],
 ) -> Result<LoadReport, Failure> {
     let batch = LoadBatch {
+        attempt: 0,
         table: table.to_owned(),
         messages: messages.iter().map(|(_, l)| l.clone()).collect(),
     };

@@ -162,6 +162,7 @@ pub fn message(p: &Pipeline, source_key: &str, objects: Vec<CuratedObject>) -> L
 
 pub fn batch(p: &Pipeline, messages: Vec<LoaderMessage>) -> LoadBatch {
     LoadBatch {
+        attempt: 0,
         table: p.table.clone(),
         messages,
     }

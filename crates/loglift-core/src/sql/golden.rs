@@ -76,6 +76,7 @@ fn sample_batch(p: &Pipeline) -> LoadBatch {
         rejected: 0,
     };
     LoadBatch {
+        attempt: 0,
         table: p.table.clone(),
         messages: vec![
             message("0a1b", vec![object("0a1b", 0, 0), object("0a1b", 1, 1)]),

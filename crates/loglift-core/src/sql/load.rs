@@ -917,6 +917,7 @@ mod tests {
         let a = object("curated/a", None, None);
         let b = object("curated/b", None, None);
         let batch = LoadBatch {
+            attempt: 0,
             table: p.table.clone(),
             messages: vec![
                 message(p, "raw/1", vec![a.clone(), b.clone()]),
@@ -951,6 +952,7 @@ mod tests {
         let spec = spec();
         let p = spec.pipeline("user_events").unwrap();
         let batch = |objects| LoadBatch {
+            attempt: 0,
             table: p.table.clone(),
             messages: vec![message(p, "raw/1", objects)],
         };
@@ -1002,6 +1004,7 @@ mod tests {
         let plan = postgres_load_plan(
             utm,
             &LoadBatch {
+                attempt: 0,
                 table: utm.table.clone(),
                 messages: vec![message(
                     utm,
@@ -1033,6 +1036,7 @@ mod tests {
                 })
                 .collect();
             let batch = LoadBatch {
+            attempt: 0,
                 table: p.table.clone(),
                 messages: vec![message(p, "raw/pipeline=x/dt=2020-06-01/hour=00/kinesis-shardId-000000000000-49540000000000000000000000000000000000000000000000000000-49540000000000000000000000000000000000000000000000000001.ndjson.gz", many)],
             };
@@ -1052,6 +1056,7 @@ mod tests {
                 })
                 .collect();
             let batch = LoadBatch {
+                attempt: 0,
                 table: p.table.clone(),
                 messages: vec![message(p, "raw/1", too_many)],
             };
@@ -1074,6 +1079,7 @@ mod tests {
         let spec = spec();
         let p = spec.pipeline("user_events").unwrap();
         let batch = LoadBatch {
+            attempt: 0,
             table: p.table.clone(),
             messages: vec![message(p, "raw/1", vec![object("curated/a", None, None)])],
         };
@@ -1115,6 +1121,7 @@ mod tests {
         let p = spec.pipeline("user_events").unwrap();
         let utm = spec.pipeline("user_utm").unwrap();
         let batch = LoadBatch {
+            attempt: 0,
             table: p.table.clone(),
             messages: vec![message(utm, "raw/1", vec![object("a", None, None)])],
         };
@@ -1123,6 +1130,7 @@ mod tests {
             Err(SqlError::WrongPipeline { .. })
         ));
         let batch = LoadBatch {
+            attempt: 0,
             table: utm.table.clone(),
             messages: vec![],
         };
@@ -1131,6 +1139,7 @@ mod tests {
             Err(SqlError::WrongTable { .. })
         ));
         let batch = LoadBatch {
+            attempt: 0,
             table: p.table.clone(),
             messages: vec![message(p, "raw/1", vec![])],
         };
@@ -1142,6 +1151,7 @@ mod tests {
         let spec = spec();
         let utm = spec.pipeline("user_utm").unwrap();
         let batch = LoadBatch {
+            attempt: 0,
             table: utm.table.clone(),
             messages: vec![message(utm, "raw/1", vec![object("a", None, None)])],
         };
