@@ -1,2 +1,86 @@
-//! (in progress)
-fn main() {}
+//! The dedupe-loader Lambda: wiring only. Configuration, the spec and the warehouse (Redshift
+//! through the Data API, or PostgreSQL) are set up once at init; each SQS batch of loader messages
+//! goes to `loglift_stages::load::handle_sqs`, whose partial batch response is returned.
+
+use std::time::Duration;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use loglift_aws::redshift::Target;
+use loglift_aws::{DataApi, DataApiConfig, RedshiftWarehouse, S3Store};
+use loglift_core::storage::Location;
+use loglift_ports::{Clock, SystemClock, Warehouse};
+use loglift_stages::config::{CommonConfig, LoadConfig, WarehouseTarget};
+use loglift_stages::load::{handle_sqs, LoadDeps};
+use loglift_stages::obs::init_or_exit;
+use serde_json::Value;
+
+/// Time kept back from the Lambda deadline for the response.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    loglift_stages::obs::init_tracing();
+    let common = init_or_exit(CommonConfig::from_env());
+    let config = init_or_exit(LoadConfig::from_env());
+    let sdk = loglift_aws::sdk_config().await;
+    let store = S3Store::new(loglift_aws::s3_client(&sdk));
+    let spec = init_or_exit(common.spec.load(&store).await);
+    let retention = chrono::TimeDelta::days(config.ledger_retention_days);
+    match config.target {
+        WarehouseTarget::Redshift {
+            workgroup,
+            cluster,
+            db_user,
+            secret_arn,
+            database,
+            copy_role_arn,
+        } => {
+            let target = match (workgroup, cluster) {
+                (Some(workgroup), _) => Target::Serverless { workgroup },
+                (None, cluster) => Target::Cluster {
+                    cluster_id: cluster.unwrap_or_default(),
+                    db_user,
+                },
+            };
+            let mut api_config = DataApiConfig::new(target, database);
+            api_config.secret_arn = secret_arn;
+            let api = DataApi::new(loglift_aws::data_api_client(&sdk), api_config);
+            let timeout = std::env::var("LOGLIFT_LOAD_TIMEOUT_SECONDS")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(Duration::from_secs(300), Duration::from_secs);
+            let warehouse = RedshiftWarehouse::new(
+                api,
+                store.clone(),
+                Location::new(common.layout.curated.bucket.clone(), config.manifest_prefix),
+                copy_role_arn,
+                timeout.saturating_sub(DEADLINE_MARGIN),
+            );
+            let mut deps = LoadDeps::new(spec, common.layout, warehouse, store, SystemClock);
+            deps.ledger_retention = retention;
+            serve(deps).await
+        }
+        WarehouseTarget::Postgres { url } => {
+            let warehouse =
+                init_or_exit(loglift_postgres::PgWarehouse::connect(&url, store.clone()).await);
+            let mut deps = LoadDeps::new(spec, common.layout, warehouse, store, SystemClock);
+            deps.ledger_retention = retention;
+            serve(deps).await
+        }
+    }
+}
+
+async fn serve<W: Warehouse>(deps: LoadDeps<W, S3Store, SystemClock>) -> Result<(), Error> {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let deps = &deps;
+        async move {
+            let bytes = serde_json::to_vec(&event.payload)?;
+            let (response, loaded) = handle_sqs(deps, &bytes).await?;
+            loaded
+                .tally
+                .report("dedupe-loader", deps.clock.now().timestamp_millis());
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}
