@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use loglift_core::spec::Spec;
-use loglift_core::storage::Layout;
+use loglift_core::storage::{Layout, LoadReport};
 use loglift_core::wire::{detect, EventShape, FirehoseResponse};
-use loglift_local::{FsObjectStore, SqliteQueue, StaticLookup};
+use loglift_local::{FsObjectStore, SqliteQueue, SqliteWarehouse, StaticLookup};
 use loglift_ports::{ObjectMeta, ObjectStore, OutgoingMessage, Queue, Redrive, SystemClock};
 use loglift_stages::esm::{local_queue_arn, poll_once};
 use loglift_stages::ingest::{handle_event, IngestDeps};
+use loglift_stages::load::{self, LoadDeps};
 use loglift_stages::obs::Tally;
 use loglift_stages::priority::PriorityCache;
 use loglift_stages::transform::{handle_sqs, TransformDeps};
@@ -51,27 +52,19 @@ pub enum Function {
     Ingest,
     /// SQS events carrying S3 event notifications.
     Transform,
+    /// SQS events carrying loader messages (loads into `<data dir>/warehouse.db`).
+    DedupeLoader,
 }
 
 pub struct Local {
     pub deps: IngestDeps<FsObjectStore, SystemClock>,
     pub transform: TransformDeps<FsObjectStore, SqliteQueue, SystemClock, StaticLookup>,
+    pub load: LoadDeps<SqliteWarehouse<FsObjectStore>, FsObjectStore, SystemClock>,
 }
 
 impl Local {
     pub fn open(opts: &LocalOpts) -> Result<Local, String> {
-        let text = match &opts.spec {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-            None => SHIPPED_SPEC.to_owned(),
-        };
-        let spec = Spec::parse(&text).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            format!(
-                "the spec is invalid (run `loglift spec check`):\n{}",
-                lines.join("\n")
-            )
-        })?;
+        let spec = load_spec(opts.spec.as_deref())?;
         let store = FsObjectStore::new(opts.data_dir.join("s3"));
         std::fs::create_dir_all(&opts.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", opts.data_dir.display()))?;
@@ -94,7 +87,16 @@ impl Local {
                 .map_err(|e| e.to_string())?;
         }
         let layout = Layout::single_bucket(LOCAL_BUCKET);
+        let warehouse = SqliteWarehouse::open(opts.data_dir.join("warehouse.db"), store.clone())
+            .map_err(|e| e.to_string())?;
         Ok(Local {
+            load: LoadDeps::new(
+                spec.clone(),
+                layout.clone(),
+                warehouse,
+                store.clone(),
+                SystemClock,
+            ),
             transform: TransformDeps {
                 spec: spec.clone(),
                 layout: layout.clone(),
@@ -135,6 +137,14 @@ impl Local {
                     .map_err(|e| e.to_string())?;
                 }
                 Ok((response, tally))
+            }
+            Function::DedupeLoader => {
+                let bytes = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
+                let (failures, loaded) = load::handle_sqs(&self.load, &bytes)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let response = serde_json::to_value(failures).map_err(|e| e.to_string())?;
+                Ok((response, loaded.tally))
             }
             Function::Transform => {
                 let bytes = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
@@ -226,6 +236,51 @@ impl Local {
     }
 }
 
+impl Local {
+    /// Drain the loader queue into the local warehouse as its event source mapping would.
+    async fn drain_loader(
+        &self,
+        tables: &mut BTreeMap<String, LoadReport>,
+    ) -> Result<(u64, u64), String> {
+        let arn = local_queue_arn(LOADER_QUEUE);
+        let (mut invocations, mut failed) = (0, 0);
+        loop {
+            let mut loaded = load::LoadTally::default();
+            let poll = poll_once(
+                &self.transform.queue,
+                LOADER_QUEUE,
+                &arn,
+                10,
+                None,
+                |event| {
+                    let deps = &self.load;
+                    let loaded = &mut loaded;
+                    async move {
+                        let (failures, l) = load::handle_sqs(deps, &event).await?;
+                        *loaded = l;
+                        Ok::<_, loglift_core::wire::WireError>(failures)
+                    }
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            if poll.received == 0 {
+                return Ok((invocations, failed));
+            }
+            invocations += 1;
+            failed += poll.failed as u64;
+            for (table, r) in loaded.tables {
+                let t = tables.entry(table).or_default();
+                t.inserted += r.inserted;
+                t.replaced += r.replaced;
+                t.duplicates_skipped += r.duplicates_skipped;
+                t.objects_skipped += r.objects_skipped;
+            }
+        }
+    }
+}
+
 /// The S3 `ObjectCreated:Put` notification for an object, key form-encoded as S3 does.
 fn s3_event(meta: &ObjectMeta) -> String {
     let key: String = form_urlencoded::byte_serialize(meta.key.as_bytes()).collect();
@@ -242,6 +297,73 @@ fn s3_event(meta: &ObjectMeta) -> String {
         },
     }]})
     .to_string()
+}
+
+/// The spec from a file, or the shipped one.
+fn load_spec(path: Option<&Path>) -> Result<Spec, String> {
+    let text = match path {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        None => SHIPPED_SPEC.to_owned(),
+    };
+    Spec::parse(&text).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        format!(
+            "the spec is invalid (run `loglift spec check`):\n{}",
+            lines.join("\n")
+        )
+    })
+}
+
+/// `loglift warehouse ddl`.
+pub fn print_ddl(dialect: &str, spec: Option<&Path>) -> Result<std::process::ExitCode, String> {
+    let d = loglift_core::sql::Dialect::parse(dialect)
+        .ok_or_else(|| format!("unknown dialect {dialect}: use redshift, postgres or sqlite"))?;
+    let spec = load_spec(spec)?;
+    print!(
+        "{}",
+        loglift_core::sql::ddl::ddl_script(d, &spec).map_err(|e| e.to_string())?
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+impl Local {
+    /// `loglift local query`: the result as an aligned text table.
+    pub async fn query(&self, sql: &str) -> Result<String, String> {
+        let (columns, rows) = self
+            .load
+            .warehouse
+            .query(sql)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| -> String {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            parts.join(" | ").trim_end().to_owned() + "\n"
+        };
+        let mut out = line(&columns);
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        out.push_str(&rule.join("-+-"));
+        out.push('\n');
+        for row in &rows {
+            out.push_str(&line(row));
+        }
+        out.push_str(&format!(
+            "({} row{})\n",
+            rows.len(),
+            if rows.len() == 1 { "" } else { "s" }
+        ));
+        Ok(out)
+    }
 }
 
 pub fn read_event(path: &Path) -> Result<Value, String> {
@@ -312,8 +434,10 @@ pub struct Summary {
     pub dropped: u64,
     pub ingest_rejects_by_reason: BTreeMap<String, u64>,
     pub transform_rejects_by_reason: BTreeMap<String, u64>,
-    /// Transform messages left failed (they wait in the queue, then its DLQ).
+    /// Transform and loader messages left failed (they wait in their queue, then its DLQ).
     pub failed_messages: u64,
+    /// What the loader did per table (`<data dir>/warehouse.db`).
+    pub tables: BTreeMap<String, LoadReport>,
     pub data_dir: String,
 }
 
@@ -414,11 +538,16 @@ pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<S
     local.announce(&before).await?;
     let mut transform = Tally::default();
     let (invocations, failed) = local.drain_transform(&mut transform).await?;
-    bar.finish_and_clear();
     if invocations > 0 {
         summary.invocations.insert("transform".into(), invocations);
     }
-    summary.failed_messages = failed;
+    bar.set_message("load");
+    let (loads, load_failed) = local.drain_loader(&mut summary.tables).await?;
+    bar.finish_and_clear();
+    if loads > 0 {
+        summary.invocations.insert("dedupe-loader".into(), loads);
+    }
+    summary.failed_messages = failed + load_failed;
     for (name, c) in &ingest.by_pipeline {
         summary.pipelines.entry(name.clone()).or_default().ingest = IngestCounts {
             events_in: c.records_in,
@@ -502,10 +631,24 @@ impl std::fmt::Display for Summary {
                 writeln!(f, "{stage} rejects by reason: {}", list.join(", "))?;
             }
         }
+        if !self.tables.is_empty() {
+            writeln!(
+                f,
+                "{:<32} {:>9} {:>9} {:>11} {:>16}",
+                "warehouse table", "inserted", "replaced", "duplicates", "objects skipped"
+            )?;
+            for (table, r) in &self.tables {
+                writeln!(
+                    f,
+                    "{table:<32} {:>9} {:>9} {:>11} {:>16}",
+                    r.inserted, r.replaced, r.duplicates_skipped, r.objects_skipped
+                )?;
+            }
+        }
         if self.failed_messages > 0 {
             writeln!(
                 f,
-                "{} transform message(s) failed: they retry, then wait in the transform-dlq queue",
+                "{} message(s) failed: they retry, then wait in the transform-dlq / loader-dlq queues",
                 self.failed_messages
             )?;
         }

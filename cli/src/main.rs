@@ -41,6 +41,22 @@ enum Command {
     /// Synthetic inputs: Lambda events and landing files with a manifest of what they hold.
     #[command(subcommand)]
     Samples(samples_cmd::SamplesCommand),
+    /// The warehouse side: DDL per dialect.
+    #[command(subcommand)]
+    Warehouse(WarehouseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WarehouseCommand {
+    /// Print the tables (and the load ledger) the spec needs, in one SQL dialect.
+    Ddl {
+        /// redshift, postgres or sqlite.
+        #[arg(long, default_value = "redshift")]
+        dialect: String,
+        /// The pipeline spec (default: the shipped spec/pipelines.yaml, built in).
+        #[arg(long, env = "LOGLIFT_SPEC")]
+        spec: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +69,13 @@ enum LocalCommand {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        opts: local::LocalOpts,
+    },
+    /// Run SQL on the local warehouse (`<data dir>/warehouse.db`, SQLite; `schema.table` is
+    /// spelled `schema__table`) and print the result as a table.
+    Query {
+        sql: String,
         #[command(flatten)]
         opts: local::LocalOpts,
     },
@@ -76,6 +99,16 @@ fn main() -> ExitCode {
                     "{}",
                     serde_json::to_string_pretty(&response).map_err(|e| e.to_string())?
                 );
+                Ok(ExitCode::SUCCESS)
+            })
+        }),
+        Command::Warehouse(WarehouseCommand::Ddl { dialect, spec }) => {
+            local::print_ddl(&dialect, spec.as_deref())
+        }
+        Command::Local(LocalCommand::Query { sql, opts }) => runtime().and_then(|rt| {
+            rt.block_on(async {
+                let local = local::Local::open(&opts)?;
+                print!("{}", local.query(&sql).await?);
                 Ok(ExitCode::SUCCESS)
             })
         }),

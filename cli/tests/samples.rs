@@ -290,6 +290,44 @@ fn local_run_counts_what_the_manifest_says() {
         .sum();
     assert_eq!(curated.len() as u64, curated_rows);
     assert_eq!(summary["failed_messages"], 0);
+
+    // The loader put each unique valid event into the warehouse once: the copies were skipped.
+    let spec = loglift_core::spec::Spec::parse(include_str!("../../spec/pipelines.yaml")).unwrap();
+    for (name, c) in manifest["pipelines"].as_object().expect("pipelines") {
+        let table = &spec.pipeline(name).expect("pipeline").table;
+        let t = &summary["tables"][table];
+        let unique = c["unique"].as_u64().expect("unique");
+        assert_eq!(t["inserted"].as_u64(), Some(unique), "{name}: {t}");
+        let copies = c["duplicates"]["total"].as_u64().expect("total");
+        assert_eq!(
+            t["duplicates_skipped"].as_u64().unwrap() + t["replaced"].as_u64().unwrap(),
+            copies,
+            "{name}: {t}"
+        );
+        let (code, stdout, stderr) = loglift(&[
+            "local",
+            "query",
+            &format!(
+                "SELECT count(*), count(DISTINCT event_id) FROM {}",
+                table.replace('.', "__")
+            ),
+            "--data-dir",
+            path(&data),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let counts: Vec<String> = stdout
+            .lines()
+            .nth(2)
+            .expect("a row")
+            .split('|')
+            .map(|c| c.trim().to_owned())
+            .collect();
+        assert_eq!(
+            counts,
+            [unique.to_string(), unique.to_string()],
+            "{name}: {stdout}"
+        );
+    }
 }
 
 #[test]
