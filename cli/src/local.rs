@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use loglift_core::spec::Spec;
 use loglift_core::storage::{Layout, LoadReport};
-use loglift_core::wire::{detect, EventShape, FirehoseResponse};
+use loglift_core::wire::{detect, BatchItemFailures, EventShape, FirehoseResponse};
 use loglift_local::{FsObjectStore, SqliteQueue, SqliteWarehouse, StaticLookup};
 use loglift_ports::{ObjectMeta, ObjectStore, OutgoingMessage, Queue, Redrive, SystemClock};
 use loglift_stages::esm::{local_queue_arn, poll_once};
@@ -201,82 +201,33 @@ impl Local {
         Ok(sent)
     }
 
-    /// Drain the transform queue as its event source mapping would.
-    async fn drain_transform(&self, tally: &mut Tally) -> Result<(u64, u64), String> {
-        let arn = local_queue_arn(TRANSFORM_QUEUE);
-        let (mut invocations, mut failed) = (0, 0);
+    /// Drain a local queue as its event source mapping would: batches of 10 to `handle` until
+    /// a receive comes back empty. Returns each batch's output and the count of failed messages.
+    async fn drain<T, F, Fut>(&self, queue: &str, handle: F) -> Result<(Vec<T>, u64), String>
+    where
+        F: Fn(Vec<u8>) -> Fut,
+        Fut: std::future::Future<Output = Result<(BatchItemFailures, T), String>>,
+    {
+        let arn = local_queue_arn(queue);
+        let (mut outputs, mut failed) = (Vec::new(), 0);
         loop {
-            let mut batch_tally = Tally::default();
-            let poll = poll_once(
-                &self.transform.queue,
-                TRANSFORM_QUEUE,
-                &arn,
-                10,
-                None,
-                |event| {
-                    let deps = &self.transform;
-                    let batch_tally = &mut batch_tally;
-                    async move {
-                        let (failures, t) = handle_sqs(deps, &event).await?;
-                        *batch_tally = t;
-                        Ok::<_, loglift_core::wire::WireError>(failures)
-                    }
-                },
-            )
+            let mut output = None;
+            let poll = poll_once(&self.transform.queue, queue, &arn, 10, None, |event| {
+                let output = &mut output;
+                let handled = handle(event);
+                async move {
+                    let (failures, t) = handled.await?;
+                    *output = Some(t);
+                    Ok::<_, String>(failures)
+                }
+            })
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())??;
             if poll.received == 0 {
-                return Ok((invocations, failed));
+                return Ok((outputs, failed));
             }
-            invocations += 1;
+            outputs.extend(output);
             failed += poll.failed as u64;
-            tally.merge(&batch_tally);
-        }
-    }
-}
-
-impl Local {
-    /// Drain the loader queue into the local warehouse as its event source mapping would.
-    async fn drain_loader(
-        &self,
-        tables: &mut BTreeMap<String, LoadReport>,
-    ) -> Result<(u64, u64), String> {
-        let arn = local_queue_arn(LOADER_QUEUE);
-        let (mut invocations, mut failed) = (0, 0);
-        loop {
-            let mut loaded = load::LoadTally::default();
-            let poll = poll_once(
-                &self.transform.queue,
-                LOADER_QUEUE,
-                &arn,
-                10,
-                None,
-                |event| {
-                    let deps = &self.load;
-                    let loaded = &mut loaded;
-                    async move {
-                        let (failures, l) = load::handle_sqs(deps, &event).await?;
-                        *loaded = l;
-                        Ok::<_, loglift_core::wire::WireError>(failures)
-                    }
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-            if poll.received == 0 {
-                return Ok((invocations, failed));
-            }
-            invocations += 1;
-            failed += poll.failed as u64;
-            for (table, r) in loaded.tables {
-                let t = tables.entry(table).or_default();
-                t.inserted += r.inserted;
-                t.replaced += r.replaced;
-                t.duplicates_skipped += r.duplicates_skipped;
-                t.objects_skipped += r.objects_skipped;
-            }
         }
     }
 }
@@ -536,16 +487,44 @@ pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<S
     }
     bar.set_message("transform");
     local.announce(&before).await?;
+    let (tallies, failed) = local
+        .drain(TRANSFORM_QUEUE, |event| async move {
+            handle_sqs(&local.transform, &event)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await?;
     let mut transform = Tally::default();
-    let (invocations, failed) = local.drain_transform(&mut transform).await?;
-    if invocations > 0 {
-        summary.invocations.insert("transform".into(), invocations);
+    for t in &tallies {
+        transform.merge(t);
+    }
+    if !tallies.is_empty() {
+        summary
+            .invocations
+            .insert("transform".into(), tallies.len() as u64);
     }
     bar.set_message("load");
-    let (loads, load_failed) = local.drain_loader(&mut summary.tables).await?;
+    let (loads, load_failed) = local
+        .drain(LOADER_QUEUE, |event| async move {
+            load::handle_sqs(&local.load, &event)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await?;
     bar.finish_and_clear();
-    if loads > 0 {
-        summary.invocations.insert("dedupe-loader".into(), loads);
+    if !loads.is_empty() {
+        summary
+            .invocations
+            .insert("dedupe-loader".into(), loads.len() as u64);
+    }
+    for loaded in loads {
+        for (table, r) in loaded.tables {
+            let t = summary.tables.entry(table).or_default();
+            t.inserted += r.inserted;
+            t.replaced += r.replaced;
+            t.duplicates_skipped += r.duplicates_skipped;
+            t.objects_skipped += r.objects_skipped;
+        }
     }
     summary.failed_messages = failed + load_failed;
     for (name, c) in &ingest.by_pipeline {

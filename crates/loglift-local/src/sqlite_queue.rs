@@ -501,7 +501,9 @@ fn now_millis() -> i64 {
         .map_or(0, millis)
 }
 
-fn sql_error(op: &'static str, target: &str, e: rusqlite::Error) -> PortError {
+/// An SQLite error as a port error: busy, locked, I/O, full disk and out of memory are worth a
+/// retry; anything else is refused. Shared by the queue and the warehouse.
+pub(crate) fn sql_error(op: &'static str, target: &str, e: rusqlite::Error) -> PortError {
     use rusqlite::ErrorCode as C;
     let transient = matches!(
         e.sqlite_error_code(),
@@ -509,20 +511,7 @@ fn sql_error(op: &'static str, target: &str, e: rusqlite::Error) -> PortError {
             C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::OutOfMemory
         )
     );
-    let (target, message) = (target.to_owned(), e.to_string());
-    if transient {
-        PortError::Transient {
-            op,
-            target,
-            message,
-        }
-    } else {
-        PortError::Rejected {
-            op,
-            target,
-            message,
-        }
-    }
+    PortError::classified(transient, op, target, e.to_string())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! Tables are named `schema__table` (SQLite has no schemas): `tracking.events` is
 //! `tracking__events`.
 
+use crate::sqlite_queue::sql_error;
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
@@ -163,36 +164,8 @@ fn query_all(conn: &Connection, sql: &str) -> rusqlite::Result<(Vec<String>, Vec
     Ok((names, out))
 }
 
-fn sql_error(op: &'static str, target: &str, e: rusqlite::Error) -> PortError {
-    use rusqlite::ErrorCode as C;
-    let transient = matches!(
-        e.sqlite_error_code(),
-        Some(
-            C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::OutOfMemory
-        )
-    );
-    let (target, message) = (target.to_owned(), e.to_string());
-    if transient {
-        PortError::Transient {
-            op,
-            target,
-            message,
-        }
-    } else {
-        PortError::Rejected {
-            op,
-            target,
-            message,
-        }
-    }
-}
-
 fn plan_error(op: &'static str, target: &str, e: SqlError) -> PortError {
-    PortError::Rejected {
-        op,
-        target: target.to_owned(),
-        message: e.to_string(),
-    }
+    PortError::classified(false, op, target, e.to_string())
 }
 
 fn cell_value<'a>(cell: &'a Cell<'_>) -> ValueRef<'a> {

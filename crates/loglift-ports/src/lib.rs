@@ -84,6 +84,29 @@ pub enum PortError {
 }
 
 impl PortError {
+    /// A failure whose disposition the adapter decided: `Transient` (retry) or `Rejected`.
+    pub fn classified(
+        retryable: bool,
+        op: &'static str,
+        target: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let (target, message) = (target.into(), message.into());
+        if retryable {
+            PortError::Transient {
+                op,
+                target,
+                message,
+            }
+        } else {
+            PortError::Rejected {
+                op,
+                target,
+                message,
+            }
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(self, PortError::Transient { .. })
     }

@@ -142,27 +142,11 @@ fn pg_error(op: &'static str, target: &str, e: &tokio_postgres::Error) -> PortEr
     }
     let transient = matches!(code, "40001" | "40P01" | "55P03")
         || ["08", "57P", "53"].iter().any(|p| code.starts_with(p));
-    if transient {
-        PortError::Transient {
-            op,
-            target,
-            message,
-        }
-    } else {
-        PortError::Rejected {
-            op,
-            target,
-            message,
-        }
-    }
+    PortError::classified(transient, op, target, message)
 }
 
 fn plan_error(op: &'static str, target: &str, e: SqlError) -> PortError {
-    PortError::Rejected {
-        op,
-        target: target.to_owned(),
-        message: e.to_string(),
-    }
+    PortError::classified(false, op, target, e.to_string())
 }
 
 /// Why one object's rows could not be produced.
