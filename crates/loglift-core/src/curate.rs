@@ -150,18 +150,22 @@ impl<'p> Curator<'p> {
     }
 
     fn write_extra(&self, event: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), Rejection> {
-        let extra: Map<String, Value> = event
+        // Written field by field (no copy of the fields into a new map), in the map's order.
+        let start = out.len();
+        let unknown = event
             .iter()
             .filter(|(k, _)| !self.named.contains(k.as_str()))
-            .filter(|(_, v)| !(self.empty_is_null && v.as_str().is_some_and(str::is_empty)))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if extra.is_empty() {
+            .filter(|(_, v)| !(self.empty_is_null && v.as_str().is_some_and(str::is_empty)));
+        for (k, v) in unknown {
+            out.push(if out.len() == start { b'{' } else { b',' });
+            push_key(out, k);
+            write_json(out, v);
+        }
+        if out.len() == start {
             out.extend_from_slice(b"null");
             return Ok(());
         }
-        let start = out.len();
-        write_json(out, &extra);
+        out.push(b'}');
         let len = out.len() - start;
         if len > MAX_JSON_BYTES as usize {
             return Err(Rejection::new(

@@ -445,6 +445,8 @@ struct Run<'a> {
 struct Parts {
     open: BTreeMap<i64, OpenPart>,
     next_part: BTreeMap<i64, u32>,
+    /// Compressed bytes held by the open parts, kept up to date on push and flush.
+    buffered: usize,
 }
 
 struct OpenPart {
@@ -454,9 +456,6 @@ struct OpenPart {
 }
 
 impl Parts {
-    fn buffered(&self) -> usize {
-        self.open.values().map(|p| p.lines.compressed_len()).sum()
-    }
     fn largest(&self) -> Option<i64> {
         self.open
             .iter()
@@ -584,7 +583,9 @@ impl<'a> Run<'a> {
             min: None,
             max: None,
         });
+        let before = part.lines.compressed_len();
         part.lines.push_line(&self.line_buf).map_err(Stop::Read)?;
+        self.parts.buffered += part.lines.compressed_len() - before;
         if let Some(t) = time {
             part.min = Some(part.min.map_or(t, |m| m.min(t)));
             part.max = Some(part.max.map_or(t, |m| m.max(t)));
@@ -592,7 +593,7 @@ impl<'a> Run<'a> {
         let full = part.lines.raw_bytes() >= self.ctx.limits.target_part_bytes;
         if full {
             self.flush_part(sink, hour)?;
-        } else if self.parts.buffered() > self.ctx.limits.buffer_budget {
+        } else if self.parts.buffered > self.ctx.limits.buffer_budget {
             if let Some(largest) = self.parts.largest() {
                 self.flush_part(sink, largest)?;
             }
@@ -604,6 +605,10 @@ impl<'a> Run<'a> {
         let Some(part) = self.parts.open.remove(&hour) else {
             return Ok(());
         };
+        self.parts.buffered = self
+            .parts
+            .buffered
+            .saturating_sub(part.lines.compressed_len());
         let number = self.parts.next_part.entry(hour).or_insert(0);
         let part_no = *number;
         *number += 1;
