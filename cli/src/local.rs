@@ -24,8 +24,8 @@ use loglift_stages::transform::{handle_sqs, TransformDeps};
 use serde_json::Value;
 
 /// Local queue names.
-const TRANSFORM_QUEUE: &str = "transform";
-const LOADER_QUEUE: &str = "loader";
+pub const TRANSFORM_QUEUE: &str = "transform";
+pub const LOADER_QUEUE: &str = "loader";
 /// Local visibility timeout: long enough for one run; a failed message waits this long.
 const VISIBILITY: std::time::Duration = std::time::Duration::from_secs(300);
 const MAX_RECEIVE_COUNT: u32 = 5;
@@ -251,7 +251,7 @@ fn s3_event(meta: &ObjectMeta) -> String {
 }
 
 /// The spec from a file, or the shipped one.
-fn load_spec(path: Option<&Path>) -> Result<Spec, String> {
+pub fn load_spec(path: Option<&Path>) -> Result<Spec, String> {
     let text = match path {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?,

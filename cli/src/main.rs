@@ -8,7 +8,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod backend;
+mod cmd_replay;
+mod cmd_sqs;
+mod cmd_status;
+mod cmd_streams;
 mod local;
+mod progress;
 mod samples_cmd;
 mod spec_cmd;
 
@@ -44,6 +50,30 @@ enum Command {
     /// The warehouse side: DDL per dialect.
     #[command(subcommand)]
     Warehouse(WarehouseCommand),
+    /// Move failures back into the pipeline: SQS DLQs, Kinesis on-failure records, Firehose
+    /// error output.
+    #[command(subcommand)]
+    Redrive(RedriveCommand),
+    /// Inspect dead-letter queues.
+    #[command(subcommand)]
+    Dlq(cmd_sqs::DlqCommand),
+    /// Feed data back through transform: rejected rows after a spec fix, or a backfill of a
+    /// time range of raw or landing objects.
+    Replay(cmd_replay::ReplayArgs),
+    /// Reconcile events in (raw) with loaded + rejected + dropped + waiting in a DLQ, per hour.
+    Audit(cmd_replay::AuditArgs),
+    /// Per pipeline: queue and DLQ depths, oldest message age, last load per table, freshness.
+    Status(cmd_status::StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum RedriveCommand {
+    /// Move messages from an SQS dead-letter queue back to its source queue (or a target).
+    Sqs(cmd_sqs::RedriveArgs),
+    /// Re-read the ranges named by Kinesis on-failure records and run them through ingest.
+    Kinesis(cmd_streams::KinesisArgs),
+    /// Re-ingest Firehose error output (`processing-failed/` and the other error types) into raw.
+    Firehose(cmd_streams::FirehoseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +157,13 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             })
         }),
+        Command::Redrive(RedriveCommand::Sqs(args)) => cmd_sqs::redrive(args),
+        Command::Redrive(RedriveCommand::Kinesis(args)) => cmd_streams::kinesis(args),
+        Command::Redrive(RedriveCommand::Firehose(args)) => cmd_streams::firehose(args),
+        Command::Dlq(cmd) => cmd_sqs::dlq(cmd),
+        Command::Replay(args) => cmd_replay::replay(args),
+        Command::Audit(args) => cmd_replay::audit(args),
+        Command::Status(args) => cmd_status::status(args),
     };
     match result {
         Ok(code) => code,
@@ -137,7 +174,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

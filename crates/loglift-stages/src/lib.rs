@@ -7,6 +7,7 @@
 //! one transaction with the ledger) → redrive (DLQs, on-failure records, error output → back in).
 //! The mains in `functions/*` and the `loglift` CLI only wire adapters to these handlers.
 
+pub mod audit;
 pub mod config;
 pub mod esm;
 pub mod failure;
@@ -14,4 +15,6 @@ pub mod ingest;
 pub mod load;
 pub mod obs;
 pub mod priority;
+pub mod redrive;
+pub mod status;
 pub mod transform;

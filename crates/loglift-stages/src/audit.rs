@@ -1,0 +1,1 @@
+//! `loglift audit`: events in = loaded + rejected + dropped + waiting in a DLQ, per hour.
