@@ -278,6 +278,46 @@ pub trait Warehouse: Send + Sync {
     ) -> impl Future<Output = PortResult<loglift_core::storage::LoadReport>> + Send;
     /// Delete ledger rows loaded before `before`; returns how many.
     fn prune_ledger(&self, before: DateTime<Utc>) -> impl Future<Output = PortResult<u64>> + Send;
+    /// The ledger per source object of `pipeline`, for source objects (`s3://bucket/key#version`)
+    /// in `[from, to)` by string order (raw keys sort by their `dt=/hour=` partition, so an hour
+    /// range is a string range): curated objects loaded and their rows (before row dedupe).
+    /// Empty when the ledger does not exist yet.
+    fn ledger_sources(
+        &self,
+        pipeline: &str,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = PortResult<Vec<LedgerSource>>> + Send {
+        let _ = (pipeline, from, to);
+        async { Err(PortError::Rejected { op: "LedgerSources", target: String::new(), message: "not built yet".into() }) }
+    }
+    /// Per target table: the last load time and the objects and rows loaded since `since`.
+    fn ledger_tables(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<Vec<LedgerTable>>> + Send {
+        let _ = since;
+        async { Err(PortError::Rejected { op: "LedgerTables", target: String::new(), message: "not built yet".into() }) }
+    }
+}
+
+/// The ledger's view of one source object (raw or landing): what was loaded from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSource {
+    /// `s3://bucket/key#version-or-etag`, as in the curated rows' `source_object`.
+    pub source_object: String,
+    pub objects: u64,
+    /// Rows of the loaded curated objects, duplicates included (the loader dedupes them).
+    pub rows: u64,
+}
+
+/// The ledger's view of one target table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerTable {
+    pub table: String,
+    pub last_loaded_at: Option<DateTime<Utc>>,
+    pub objects_since: u64,
+    pub rows_since: u64,
 }
 
 /// Small configuration values kept outside the spec (DynamoDB items).
