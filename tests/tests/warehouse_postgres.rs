@@ -313,6 +313,20 @@ async fn ensure_table_is_idempotent_and_adds_new_columns() {
 }
 
 #[tokio::test]
+async fn the_ledger_answers_per_source_object_and_per_table() {
+    let Some(pg) = postgres() else { return };
+    let (url, _db) = fresh_database(&pg).await;
+    let store = MemoryStore::new();
+    let w = PgWarehouse::connect(&url, store.clone()).await.unwrap();
+    assert_eq!(
+        w.ledger_tables(Utc::now()).await.unwrap(),
+        vec![],
+        "no ledger yet"
+    );
+    check_ledger_queries(&w, &store, &pipeline("user_events"), "raw/ledger").await;
+}
+
+#[tokio::test]
 async fn the_ledger_is_pruned_by_age() {
     let Some(pg) = postgres() else { return };
     let (url, db) = fresh_database(&pg).await;

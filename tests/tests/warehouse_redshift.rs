@@ -134,6 +134,11 @@ async fn loads_through_the_data_api_exactly_once() {
     let err = warehouse.load(&p, &third).await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
     assert!(err.to_string().contains("Load into table"), "{err}");
+
+    // The ledger queries of audit and status, on a table of their own.
+    let mut q = p.clone();
+    q.table = format!("{schema}.ledger_check");
+    check_ledger_queries(&warehouse, &store, &q, &format!("{prefix}-ledger")).await;
 }
 
 async fn count(server: &DataApiServer, schema: &str) -> String {

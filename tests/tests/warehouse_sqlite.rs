@@ -359,3 +359,15 @@ fn two_loaders_on_one_database_file() {
         panic!("{e}");
     }
 }
+
+#[tokio::test]
+async fn the_ledger_answers_per_source_object_and_per_table() {
+    let store = MemoryStore::new();
+    let w = SqliteWarehouse::in_memory(store.clone()).unwrap();
+    assert_eq!(
+        w.ledger_tables(Utc::now()).await.unwrap(),
+        vec![],
+        "no ledger yet"
+    );
+    check_ledger_queries(&w, &store, &pipeline("user_events"), "raw/ledger").await;
+}

@@ -13,15 +13,15 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use loglift_core::spec::Pipeline;
 use loglift_core::sql::ddl::{
-    add_column_statements, create_table_statements, existing_columns_query, ledger_statements,
-    prune_ledger_sql,
+    add_column_statements, create_table_statements, existing_columns_query, ledger_sources_sql,
+    ledger_statements, ledger_tables_sql, prune_ledger_sql,
 };
 use loglift_core::sql::load::{
     plan_objects, redshift_load_plan, redshift_manifest, RedshiftSource,
 };
 use loglift_core::sql::{Dialect, SqlError};
 use loglift_core::storage::{LoadBatch, LoadReport, Location};
-use loglift_ports::{ObjectStore, PortError, PortResult, Warehouse};
+use loglift_ports::{LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse};
 use sha2::{Digest, Sha256};
 
 use crate::redshift::{client_token, DataApi};
@@ -181,4 +181,64 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
             .await?;
         Ok(u64::try_from(outcome.result_rows).unwrap_or(0))
     }
+
+    async fn ledger_sources(
+        &self,
+        pipeline: &str,
+        from: &str,
+        to: &str,
+    ) -> PortResult<Vec<LedgerSource>> {
+        let query = ledger_sources_sql(Dialect::Redshift, pipeline, from, to).map_err(sql_error)?;
+        Ok(self
+            .ledger_query(&query)
+            .await?
+            .iter()
+            .filter_map(|row| {
+                Some(LedgerSource {
+                    source_object: row.first()?.as_str()?.to_owned(),
+                    objects: count(row.get(1)),
+                    rows: count(row.get(2)),
+                })
+            })
+            .collect())
+    }
+
+    async fn ledger_tables(&self, since: DateTime<Utc>) -> PortResult<Vec<LedgerTable>> {
+        let query = ledger_tables_sql(Dialect::Redshift, since).map_err(sql_error)?;
+        Ok(self
+            .ledger_query(&query)
+            .await?
+            .iter()
+            .filter_map(|row| {
+                Some(LedgerTable {
+                    table: row.first()?.as_str()?.to_owned(),
+                    last_loaded_at: row
+                        .get(1)
+                        .and_then(|v| v.as_str())
+                        .and_then(loglift_core::timefmt::parse_sql),
+                    objects_since: count(row.get(2)),
+                    rows_since: count(row.get(3)),
+                })
+            })
+            .collect())
+    }
+}
+
+impl<S: ObjectStore> RedshiftWarehouse<S> {
+    /// Run a read-only ledger query; no rows when the ledger does not exist yet (Redshift
+    /// answers `relation "…" does not exist`).
+    async fn ledger_query(&self, query: &str) -> PortResult<Vec<Vec<crate::redshift::Value>>> {
+        match self.api.query(query, &[], self.deadline()).await {
+            Ok(result) => Ok(result.rows),
+            Err(e) if e.reason().contains("does not exist") => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn count(value: Option<&crate::redshift::Value>) -> u64 {
+    value
+        .and_then(crate::redshift::Value::as_i64)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0)
 }

@@ -69,6 +69,14 @@ pub fn curated(t: DateTime<Utc>) -> String {
 }
 
 /// RFC 3339 with milliseconds and `Z`: log lines, reject records, raw `arrived_at`.
+/// A timestamp as a SQL engine prints one, `YYYY-MM-DD HH:MM:SS[.f]` in UTC (the inverse of
+/// [`curated`], lenient about the fraction).
+pub fn parse_sql(s: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

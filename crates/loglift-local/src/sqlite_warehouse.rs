@@ -27,7 +27,9 @@ use loglift_core::sql::{
     SqlError,
 };
 use loglift_core::storage::{LoadBatch, LoadReport};
-use loglift_ports::{ByteReader, ObjectStore, PortError, PortResult, Warehouse};
+use loglift_ports::{
+    ByteReader, LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse,
+};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -450,14 +452,7 @@ impl<S: ObjectStore> Warehouse for SqliteWarehouse<S> {
         let guard = self.conn.clone().lock_owned().await;
         let (_, result) = blocking(guard, move |conn| {
             reset(conn);
-            let exists: bool = conn
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'loglift_load_ledger')",
-                    [],
-                    |row| row.get(0),
-                )
-                .map_err(|e| sql_error("PruneLedger", sql::LEDGER_TABLE, e))?;
-            if !exists {
+            if !ledger_exists(conn).map_err(|e| sql_error("PruneLedger", sql::LEDGER_TABLE, e))? {
                 return Ok(0);
             }
             conn.execute(&sql, [])
@@ -467,6 +462,82 @@ impl<S: ObjectStore> Warehouse for SqliteWarehouse<S> {
         .await?;
         result
     }
+
+    async fn ledger_sources(
+        &self,
+        pipeline: &str,
+        from: &str,
+        to: &str,
+    ) -> PortResult<Vec<LedgerSource>> {
+        const OP: &str = "LedgerSources";
+        let query = sql::ledger_sources_sql(Dialect::Sqlite, pipeline, from, to)
+            .map_err(|e| plan_error(OP, sql::LEDGER_TABLE, e))?;
+        self.ledger_query(OP, query, |row| {
+            Ok(LedgerSource {
+                source_object: row.get(0)?,
+                objects: count(row.get(1)?),
+                rows: count(row.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+            })
+        })
+        .await
+    }
+
+    async fn ledger_tables(&self, since: DateTime<Utc>) -> PortResult<Vec<LedgerTable>> {
+        const OP: &str = "LedgerTables";
+        let query = sql::ledger_tables_sql(Dialect::Sqlite, since)
+            .map_err(|e| plan_error(OP, sql::LEDGER_TABLE, e))?;
+        self.ledger_query(OP, query, |row| {
+            Ok(LedgerTable {
+                table: row.get(0)?,
+                last_loaded_at: row
+                    .get::<_, Option<String>>(1)?
+                    .as_deref()
+                    .and_then(loglift_core::timefmt::parse_sql),
+                objects_since: count(row.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+                rows_since: count(row.get::<_, Option<i64>>(3)?.unwrap_or(0)),
+            })
+        })
+        .await
+    }
+}
+
+impl<S: ObjectStore> SqliteWarehouse<S> {
+    /// Run a read-only ledger query; no rows when the ledger does not exist yet.
+    async fn ledger_query<T, F>(
+        &self,
+        op: &'static str,
+        query: String,
+        map: F,
+    ) -> PortResult<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let guard = self.conn.clone().lock_owned().await;
+        let (_, result) = blocking(guard, move |conn| {
+            reset(conn);
+            if !ledger_exists(conn)? {
+                return Ok(Vec::new());
+            }
+            let mut statement = conn.prepare(&query)?;
+            let rows = statement.query_map([], |row| map(row))?;
+            rows.collect::<rusqlite::Result<Vec<T>>>()
+        })
+        .await?;
+        result.map_err(|e| sql_error(op, sql::LEDGER_TABLE, e))
+    }
+}
+
+fn ledger_exists(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'loglift_load_ledger')",
+        [],
+        |row| row.get(0),
+    )
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -287,18 +287,12 @@ pub trait Warehouse: Send + Sync {
         pipeline: &str,
         from: &str,
         to: &str,
-    ) -> impl Future<Output = PortResult<Vec<LedgerSource>>> + Send {
-        let _ = (pipeline, from, to);
-        async { Err(PortError::Rejected { op: "LedgerSources", target: String::new(), message: "not built yet".into() }) }
-    }
+    ) -> impl Future<Output = PortResult<Vec<LedgerSource>>> + Send;
     /// Per target table: the last load time and the objects and rows loaded since `since`.
     fn ledger_tables(
         &self,
         since: DateTime<Utc>,
-    ) -> impl Future<Output = PortResult<Vec<LedgerTable>>> + Send {
-        let _ = since;
-        async { Err(PortError::Rejected { op: "LedgerTables", target: String::new(), message: "not built yet".into() }) }
-    }
+    ) -> impl Future<Output = PortResult<Vec<LedgerTable>>> + Send;
 }
 
 /// The ledger's view of one source object (raw or landing): what was loaded from it.

@@ -29,7 +29,7 @@ use loglift_core::sql::{
     ReadRowsError, Role, RowDecoder, SqlError,
 };
 use loglift_core::storage::{LoadBatch, LoadReport};
-use loglift_ports::{ObjectStore, PortError, PortResult, Warehouse};
+use loglift_ports::{LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse};
 use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::{Client, NoTls, Transaction};
 use tokio_util::io::SyncIoBridge;
@@ -410,17 +410,84 @@ impl<S: ObjectStore> Warehouse for PgWarehouse<S> {
             target: target.to_owned(),
             message: "no connection".into(),
         })?;
-        let exists: bool = client
-            .query_one(
-                "SELECT to_regclass('loglift.loglift_load_ledger') IS NOT NULL",
-                &[],
-            )
-            .await
-            .map_err(err)?
-            .get(0);
-        if !exists {
+        if !ledger_exists(client).await.map_err(err)? {
             return Ok(0);
         }
         client.execute(&delete, &[]).await.map_err(err)
+    }
+
+    async fn ledger_sources(
+        &self,
+        pipeline: &str,
+        from: &str,
+        to: &str,
+    ) -> PortResult<Vec<LedgerSource>> {
+        let target = sql::LEDGER_TABLE;
+        let query = sql::ledger_sources_sql(Dialect::Postgres, pipeline, from, to)
+            .map_err(|e| plan_error("LedgerSources", target, e))?;
+        let rows = self.ledger_query("LedgerSources", &query).await?;
+        Ok(rows
+            .iter()
+            .map(|row| LedgerSource {
+                source_object: row.get(0),
+                objects: count(row.get(1)),
+                rows: count(row.get::<_, Option<i64>>(2).unwrap_or(0)),
+            })
+            .collect())
+    }
+
+    async fn ledger_tables(&self, since: DateTime<Utc>) -> PortResult<Vec<LedgerTable>> {
+        let target = sql::LEDGER_TABLE;
+        let query = sql::ledger_tables_sql(Dialect::Postgres, since)
+            .map_err(|e| plan_error("LedgerTables", target, e))?;
+        let rows = self.ledger_query("LedgerTables", &query).await?;
+        Ok(rows
+            .iter()
+            .map(|row| LedgerTable {
+                table: row.get(0),
+                last_loaded_at: row
+                    .get::<_, Option<String>>(1)
+                    .as_deref()
+                    .and_then(loglift_core::timefmt::parse_sql),
+                objects_since: count(row.get::<_, Option<i64>>(2).unwrap_or(0)),
+                rows_since: count(row.get::<_, Option<i64>>(3).unwrap_or(0)),
+            })
+            .collect())
+    }
+}
+
+async fn ledger_exists(client: &Client) -> Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .query_one(
+            "SELECT to_regclass('loglift.loglift_load_ledger') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0))
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl<S: ObjectStore> PgWarehouse<S> {
+    /// Run a read-only ledger query; no rows when the ledger does not exist yet.
+    async fn ledger_query(
+        &self,
+        op: &'static str,
+        query: &str,
+    ) -> PortResult<Vec<tokio_postgres::Row>> {
+        let target = sql::LEDGER_TABLE;
+        let err = |e: tokio_postgres::Error| pg_error(op, target, &e);
+        let guard = self.client().await?;
+        let client = guard.as_ref().ok_or_else(|| PortError::Transient {
+            op,
+            target: target.to_owned(),
+            message: "no connection".into(),
+        })?;
+        if !ledger_exists(client).await.map_err(err)? {
+            return Ok(Vec::new());
+        }
+        client.query(query, &[]).await.map_err(err)
     }
 }

@@ -589,3 +589,105 @@ pub fn check_model(model: &Model, rows: &[(String, String)]) -> Result<(), Strin
     }
     Ok(())
 }
+
+/// The ledger queries `loglift audit` and `loglift status` use, after a load of two source
+/// objects under `prefix` (one with two curated objects): per source object and per table.
+pub async fn check_ledger_queries<W: Warehouse, S: ObjectStore>(
+    w: &W,
+    store: &S,
+    p: &Pipeline,
+    prefix: &str,
+) {
+    let from = format!("s3://{BUCKET}/{prefix}/");
+    let to = format!("s3://{BUCKET}/{prefix}0");
+    assert_eq!(
+        w.ledger_sources(&p.name, &from, &to).await.unwrap(),
+        vec![],
+        "nothing loaded yet"
+    );
+    w.ensure_table(p).await.unwrap();
+    let (src_a, src_b) = (format!("{prefix}/src-a"), format!("{prefix}/src-b"));
+    let a0 = put_object(
+        store,
+        p,
+        &format!("{prefix}/a0"),
+        &source_object(&src_a),
+        &[(1, 0), (2, 0), (2, 1)],
+    )
+    .await;
+    let a1 = put_object(
+        store,
+        p,
+        &format!("{prefix}/a1"),
+        &source_object(&src_a),
+        &[(3, 0), (4, 0)],
+    )
+    .await;
+    let b0 = put_object(
+        store,
+        p,
+        &format!("{prefix}/b0"),
+        &source_object(&src_b),
+        &[(4, 1), (5, 0)],
+    )
+    .await;
+    let before = Utc::now() - ChronoDuration::minutes(5);
+    w.load(
+        p,
+        &batch(
+            p,
+            vec![
+                message(p, &src_a, vec![a0, a1]),
+                message(p, &src_b, vec![b0]),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    let sources = w.ledger_sources(&p.name, &from, &to).await.unwrap();
+    assert_eq!(
+        sources,
+        vec![
+            loglift_ports::LedgerSource {
+                source_object: source_object(&src_a),
+                objects: 2,
+                rows: 5
+            },
+            loglift_ports::LedgerSource {
+                source_object: source_object(&src_b),
+                objects: 1,
+                rows: 2
+            },
+        ],
+        "rows are the curated objects' rows, duplicates included"
+    );
+    let only_a = w
+        .ledger_sources(&p.name, &source_object(&src_a), &source_object(&src_b))
+        .await
+        .unwrap();
+    assert_eq!(only_a.len(), 1, "{only_a:?}");
+    assert_eq!(
+        w.ledger_sources("another_pipeline", &from, &to)
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let tables = w.ledger_tables(before).await.unwrap();
+    let mine = tables
+        .iter()
+        .find(|t| t.table == p.table)
+        .unwrap_or_else(|| panic!("{tables:?}"));
+    assert_eq!((mine.objects_since, mine.rows_since), (3, 7), "{mine:?}");
+    let last = mine.last_loaded_at.unwrap();
+    assert!(
+        last > before && last < Utc::now() + ChronoDuration::minutes(5),
+        "{last}"
+    );
+    let later = w
+        .ledger_tables(Utc::now() + ChronoDuration::hours(1))
+        .await
+        .unwrap();
+    let mine = later.iter().find(|t| t.table == p.table).unwrap();
+    assert_eq!((mine.objects_since, mine.rows_since), (0, 0));
+    assert_eq!(mine.last_loaded_at, Some(last));
+}

@@ -283,6 +283,43 @@ pub fn prune_ledger_sql(dialect: Dialect, before: DateTime<Utc>) -> Result<Strin
     ))
 }
 
+/// The ledger per source object of `pipeline` for source objects in `[from, to)` (byte order:
+/// PostgreSQL compares with `COLLATE "C"`). Columns: `source_object`, `objects` (bigint),
+/// `row_count` (bigint).
+pub fn ledger_sources_sql(
+    dialect: Dialect,
+    pipeline: &str,
+    from: &str,
+    to: &str,
+) -> Result<String, SqlError> {
+    let collate = match dialect {
+        Dialect::Postgres => " COLLATE \"C\"",
+        Dialect::Redshift | Dialect::Sqlite => "",
+    };
+    Ok(format!(
+        "SELECT \"source_object\", COUNT(*) AS \"objects\", CAST(SUM(\"row_count\") AS BIGINT) AS \"row_count\" \
+         FROM {} WHERE \"pipeline\" = {} AND \"source_object\"{collate} >= {} AND \"source_object\"{collate} < {} \
+         GROUP BY \"source_object\" ORDER BY \"source_object\"",
+        ledger_ref(dialect),
+        literal("pipeline", pipeline)?,
+        literal("source object", from)?,
+        literal("source object", to)?,
+    ))
+}
+
+/// Per target table: the last load (as `YYYY-MM-DD HH:MM:SS[.f]` text) and the objects and rows
+/// loaded since `since`. Columns: `target_table`, `last_loaded_at`, `objects_since`, `rows_since`.
+pub fn ledger_tables_sql(dialect: Dialect, since: DateTime<Utc>) -> Result<String, SqlError> {
+    let since = timestamp_literal(dialect, &timefmt::curated(since))?;
+    Ok(format!(
+        "SELECT \"target_table\", CAST(MAX(\"loaded_at\") AS VARCHAR(32)) AS \"last_loaded_at\", \
+         CAST(SUM(CASE WHEN \"loaded_at\" >= {since} THEN 1 ELSE 0 END) AS BIGINT) AS \"objects_since\", \
+         CAST(SUM(CASE WHEN \"loaded_at\" >= {since} THEN \"row_count\" ELSE 0 END) AS BIGINT) AS \"rows_since\" \
+         FROM {} GROUP BY \"target_table\" ORDER BY \"target_table\"",
+        ledger_ref(dialect),
+    ))
+}
+
 /// A `YYYY-MM-DD HH:MM:SS.ffffff` timestamp literal, typed where the dialect types them.
 pub(crate) fn timestamp_literal(dialect: Dialect, value: &str) -> Result<String, SqlError> {
     let parsed = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S%.f");
