@@ -3,9 +3,15 @@
 //! mode's data directory with `--local`. Commands match on [`Backend`] and call the same generic
 //! stage function with either set of adapters.
 
-use loglift_aws::{KinesisReader, S3Store, SqsQueue};
-use loglift_core::spec::Spec;
-use loglift_core::storage::Layout;
+use chrono::{DateTime, Utc};
+use loglift_aws::redshift::{DataApiConfig, Target};
+use loglift_aws::{DataApi, KinesisReader, RedshiftWarehouse, S3Store, SqsQueue};
+use loglift_core::spec::{Pipeline, Spec};
+use loglift_core::storage::{Layout, LoadBatch, LoadReport, Location};
+use loglift_ports::{LedgerSource, LedgerTable, PortResult, Warehouse};
+use loglift_postgres::PgWarehouse;
+use loglift_stages::config::{LoadConfig, RedshiftEndpoint, WarehouseTarget};
+use loglift_stages::status::WatchedQueue;
 
 use crate::local::{self, Local, LocalOpts};
 
@@ -57,3 +63,159 @@ impl Backend {
     }
 }
 
+impl Aws {
+    /// An AWS queue variable (`LOGLIFT_TRANSFORM_QUEUE`, …): a URL, or a name resolved with
+    /// `GetQueueUrl`.
+    pub async fn queue_from_env(&self, variable: &str) -> Result<Option<String>, String> {
+        match std::env::var(variable)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => Ok(None),
+            Some(v) if v.starts_with("https://") || v.starts_with("http://") => Ok(Some(v)),
+            Some(name) => self
+                .queue
+                .client()
+                .get_queue_url()
+                .queue_name(name.trim())
+                .send()
+                .await
+                .map_err(|e| format!("{variable}={name}: {e}"))
+                .map(|out| out.queue_url().map(str::to_owned)),
+        }
+    }
+
+    /// The queues `status` and `audit` watch: `LOGLIFT_TRANSFORM_QUEUE`, `LOGLIFT_LOADER_QUEUE`
+    /// and the dead-letter queues in `LOGLIFT_DLQS` (comma-separated), as terraform outputs them.
+    pub async fn watched_queues(&self) -> Result<Vec<WatchedQueue>, String> {
+        let mut queues = Vec::new();
+        for (label, variable) in [
+            ("transform", "LOGLIFT_TRANSFORM_QUEUE"),
+            ("loader", "LOGLIFT_LOADER_QUEUE"),
+        ] {
+            if let Some(address) = self.queue_from_env(variable).await? {
+                queues.push(WatchedQueue {
+                    label: label.to_owned(),
+                    address,
+                    dead_letter: false,
+                });
+            }
+        }
+        for dlq in std::env::var("LOGLIFT_DLQS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            queues.push(WatchedQueue {
+                label: dlq.rsplit('/').next().unwrap_or(dlq).to_owned(),
+                address: dlq.to_owned(),
+                dead_letter: true,
+            });
+        }
+        if queues.is_empty() {
+            return Err("no queues configured: set LOGLIFT_TRANSFORM_QUEUE, LOGLIFT_LOADER_QUEUE and LOGLIFT_DLQS (terraform outputs them), or use --local".into());
+        }
+        Ok(queues)
+    }
+
+    /// The warehouse the dedupe-loader loads, from the same variables (`LOGLIFT_WAREHOUSE`, …).
+    pub async fn warehouse(&self) -> Result<AwsWarehouse, String> {
+        let config = LoadConfig::from_env().map_err(|e| e.to_string())?;
+        Ok(match config.target {
+            WarehouseTarget::Redshift {
+                endpoint,
+                secret_arn,
+                database,
+                copy_role_arn,
+            } => {
+                let target = match endpoint {
+                    RedshiftEndpoint::Workgroup(workgroup) => Target::Serverless { workgroup },
+                    RedshiftEndpoint::Cluster { id, db_user } => Target::Cluster {
+                        cluster_id: id,
+                        db_user,
+                    },
+                };
+                let mut api = DataApiConfig::new(target, database);
+                api.secret_arn = secret_arn;
+                AwsWarehouse::Redshift(RedshiftWarehouse::new(
+                    DataApi::new(loglift_aws::data_api_client(&self.sdk), api),
+                    self.store.clone(),
+                    Location::new(self.layout.curated.bucket.clone(), config.manifest_prefix),
+                    copy_role_arn,
+                    config.load_timeout,
+                ))
+            }
+            WarehouseTarget::Postgres { url } => AwsWarehouse::Postgres(
+                PgWarehouse::connect(&url, self.store.clone())
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+        })
+    }
+}
+
+/// The local queues `status` and `audit` watch.
+pub fn local_watched_queues() -> Vec<WatchedQueue> {
+    [local::TRANSFORM_QUEUE, local::LOADER_QUEUE]
+        .into_iter()
+        .flat_map(|q| {
+            [
+                WatchedQueue {
+                    label: q.to_owned(),
+                    address: q.to_owned(),
+                    dead_letter: false,
+                },
+                WatchedQueue {
+                    label: format!("{q}-dlq"),
+                    address: format!("{q}-dlq"),
+                    dead_letter: true,
+                },
+            ]
+        })
+        .collect()
+}
+
+/// The dedupe-loader's warehouse seen from the CLI: Redshift (Data API) or PostgreSQL.
+pub enum AwsWarehouse {
+    Redshift(RedshiftWarehouse<S3Store>),
+    Postgres(PgWarehouse<S3Store>),
+}
+
+impl Warehouse for AwsWarehouse {
+    async fn ensure_table(&self, pipeline: &Pipeline) -> PortResult<()> {
+        match self {
+            AwsWarehouse::Redshift(w) => w.ensure_table(pipeline).await,
+            AwsWarehouse::Postgres(w) => w.ensure_table(pipeline).await,
+        }
+    }
+    async fn load(&self, pipeline: &Pipeline, batch: &LoadBatch) -> PortResult<LoadReport> {
+        match self {
+            AwsWarehouse::Redshift(w) => w.load(pipeline, batch).await,
+            AwsWarehouse::Postgres(w) => w.load(pipeline, batch).await,
+        }
+    }
+    async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
+        match self {
+            AwsWarehouse::Redshift(w) => w.prune_ledger(before).await,
+            AwsWarehouse::Postgres(w) => w.prune_ledger(before).await,
+        }
+    }
+    async fn ledger_sources(
+        &self,
+        pipeline: &str,
+        from: &str,
+        to: &str,
+    ) -> PortResult<Vec<LedgerSource>> {
+        match self {
+            AwsWarehouse::Redshift(w) => w.ledger_sources(pipeline, from, to).await,
+            AwsWarehouse::Postgres(w) => w.ledger_sources(pipeline, from, to).await,
+        }
+    }
+    async fn ledger_tables(&self, since: DateTime<Utc>) -> PortResult<Vec<LedgerTable>> {
+        match self {
+            AwsWarehouse::Redshift(w) => w.ledger_tables(since).await,
+            AwsWarehouse::Postgres(w) => w.ledger_tables(since).await,
+        }
+    }
+}

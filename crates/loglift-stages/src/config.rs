@@ -194,11 +194,7 @@ impl TransformConfig {
 pub enum WarehouseTarget {
     /// Amazon Redshift through the Data API.
     Redshift {
-        /// `LOGLIFT_REDSHIFT_WORKGROUP` (Serverless) …
-        workgroup: Option<String>,
-        /// … or `LOGLIFT_REDSHIFT_CLUSTER` (provisioned) with `LOGLIFT_REDSHIFT_DB_USER`.
-        cluster: Option<String>,
-        db_user: Option<String>,
+        endpoint: RedshiftEndpoint,
         /// `LOGLIFT_REDSHIFT_SECRET_ARN`: credentials from Secrets Manager instead of a DbUser.
         secret_arn: Option<String>,
         /// `LOGLIFT_REDSHIFT_DATABASE` (default `dev`).
@@ -210,6 +206,16 @@ pub enum WarehouseTarget {
     Postgres { url: String },
 }
 
+/// Which Redshift the Data API talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedshiftEndpoint {
+    /// `LOGLIFT_REDSHIFT_WORKGROUP`: a Serverless workgroup.
+    Workgroup(String),
+    /// `LOGLIFT_REDSHIFT_CLUSTER`: a provisioned cluster, with `LOGLIFT_REDSHIFT_DB_USER` for
+    /// temporary credentials (or none when a secret is given).
+    Cluster { id: String, db_user: Option<String> },
+}
+
 /// The dedupe-loader's settings besides [`CommonConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadConfig {
@@ -219,6 +225,9 @@ pub struct LoadConfig {
     pub ledger_retention_days: i64,
     /// `LOGLIFT_MANIFEST_PREFIX` (default `manifests/`, in the curated bucket): COPY manifests.
     pub manifest_prefix: String,
+    /// `LOGLIFT_LOAD_TIMEOUT_SECONDS` (default 300): the function's timeout; Redshift polling
+    /// stops before it.
+    pub load_timeout: std::time::Duration,
 }
 
 impl LoadConfig {
@@ -231,26 +240,32 @@ impl LoadConfig {
         let kind = get("LOGLIFT_WAREHOUSE").unwrap_or_else(|| "redshift".to_owned());
         let target = match kind.trim() {
             "redshift" => {
-                let workgroup = get("LOGLIFT_REDSHIFT_WORKGROUP");
-                let cluster = get("LOGLIFT_REDSHIFT_CLUSTER");
-                if workgroup.is_some() == cluster.is_some() {
-                    return Err(ConfigError::Missing {
-                        name: "LOGLIFT_REDSHIFT_WORKGROUP",
-                        hint: "set exactly one of LOGLIFT_REDSHIFT_WORKGROUP (Serverless) and LOGLIFT_REDSHIFT_CLUSTER (provisioned)",
-                    });
-                }
                 let db_user = get("LOGLIFT_REDSHIFT_DB_USER");
                 let secret_arn = get("LOGLIFT_REDSHIFT_SECRET_ARN");
-                if cluster.is_some() && db_user.is_none() && secret_arn.is_none() {
-                    return Err(ConfigError::Missing {
-                        name: "LOGLIFT_REDSHIFT_DB_USER",
-                        hint: "a provisioned cluster needs LOGLIFT_REDSHIFT_DB_USER or LOGLIFT_REDSHIFT_SECRET_ARN",
-                    });
-                }
+                let endpoint = match (
+                    get("LOGLIFT_REDSHIFT_WORKGROUP"),
+                    get("LOGLIFT_REDSHIFT_CLUSTER"),
+                ) {
+                    (Some(workgroup), None) => RedshiftEndpoint::Workgroup(workgroup),
+                    (None, Some(_)) if db_user.is_none() && secret_arn.is_none() => {
+                        return Err(ConfigError::Missing {
+                            name: "LOGLIFT_REDSHIFT_DB_USER",
+                            hint: "a provisioned cluster needs LOGLIFT_REDSHIFT_DB_USER or LOGLIFT_REDSHIFT_SECRET_ARN",
+                        });
+                    }
+                    (None, Some(id)) => RedshiftEndpoint::Cluster {
+                        id,
+                        db_user: db_user.clone(),
+                    },
+                    _ => {
+                        return Err(ConfigError::Missing {
+                            name: "LOGLIFT_REDSHIFT_WORKGROUP",
+                            hint: "set exactly one of LOGLIFT_REDSHIFT_WORKGROUP (Serverless) and LOGLIFT_REDSHIFT_CLUSTER (provisioned)",
+                        });
+                    }
+                };
                 WarehouseTarget::Redshift {
-                    workgroup,
-                    cluster,
-                    db_user,
+                    endpoint,
                     secret_arn,
                     database: get("LOGLIFT_REDSHIFT_DATABASE").unwrap_or_else(|| "dev".to_owned()),
                     copy_role_arn: get("LOGLIFT_COPY_ROLE_ARN").ok_or(ConfigError::Missing {
@@ -279,6 +294,9 @@ impl LoadConfig {
                 .max(1),
             manifest_prefix: get("LOGLIFT_MANIFEST_PREFIX")
                 .unwrap_or_else(|| "manifests/".to_owned()),
+            load_timeout: std::time::Duration::from_secs(
+                parse_var(&lookup, "LOGLIFT_LOAD_TIMEOUT_SECONDS", 300u64)?.clamp(30, 900),
+            ),
         })
     }
 }
@@ -385,6 +403,32 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(ok.ledger_retention_days, 30);
+        assert_eq!(ok.load_timeout, std::time::Duration::from_secs(300));
+        assert!(matches!(
+            ok.target,
+            WarehouseTarget::Redshift { endpoint: RedshiftEndpoint::Workgroup(ref w), .. } if w == "wg"
+        ));
+        let cluster = LoadConfig::from_lookup(lookup(&[
+            ("LOGLIFT_REDSHIFT_CLUSTER", "c1"),
+            ("LOGLIFT_REDSHIFT_DB_USER", "loader"),
+            ("LOGLIFT_COPY_ROLE_ARN", "arn:aws:iam::1:role/r"),
+            ("LOGLIFT_LOAD_TIMEOUT_SECONDS", "600"),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            cluster.target,
+            WarehouseTarget::Redshift {
+                endpoint: RedshiftEndpoint::Cluster { ref id, db_user: Some(ref u) }, ..
+            } if id == "c1" && u == "loader"
+        ));
+        assert_eq!(cluster.load_timeout, std::time::Duration::from_secs(600));
+        let both = LoadConfig::from_lookup(lookup(&[
+            ("LOGLIFT_REDSHIFT_CLUSTER", "c1"),
+            ("LOGLIFT_REDSHIFT_WORKGROUP", "wg"),
+            ("LOGLIFT_COPY_ROLE_ARN", "arn:aws:iam::1:role/r"),
+        ]))
+        .unwrap_err();
+        assert!(both.to_string().contains("exactly one"), "{both}");
         let pg = LoadConfig::from_lookup(lookup(&[
             ("LOGLIFT_WAREHOUSE", "postgres"),
             ("LOGLIFT_POSTGRES_URL", "postgres://h/db"),

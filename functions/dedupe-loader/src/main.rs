@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use loglift_aws::redshift::Target;
-use loglift_aws::{DataApi, DataApiConfig, RedshiftWarehouse, S3Store};
+use loglift_aws::redshift::{DataApiConfig, Target};
+use loglift_aws::{DataApi, RedshiftWarehouse, S3Store};
 use loglift_core::storage::Location;
 use loglift_ports::{Clock, SystemClock, Warehouse};
-use loglift_stages::config::{CommonConfig, LoadConfig, WarehouseTarget};
+use loglift_stages::config::{CommonConfig, LoadConfig, RedshiftEndpoint, WarehouseTarget};
 use loglift_stages::load::{handle_sqs, LoadDeps};
 use loglift_stages::obs::init_or_exit;
 use serde_json::Value;
@@ -28,33 +28,20 @@ async fn main() -> Result<(), Error> {
     let retention = chrono::TimeDelta::days(config.ledger_retention_days);
     match config.target {
         WarehouseTarget::Redshift {
-            workgroup,
-            cluster,
-            db_user,
+            endpoint,
             secret_arn,
             database,
             copy_role_arn,
         } => {
-            let target = match (workgroup, cluster) {
-                (Some(workgroup), _) => Target::Serverless { workgroup },
-                (None, cluster) => Target::Cluster {
-                    cluster_id: cluster.unwrap_or_default(),
-                    db_user,
-                },
-            };
-            let mut api_config = DataApiConfig::new(target, database);
-            api_config.secret_arn = secret_arn;
-            let api = DataApi::new(loglift_aws::data_api_client(&sdk), api_config);
-            let timeout = std::env::var("LOGLIFT_LOAD_TIMEOUT_SECONDS")
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .map_or(Duration::from_secs(300), Duration::from_secs);
             let warehouse = RedshiftWarehouse::new(
-                api,
+                DataApi::new(
+                    loglift_aws::data_api_client(&sdk),
+                    data_api_config(endpoint, secret_arn, database),
+                ),
                 store.clone(),
                 Location::new(common.layout.curated.bucket.clone(), config.manifest_prefix),
                 copy_role_arn,
-                timeout.saturating_sub(DEADLINE_MARGIN),
+                config.load_timeout.saturating_sub(DEADLINE_MARGIN),
             );
             let mut deps = LoadDeps::new(spec, common.layout, warehouse, store, SystemClock);
             deps.ledger_retention = retention;
@@ -68,6 +55,24 @@ async fn main() -> Result<(), Error> {
             serve(deps).await
         }
     }
+}
+
+/// The configured endpoint as the Data API addresses it.
+fn data_api_config(
+    endpoint: RedshiftEndpoint,
+    secret_arn: Option<String>,
+    database: String,
+) -> DataApiConfig {
+    let target = match endpoint {
+        RedshiftEndpoint::Workgroup(workgroup) => Target::Serverless { workgroup },
+        RedshiftEndpoint::Cluster { id, db_user } => Target::Cluster {
+            cluster_id: id,
+            db_user,
+        },
+    };
+    let mut config = DataApiConfig::new(target, database);
+    config.secret_arn = secret_arn;
+    config
 }
 
 async fn serve<W: Warehouse>(deps: LoadDeps<W, S3Store, SystemClock>) -> Result<(), Error> {
