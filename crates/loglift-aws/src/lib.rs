@@ -26,7 +26,7 @@ pub use loglift_ports::Redrive;
 pub use redshift::{DataApi, DataApiConfig, DataApiError};
 pub use redshift_warehouse::RedshiftWarehouse;
 pub use s3::S3Store;
-pub use sqs::SqsQueue;
+pub use sqs::{queue_name, MoveTask, MoveTaskStatus, SqsQueue, MAX_MOVE_RATE};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 

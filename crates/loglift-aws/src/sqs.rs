@@ -67,12 +67,22 @@ impl SqsQueue {
             })
     }
 
-    /// The URL of the queue named `name`.
-    pub async fn queue_url(&self, name: &str) -> PortResult<String> {
+    /// The URL of a queue given by name or URL: a URL (`http://…`, `https://…`) is returned as
+    /// it is, a name is looked up (GetQueueUrl).
+    pub async fn queue_url(&self, name_or_url: &str) -> PortResult<String> {
+        if is_url(name_or_url) {
+            return Ok(name_or_url.to_owned());
+        }
+        self.queue_url_in(name_or_url, None).await
+    }
+
+    /// GetQueueUrl, optionally in another account.
+    async fn queue_url_in(&self, name: &str, account: Option<&str>) -> PortResult<String> {
         let out = self
             .client
             .get_queue_url()
             .queue_name(name)
+            .set_queue_owner_aws_account_id(account.map(str::to_owned))
             .send()
             .await
             .map_err(|e| port_error("GetQueueUrl", name, e))?;
@@ -81,6 +91,134 @@ impl SqsQueue {
             .ok_or_else(|| PortError::NotFound {
                 what: format!("queue {name}"),
             })
+    }
+
+    /// The URLs of the queues whose redrive policy names `dlq_url` as their dead-letter queue
+    /// (ListDeadLetterSourceQueues, every page), sorted.
+    pub async fn dead_letter_sources(&self, dlq_url: &str) -> PortResult<Vec<String>> {
+        let mut urls = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_dead_letter_source_queues()
+                .queue_url(dlq_url)
+                .max_results(1000)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| port_error("ListDeadLetterSourceQueues", dlq_url, e))?;
+            urls.extend(out.queue_urls().iter().cloned());
+            match out.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        urls.sort();
+        urls.dedup();
+        Ok(urls)
+    }
+
+    /// The dead-letter policy of the queue at `queue_url` (its `RedrivePolicy` attribute), with
+    /// the DLQ as a URL; `None` when it has none.
+    pub async fn redrive_policy(&self, queue_url: &str) -> PortResult<Option<Redrive>> {
+        let attrs = self
+            .attributes(queue_url, &[QueueAttributeName::RedrivePolicy])
+            .await?;
+        let Some(policy) = attrs
+            .get(&QueueAttributeName::RedrivePolicy)
+            .filter(|p| !p.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let bad = |message: String| PortError::Rejected {
+            op: "GetQueueAttributes",
+            target: queue_url.to_owned(),
+            message: format!("RedrivePolicy {policy:?}: {message}"),
+        };
+        let policy = parse_redrive_policy(policy).map_err(bad)?;
+        let (account, name) = arn_account_and_name(&policy.dead_letter_target_arn)
+            .ok_or_else(|| bad("deadLetterTargetArn is not an SQS queue ARN".to_owned()))?;
+        let dead_letter_queue = self.queue_url_in(name, Some(account)).await?;
+        Ok(Some(Redrive {
+            dead_letter_queue,
+            max_receive_count: policy.max_receive_count,
+        }))
+    }
+
+    /// Start SQS's own DLQ redrive (StartMessageMoveTask) from the DLQ at `dlq_url` to
+    /// `destination_url`, or to each message's original source queue when `None`, at most
+    /// `max_per_second` messages a second (1..=[`MAX_MOVE_RATE`]; SQS picks when `None`).
+    /// Returns the task handle (for [`SqsQueue::cancel_move_task`]). SQS runs one task per
+    /// DLQ at a time and refuses DLQs whose sources are not SQS queues (Lambda, SNS).
+    pub async fn start_move_task(
+        &self,
+        dlq_url: &str,
+        destination_url: Option<&str>,
+        max_per_second: Option<u32>,
+    ) -> PortResult<String> {
+        const OP: &str = "StartMessageMoveTask";
+        if let Some(rate) = max_per_second.filter(|r| !(1..=MAX_MOVE_RATE).contains(r)) {
+            return Err(PortError::Rejected {
+                op: OP,
+                target: dlq_url.to_owned(),
+                message: format!(
+                    "MaxNumberOfMessagesPerSecond {rate} is not within 1..={MAX_MOVE_RATE}"
+                ),
+            });
+        }
+        let source_arn = self.queue_arn(dlq_url).await?;
+        let destination_arn = match destination_url {
+            Some(url) => Some(self.queue_arn(url).await?),
+            None => None,
+        };
+        let out = self
+            .client
+            .start_message_move_task()
+            .source_arn(&source_arn)
+            .set_destination_arn(destination_arn)
+            .set_max_number_of_messages_per_second(
+                max_per_second.and_then(|r| i32::try_from(r).ok()),
+            )
+            .send()
+            .await
+            .map_err(|e| port_error(OP, dlq_url, e))?;
+        out.task_handle()
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| PortError::Rejected {
+                op: OP,
+                target: dlq_url.to_owned(),
+                message: "response has no TaskHandle".to_owned(),
+            })
+    }
+
+    /// The most recent move tasks of the DLQ at `dlq_url` (ListMessageMoveTasks: at most 10,
+    /// newest first; only a running task has a handle).
+    pub async fn list_move_tasks(&self, dlq_url: &str) -> PortResult<Vec<MoveTask>> {
+        let source_arn = self.queue_arn(dlq_url).await?;
+        let out = self
+            .client
+            .list_message_move_tasks()
+            .source_arn(&source_arn)
+            .max_results(10)
+            .send()
+            .await
+            .map_err(|e| port_error("ListMessageMoveTasks", dlq_url, e))?;
+        Ok(out.results().iter().map(MoveTask::from_wire).collect())
+    }
+
+    /// Cancel a running move task (CancelMessageMoveTask); returns the approximate number of
+    /// messages it had moved. Messages already moved stay moved.
+    pub async fn cancel_move_task(&self, task_handle: &str) -> PortResult<u64> {
+        let out = self
+            .client
+            .cancel_message_move_task()
+            .task_handle(task_handle)
+            .send()
+            .await
+            .map_err(|e| port_error("CancelMessageMoveTask", task_handle, e))?;
+        Ok(u64::try_from(out.approximate_number_of_messages_moved()).unwrap_or(0))
     }
 
     /// The ARN of the queue at `queue_url`.
@@ -112,6 +250,148 @@ impl SqsQueue {
             .await
             .map_err(|e| port_error("GetQueueAttributes", queue_url, e))?;
         Ok(out.attributes.unwrap_or_default())
+    }
+}
+
+/// The highest `MaxNumberOfMessagesPerSecond` SQS accepts for a move task.
+pub const MAX_MOVE_RATE: u32 = 500;
+
+/// The state of a DLQ move task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveTaskStatus {
+    Running,
+    Completed,
+    Cancelling,
+    Cancelled,
+    Failed,
+    /// A status this code does not know, as SQS wrote it.
+    Other(String),
+}
+
+impl MoveTaskStatus {
+    fn from_wire(status: &str) -> Self {
+        match status {
+            "RUNNING" => MoveTaskStatus::Running,
+            "COMPLETED" => MoveTaskStatus::Completed,
+            "CANCELLING" => MoveTaskStatus::Cancelling,
+            "CANCELLED" => MoveTaskStatus::Cancelled,
+            "FAILED" => MoveTaskStatus::Failed,
+            other => MoveTaskStatus::Other(other.to_owned()),
+        }
+    }
+
+    /// As SQS writes it (`RUNNING`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            MoveTaskStatus::Running => "RUNNING",
+            MoveTaskStatus::Completed => "COMPLETED",
+            MoveTaskStatus::Cancelling => "CANCELLING",
+            MoveTaskStatus::Cancelled => "CANCELLED",
+            MoveTaskStatus::Failed => "FAILED",
+            MoveTaskStatus::Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for MoveTaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One DLQ move task, as ListMessageMoveTasks reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveTask {
+    /// Only a running task has one (to cancel it).
+    pub handle: Option<String>,
+    pub status: MoveTaskStatus,
+    pub source_arn: String,
+    /// `None`: each message goes back to its original source queue.
+    pub destination_arn: Option<String>,
+    pub max_per_second: Option<u32>,
+    pub moved: u64,
+    /// How many the task set out to move (absent while SQS is still counting).
+    pub to_move: Option<u64>,
+    pub failure_reason: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+impl MoveTask {
+    fn from_wire(t: &aws_sdk_sqs::types::ListMessageMoveTasksResultEntry) -> Self {
+        MoveTask {
+            handle: t.task_handle().filter(|h| !h.is_empty()).map(str::to_owned),
+            status: MoveTaskStatus::from_wire(t.status().unwrap_or_default()),
+            source_arn: t.source_arn().unwrap_or_default().to_owned(),
+            destination_arn: t
+                .destination_arn()
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned),
+            max_per_second: t
+                .max_number_of_messages_per_second()
+                .and_then(|r| u32::try_from(r).ok()),
+            moved: u64::try_from(t.approximate_number_of_messages_moved()).unwrap_or(0),
+            to_move: t
+                .approximate_number_of_messages_to_move()
+                .and_then(|n| u64::try_from(n).ok()),
+            failure_reason: t
+                .failure_reason()
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
+            started_at: (t.started_timestamp() > 0)
+                .then(|| DateTime::<Utc>::from_timestamp_millis(t.started_timestamp()))
+                .flatten(),
+        }
+    }
+}
+
+/// The `RedrivePolicy` attribute's JSON (`maxReceiveCount` arrives as a string or a number).
+#[derive(Debug, PartialEq, Eq)]
+struct RedrivePolicyWire {
+    dead_letter_target_arn: String,
+    max_receive_count: u32,
+}
+
+fn parse_redrive_policy(text: &str) -> Result<RedrivePolicyWire, String> {
+    let json: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let arn = json
+        .get("deadLetterTargetArn")
+        .and_then(serde_json::Value::as_str)
+        .ok_or("no deadLetterTargetArn")?;
+    let count = match json.get("maxReceiveCount") {
+        Some(serde_json::Value::String(s)) => s.trim().parse::<u32>().ok(),
+        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        _ => None,
+    }
+    .ok_or("maxReceiveCount is not a positive integer")?;
+    Ok(RedrivePolicyWire {
+        dead_letter_target_arn: arn.to_owned(),
+        max_receive_count: count,
+    })
+}
+
+/// `arn:aws:sqs:<region>:<account>:<name>` → (account, name).
+fn arn_account_and_name(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.strip_prefix("arn:")?.splitn(5, ':');
+    let (_partition, service, _region) = (parts.next()?, parts.next()?, parts.next()?);
+    let (account, name) = (parts.next()?, parts.next()?);
+    (service == "sqs" && !name.is_empty() && !name.contains(':')).then_some((account, name))
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("https://") || s.starts_with("http://")
+}
+
+/// The queue name at the end of a queue URL (`https://sqs.…/123/name` → `name`); anything else
+/// is taken for a name already.
+pub fn queue_name(name_or_url: &str) -> &str {
+    if is_url(name_or_url) {
+        name_or_url
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(name_or_url)
+    } else {
+        name_or_url
     }
 }
 
@@ -237,5 +517,48 @@ impl Queue for SqsQueue {
             visible: count(QueueAttributeName::ApproximateNumberOfMessages),
             in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redrive_policies_parse_with_either_count_type() {
+        let want = RedrivePolicyWire {
+            dead_letter_target_arn: "arn:aws:sqs:us-east-1:123456789012:q-dlq".into(),
+            max_receive_count: 5,
+        };
+        for text in [
+            r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:q-dlq","maxReceiveCount":"5"}"#,
+            r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:q-dlq","maxReceiveCount":5}"#,
+        ] {
+            assert_eq!(parse_redrive_policy(text).as_ref(), Ok(&want), "{text}");
+        }
+        for bad in [
+            "{}",
+            "not json",
+            r#"{"deadLetterTargetArn":"x","maxReceiveCount":"five"}"#,
+            r#"{"deadLetterTargetArn":"x","maxReceiveCount":-1}"#,
+        ] {
+            assert!(parse_redrive_policy(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arns_and_urls_give_names() {
+        assert_eq!(
+            arn_account_and_name("arn:aws:sqs:us-east-1:123456789012:q-dlq"),
+            Some(("123456789012", "q-dlq"))
+        );
+        assert_eq!(arn_account_and_name("arn:aws:sns:us-east-1:1:t"), None);
+        assert_eq!(arn_account_and_name("arn:aws:sqs:us-east-1:1:"), None);
+        assert_eq!(
+            queue_name("https://sqs.us-east-1.amazonaws.com/123456789012/loglift-transform"),
+            "loglift-transform"
+        );
+        assert_eq!(queue_name("http://127.0.0.1:5055/123456789012/q/"), "q");
+        assert_eq!(queue_name("transform-dlq"), "transform-dlq");
     }
 }

@@ -165,6 +165,31 @@ impl SqliteQueue {
         Ok(names)
     }
 
+    /// The dead-letter policy of `queue` (`NotFound` when the queue does not exist).
+    pub fn redrive_policy(&self, queue: &str) -> PortResult<Option<Redrive>> {
+        let conn = self.lock();
+        let q = load_queue(&conn, queue)?;
+        Ok(q.redrive.map(|(dlq, max)| Redrive {
+            dead_letter_queue: dlq,
+            max_receive_count: u32::try_from(max).unwrap_or(u32::MAX),
+        }))
+    }
+
+    /// The names of the queues whose dead-letter queue is `dlq`, sorted (as SQS's
+    /// ListDeadLetterSourceQueues; `NotFound` when `dlq` does not exist).
+    pub fn dead_letter_sources(&self, dlq: &str) -> PortResult<Vec<String>> {
+        let conn = self.lock();
+        load_queue(&conn, dlq)?;
+        let mut stmt = conn
+            .prepare("SELECT name FROM queues WHERE dead_letter_queue = ?1 ORDER BY name")
+            .map_err(|e| sql_error("ListDeadLetterSourceQueues", dlq, e))?;
+        let names = stmt
+            .query_map(params![dlq], |row| row.get(0))
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+            .map_err(|e| sql_error("ListDeadLetterSourceQueues", dlq, e))?;
+        Ok(names)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock rolled its transaction back: the connection is usable.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
@@ -551,9 +576,15 @@ mod tests {
             .unwrap();
         q.create_queue("main", Duration::from_secs(30), Some(redrive.clone()))
             .unwrap();
-        q.create_queue("main", Duration::from_secs(30), Some(redrive))
+        q.create_queue("main", Duration::from_secs(30), Some(redrive.clone()))
             .unwrap();
         assert_eq!(q.list_queues().unwrap(), ["dlq", "main"]);
+        assert_eq!(q.redrive_policy("main").unwrap(), Some(redrive));
+        assert_eq!(q.redrive_policy("dlq").unwrap(), None);
+        assert!(q.redrive_policy("nope").unwrap_err().is_not_found());
+        assert_eq!(q.dead_letter_sources("dlq").unwrap(), ["main"]);
+        assert!(q.dead_letter_sources("main").unwrap().is_empty());
+        assert!(q.dead_letter_sources("nope").unwrap_err().is_not_found());
     }
 
     #[tokio::test]
