@@ -67,21 +67,14 @@ impl Aws {
     /// An AWS queue variable (`LOGLIFT_TRANSFORM_QUEUE`, …): a URL, or a name resolved with
     /// `GetQueueUrl`.
     pub async fn queue_from_env(&self, variable: &str) -> Result<Option<String>, String> {
-        match std::env::var(variable)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
+        match std::env::var(variable).ok().filter(|v| !v.trim().is_empty()) {
             None => Ok(None),
-            Some(v) if v.starts_with("https://") || v.starts_with("http://") => Ok(Some(v)),
-            Some(name) => self
+            Some(v) => self
                 .queue
-                .client()
-                .get_queue_url()
-                .queue_name(name.trim())
-                .send()
+                .queue_url(v.trim())
                 .await
-                .map_err(|e| format!("{variable}={name}: {e}"))
-                .map(|out| out.queue_url().map(str::to_owned)),
+                .map(Some)
+                .map_err(|e| format!("{variable}={v}: {e}")),
         }
     }
 
@@ -108,7 +101,7 @@ impl Aws {
             .filter(|d| !d.is_empty())
         {
             queues.push(WatchedQueue {
-                label: dlq.rsplit('/').next().unwrap_or(dlq).to_owned(),
+                label: loglift_aws::queue_name(dlq).to_owned(),
                 address: dlq.to_owned(),
                 dead_letter: true,
             });

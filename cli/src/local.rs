@@ -127,7 +127,7 @@ impl Local {
                 if shape == EventShape::Firehose {
                     let parsed: FirehoseResponse =
                         serde_json::from_value(response.clone()).map_err(|e| e.to_string())?;
-                    loglift_local::firehose::deliver(
+                    loglift_stages::firehose::deliver(
                         &self.deps.store,
                         &self.deps.layout,
                         &invocation_id,
@@ -234,20 +234,14 @@ impl Local {
 
 /// The S3 `ObjectCreated:Put` notification for an object, key form-encoded as S3 does.
 fn s3_event(meta: &ObjectMeta) -> String {
-    let key: String = form_urlencoded::byte_serialize(meta.key.as_bytes()).collect();
-    serde_json::json!({"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "local",
-        "eventTime": meta.last_modified.map(|t| t.to_rfc3339()),
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "bucket": {"name": meta.bucket, "arn": format!("arn:aws:s3:::{}", meta.bucket)},
-            "object": {"key": key, "size": meta.size, "eTag": meta.etag, "versionId": meta.version_id},
-        },
-    }]})
-    .to_string()
+    loglift_core::s3event::notification_body(
+        &meta.bucket,
+        &meta.key,
+        meta.size,
+        &meta.etag,
+        meta.version_id.as_deref(),
+        meta.last_modified,
+    )
 }
 
 /// The spec from a file, or the shipped one.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use loglift_local::{MemoryStore, SqliteQueue, SqliteWarehouse};
-use loglift_ports::{FixedClock, OutgoingMessage, Queue, Warehouse};
+use loglift_ports::{FixedClock, OutgoingMessage, Warehouse};
 use loglift_stages::status::{status, Status, WatchedQueue};
 use loglift_tests::{create_queue_with_dlq, moto, unique_name, TestQueues};
 use warehouse_support::*;

@@ -13,6 +13,7 @@ pub mod compress;
 pub mod curate;
 pub mod cwlogs;
 pub mod envelope;
+pub mod failures;
 pub mod identity;
 pub mod ingest;
 pub mod jobs;

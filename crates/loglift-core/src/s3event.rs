@@ -100,6 +100,44 @@ pub fn parse_body(body: &str) -> Result<Notification, S3EventError> {
     parse_value(json, false)
 }
 
+/// The body S3 sends to a queue for one created object (`ObjectCreated:Put`, plain notification
+/// format), with the key form-URL-encoded as S3 encodes it (a space becomes `+`, `+` becomes
+/// `%2B`, `=` becomes `%3D`, UTF-8 percent bytes). Local mode uses it in place of S3's own
+/// notifications, and backfill and replay use it to announce objects to the transform queue:
+/// [`parse_body`] reads it back to the same bucket, key, size, etag and version.
+pub fn notification_body(
+    bucket: &str,
+    key: &str,
+    size: u64,
+    etag: &str,
+    version_id: Option<&str>,
+    event_time: Option<DateTime<Utc>>,
+) -> String {
+    // Each segment encoded; `/` stays as S3 leaves it.
+    let encoded = key
+        .split('/')
+        .map(|segment| form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("/");
+    let mut object = serde_json::json!({"key": encoded, "size": size, "eTag": etag});
+    if let (Some(version), Some(fields)) = (version_id, object.as_object_mut()) {
+        fields.insert("versionId".into(), Value::String(version.to_owned()));
+    }
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventTime": event_time
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": object,
+        },
+    }]})
+    .to_string()
+}
+
 fn parse_value(json: Value, in_sns: bool) -> Result<Notification, S3EventError> {
     let Value::Object(object) = json else {
         return Err(S3EventError::UnknownShape {
@@ -842,6 +880,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn notification_bodies_round_trip_through_parse_body() {
+        let cases = [
+            ("raw/pipeline=p/dt=2026-11-21/hour=10/a.ndjson.gz", None),
+            ("landing/user utm/a b.tsv", Some("v1")),
+            ("landing/c++/a+b=c d.ndjson.gz", None),
+            (
+                "landing/x/caf\u{e9} \u{1f600}%2B.json",
+                Some("3HL4kqtJlcpXroDTDmJ"),
+            ),
+            ("landing/x/100%/&?#.json", None),
+        ];
+        let time = at("2026-11-21T10:00:01.234Z");
+        for (key, version) in cases {
+            let body = notification_body("lake", key, 42, "abc", version, time);
+            let encoded: Value = serde_json::from_str(&body).unwrap();
+            let wire_key = encoded["Records"][0]["s3"]["object"]["key"]
+                .as_str()
+                .unwrap();
+            assert!(
+                !wire_key.contains(' ') && !wire_key.contains('='),
+                "{key}: {wire_key}"
+            );
+            assert_eq!(
+                parse_body(&body),
+                Ok(only(ObjectCreated {
+                    size: Some(42),
+                    etag: s("abc"),
+                    version_id: version.map(str::to_owned),
+                    ..created("lake", key, "ObjectCreated:Put", "2026-11-21T10:00:01.234Z")
+                })),
+                "{key}: {body}"
+            );
+        }
+        // As S3 encodes it (samples/s3events/key-plus.json).
+        let body = notification_body("lake", "landing/c++/a+b=c d.ndjson.gz", 1, "e", None, None);
+        assert!(
+            body.contains(r#""key":"landing/c%2B%2B/a%2Bb%3Dc+d.ndjson.gz""#),
+            "{body}"
+        );
+        let untimed = parse_body(&notification_body("lake", "k", 0, "e", None, None)).unwrap();
+        assert_eq!(untimed.created[0].event_time, None);
     }
 
     #[test]

@@ -12,7 +12,6 @@
 //! filesystem cannot name are spelled `%` (empty, as in `a//b` or a trailing `/`), `%2E` (`.`)
 //! and `%2E%2E` (`..`). The mapping is reversible, so listings give back the exact keys.
 
-pub mod firehose;
 mod fs_store;
 mod keypath;
 mod memory_store;

@@ -1,6 +1,8 @@
-//! Firehose delivery, emulated for local mode: the `Ok` records of an ingest response are written
-//! into raw under the dynamic-partitioning prefix with the record's partition keys, as Firehose
-//! does with `!{partitionKeyFromLambda:…}` (gzip, one object per partition per invocation).
+//! Firehose's S3 delivery of a transformation response, as Firehose does it: the `Ok` records of
+//! an ingest response are written into raw under the dynamic-partitioning prefix with the record's
+//! partition keys (`!{partitionKeyFromLambda:…}`), gzip, one object per partition per invocation.
+//! Local mode emulates Firehose with it, and the Firehose redrive
+//! ([`crate::redrive::firehose`]) delivers replayed error records with it.
 
 use std::collections::BTreeMap;
 

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod config;
 pub mod esm;
 pub mod failure;
+pub mod firehose;
 pub mod ingest;
 pub mod load;
 pub mod obs;
