@@ -13,6 +13,7 @@
 //! draw a bar and the Lambda can stay quiet.
 
 pub mod backfill;
+pub mod command;
 pub mod firehose;
 pub mod kinesis;
 pub mod rejects;
