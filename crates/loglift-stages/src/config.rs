@@ -2,6 +2,8 @@
 //! the pipeline spec a function runs with. A function without a spec fails its init with a clear
 //! error: it never falls back to the samples' spec.
 
+use std::collections::BTreeMap;
+
 use loglift_core::spec::{Spec, SpecError};
 use loglift_core::storage::{Layout, LayoutError};
 use loglift_ports::ObjectStore;
@@ -301,6 +303,63 @@ impl LoadConfig {
     }
 }
 
+/// The dlq-redrive function's settings besides [`CommonConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RedriveConfig {
+    /// `LOGLIFT_TRANSFORM_QUEUE`: where backfills and reject replays announce objects.
+    pub transform_queue: Option<String>,
+    /// `LOGLIFT_DLQS`: comma-separated dead-letter queue URLs that `{"source":"dlqs"}` moves
+    /// back to their source queues (found with `ListDeadLetterSourceQueues` at init).
+    pub dlqs: Vec<String>,
+    /// `LOGLIFT_KINESIS_FAILURE_QUEUE`: the Kinesis mappings' on-failure SQS destination.
+    pub kinesis_failure_queue: Option<String>,
+    /// `LOGLIFT_FIREHOSE_SOURCE_STREAMS`: `delivery=stream,…`, the Kinesis stream each delivery
+    /// stream reads (Firehose error output does not record it).
+    pub firehose_sources: BTreeMap<String, String>,
+}
+
+impl RedriveConfig {
+    pub fn from_env() -> Result<RedriveConfig, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<RedriveConfig, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut firehose_sources = BTreeMap::new();
+        for pair in list("LOGLIFT_FIREHOSE_SOURCE_STREAMS") {
+            let Some((delivery, stream)) = pair.split_once('=') else {
+                return Err(ConfigError::Invalid {
+                    name: "LOGLIFT_FIREHOSE_SOURCE_STREAMS",
+                    value: pair,
+                    reason: "write delivery-stream=kinesis-stream pairs, comma-separated".into(),
+                });
+            };
+            firehose_sources.insert(delivery.trim().to_owned(), stream.trim().to_owned());
+        }
+        Ok(RedriveConfig {
+            transform_queue: get("LOGLIFT_TRANSFORM_QUEUE"),
+            dlqs: list("LOGLIFT_DLQS"),
+            kinesis_failure_queue: get("LOGLIFT_KINESIS_FAILURE_QUEUE"),
+            firehose_sources,
+        })
+    }
+}
+
 /// Read an optional typed variable.
 pub fn parse_var<T: std::str::FromStr>(
     lookup: &impl Fn(&str) -> Option<String>,
@@ -382,6 +441,32 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.starts_with("BAD=\"twelve\" is invalid"), "{err}");
+    }
+
+    #[test]
+    fn redrive_config_reads_lists_and_pairs() {
+        let c = RedriveConfig::from_lookup(lookup(&[
+            ("LOGLIFT_DLQS", " https://q/a-dlq, ,https://q/b-dlq "),
+            (
+                "LOGLIFT_FIREHOSE_SOURCE_STREAMS",
+                "logs-fh=logs, events-fh = events",
+            ),
+            ("LOGLIFT_TRANSFORM_QUEUE", "https://q/transform"),
+        ]))
+        .unwrap();
+        assert_eq!(c.dlqs, vec!["https://q/a-dlq", "https://q/b-dlq"]);
+        assert_eq!(
+            c.firehose_sources.get("events-fh").map(String::as_str),
+            Some("events")
+        );
+        assert_eq!(c.transform_queue.as_deref(), Some("https://q/transform"));
+        assert_eq!(c.kinesis_failure_queue, None);
+        let e = RedriveConfig::from_lookup(lookup(&[("LOGLIFT_FIREHOSE_SOURCE_STREAMS", "x")]))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("delivery-stream=kinesis-stream"),
+            "{e}"
+        );
     }
 
     #[test]
