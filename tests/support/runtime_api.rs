@@ -170,3 +170,67 @@ fn serve(stream: TcpStream, state: &Arc<(Mutex<State>, Condvar)>) {
         }
     }
 }
+
+/// A function binary running against a [`RuntimeApi`]; killed when dropped.
+pub struct FunctionProcess(std::process::Child);
+
+impl FunctionProcess {
+    /// Wait for the process to exit (killing it after `timeout`); returns (success, stderr).
+    pub fn wait_exit(&mut self, timeout: Duration) -> (bool, String) {
+        let child = &mut self.0;
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() <= deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                _ => {
+                    let _ = child.kill();
+                    break child.wait().ok();
+                }
+            }
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status.is_some_and(|s| s.success()), stderr)
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl RuntimeApi {
+    /// Start `binary` (a `CARGO_BIN_EXE_…` path) as Lambda would: an empty environment but
+    /// `PATH`, the Runtime API address, the function's name, JSON logs, the test region and
+    /// credentials, then `env` (the function's own configuration, `AWS_ENDPOINT_URL` for moto).
+    pub fn start_function(
+        &self,
+        binary: &str,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> std::io::Result<FunctionProcess> {
+        let mut command = std::process::Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", self.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().map(FunctionProcess)
+    }
+}

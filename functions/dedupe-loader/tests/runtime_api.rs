@@ -8,7 +8,6 @@
     clippy::indexing_slicing
 )]
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,15 +18,6 @@ use loglift_tests::{moto, postgres, unique_name};
 use serde_json::{json, Value};
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn sqs_event(records: &[(&str, String)]) -> String {
     let records: Vec<Value> = records
@@ -90,27 +80,20 @@ async fn loads_loader_messages_into_postgres_through_the_runtime_api() {
     .to_string();
 
     let api = RuntimeApi::start().expect("runtime api");
-    let _loader = Killed(
-        Command::new(env!("CARGO_BIN_EXE_dedupe-loader"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "loglift-dedupe-loader")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL", &env.url)
-            .env("LOGLIFT_SPEC", format!("{REPO}/spec/pipelines.yaml"))
-            .env("LOGLIFT_LAKE_BUCKET", &bucket)
-            .env("LOGLIFT_WAREHOUSE", "postgres")
-            .env("LOGLIFT_POSTGRES_URL", &url)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the dedupe-loader binary"),
-    );
+    let spec = format!("{REPO}/spec/pipelines.yaml");
+    let _loader = api
+        .start_function(
+            env!("CARGO_BIN_EXE_dedupe-loader"),
+            "loglift-dedupe-loader",
+            &[
+                ("AWS_ENDPOINT_URL", &env.url),
+                ("LOGLIFT_SPEC", &spec),
+                ("LOGLIFT_LAKE_BUCKET", &bucket),
+                ("LOGLIFT_WAREHOUSE", "postgres"),
+                ("LOGLIFT_POSTGRES_URL", &url),
+            ],
+        )
+        .expect("start the dedupe-loader binary");
     api.push_event(
         "req-1",
         &sqs_event(&[("m1", message.clone()), ("m2", "{\"v\":1}".into())]),

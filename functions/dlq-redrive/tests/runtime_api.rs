@@ -9,7 +9,6 @@
     clippy::indexing_slicing
 )]
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use loglift_ports::{OutgoingMessage, Queue};
@@ -18,15 +17,6 @@ use loglift_tests::{create_queue_with_dlq, moto, unique_name};
 use serde_json::{json, Value};
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn invoke(api: &std::sync::Arc<RuntimeApi>, id: &str, n: usize, event: Value) -> Posted {
     api.push_event(id, &event.to_string());
@@ -58,28 +48,20 @@ async fn redrives_dead_letter_queues_through_the_runtime_api() {
     }
 
     let api = std::sync::Arc::new(RuntimeApi::start().expect("runtime api"));
-    let _function = Killed(
-        Command::new(env!("CARGO_BIN_EXE_dlq-redrive"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "loglift-dlq-redrive")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL", &env.url)
-            .env("LOGLIFT_SPEC", format!("{REPO}/spec/pipelines.yaml"))
-            .env("LOGLIFT_LAKE_BUCKET", &bucket)
-            .env("LOGLIFT_TRANSFORM_QUEUE", &transform)
-            .env("LOGLIFT_DLQS", &dlq)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the dlq-redrive binary"),
-    );
+    let spec = format!("{REPO}/spec/pipelines.yaml");
+    let _function = api
+        .start_function(
+            env!("CARGO_BIN_EXE_dlq-redrive"),
+            "loglift-dlq-redrive",
+            &[
+                ("AWS_ENDPOINT_URL", &env.url),
+                ("LOGLIFT_SPEC", &spec),
+                ("LOGLIFT_LAKE_BUCKET", &bucket),
+                ("LOGLIFT_TRANSFORM_QUEUE", &transform),
+                ("LOGLIFT_DLQS", &dlq),
+            ],
+        )
+        .expect("start the dlq-redrive binary");
 
     let Posted::Response { body, .. } =
         invoke(&api, "r1", 1, json!({"source": "dlqs", "dry_run": true})).await

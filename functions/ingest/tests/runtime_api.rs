@@ -7,42 +7,18 @@
     clippy::indexing_slicing
 )]
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use loglift_tests::runtime_api::{Posted, RuntimeApi};
+use loglift_tests::runtime_api::{FunctionProcess, Posted, RuntimeApi};
 use serde_json::Value;
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(api: &RuntimeApi, spec: Option<&str>) -> Killed {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", api.address())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "loglift-ingest")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("LOGLIFT_LAKE_BUCKET", "lake")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(spec) = spec {
-        cmd.env("LOGLIFT_SPEC", spec);
-    }
-    Killed(cmd.spawn().expect("start the ingest binary"))
+fn start(api: &RuntimeApi, spec: Option<&str>) -> FunctionProcess {
+    let mut env = vec![("LOGLIFT_LAKE_BUCKET", "lake")];
+    env.extend(spec.map(|spec| ("LOGLIFT_SPEC", spec)));
+    api.start_function(env!("CARGO_BIN_EXE_ingest"), "loglift-ingest", &env)
+        .expect("start the ingest binary")
 }
 
 #[test]
@@ -103,32 +79,11 @@ fn fails_its_init_without_a_spec() {
     let api = RuntimeApi::start().expect("runtime api");
     let mut ingest = start(&api, None);
     api.push_event("req-1", r#"{"Records":[]}"#);
-    let out = wait_with_stderr(&mut ingest.0);
+    let out = ingest.wait_exit(Duration::from_secs(60));
     assert!(!out.0, "the process must exit with an error");
     assert!(out.1.contains("LOGLIFT_SPEC is not set"), "{}", out.1);
     assert!(
         api.wait_posted(1, Duration::from_millis(200)).is_empty(),
         "no invocation may be answered"
     );
-}
-
-/// Wait for the child (killing it after 60 s) and return (success, stderr).
-fn wait_with_stderr(child: &mut Child) -> (bool, String) {
-    use std::io::Read;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    (status.success(), stderr)
 }

@@ -7,7 +7,6 @@
     clippy::indexing_slicing
 )]
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,15 +16,6 @@ use loglift_tests::{moto, TestQueues};
 use serde_json::{json, Value};
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn sqs_record(id: &str, body: &Value) -> Value {
     json!({
@@ -63,27 +53,19 @@ async fn transforms_notified_objects_through_the_runtime_api() {
         .unwrap();
 
     let api = RuntimeApi::start().expect("runtime api");
-    let _transform = Killed(
-        Command::new(env!("CARGO_BIN_EXE_transform"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "loglift-transform")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL", &env.url)
-            .env("LOGLIFT_SPEC", format!("{REPO}/spec/pipelines.yaml"))
-            .env("LOGLIFT_LAKE_BUCKET", &bucket)
-            .env("LOGLIFT_LOADER_QUEUE", &loader)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the transform binary"),
-    );
+    let spec = format!("{REPO}/spec/pipelines.yaml");
+    let _transform = api
+        .start_function(
+            env!("CARGO_BIN_EXE_transform"),
+            "loglift-transform",
+            &[
+                ("AWS_ENDPOINT_URL", &env.url),
+                ("LOGLIFT_SPEC", &spec),
+                ("LOGLIFT_LAKE_BUCKET", &bucket),
+                ("LOGLIFT_LOADER_QUEUE", &loader),
+            ],
+        )
+        .expect("start the transform binary");
     let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket});
     let created = json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
         "eventTime": "2026-11-21T10:00:00.000Z",
