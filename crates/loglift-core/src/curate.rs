@@ -128,6 +128,12 @@ impl<'p> Curator<'p> {
         push_key(out, "extra");
         self.write_extra(event, out)?;
         out.push(b',');
+        if event_id.contains('\0') {
+            return Err(Rejection::new(
+                Reason::WrongType,
+                format!("the event id holds a NUL character: {NUL_WHY}"),
+            ));
+        }
         push_key(out, "event_id");
         write_json(out, event_id);
         out.push(b',');
@@ -157,6 +163,12 @@ impl<'p> Curator<'p> {
             .filter(|(k, _)| !self.named.contains(k.as_str()))
             .filter(|(_, v)| !(self.empty_is_null && v.as_str().is_some_and(str::is_empty)));
         for (k, v) in unknown {
+            if k.contains('\0') || holds_nul(v) {
+                return Err(Rejection::new(
+                    Reason::WrongType,
+                    format!("unknown field {k:?} (`extra`) holds a NUL character: {NUL_WHY}"),
+                ));
+            }
             out.push(if out.len() == start { b'{' } else { b',' });
             push_key(out, k);
             write_json(out, v);
@@ -175,6 +187,27 @@ impl<'p> Curator<'p> {
         }
         Ok(())
     }
+}
+
+/// Why a NUL character (U+0000) is refused: PostgreSQL text and JSONB and Redshift VARCHAR
+/// cannot store it, so one such value would fail the whole object's load.
+const NUL_WHY: &str = "no warehouse column can store U+0000";
+
+/// Whether a string or key inside `value` holds U+0000.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn nul_in(column: &Column) -> Rejection {
+    Rejection::new(
+        Reason::WrongType,
+        format!("column `{}` holds a NUL character: {NUL_WHY}", column.name),
+    )
 }
 
 fn push_key(out: &mut Vec<u8>, name: &str) {
@@ -235,6 +268,9 @@ fn write_value(
                 _ => return Err(wrong_type(column, value)),
             };
             check_len(column, text.len())?;
+            if text.contains('\0') {
+                return Err(nul_in(column));
+            }
             write_json(out, text.as_ref());
         }
         ColumnType::Int => {
@@ -292,6 +328,9 @@ fn write_value(
             return Ok(Some(t));
         }
         ColumnType::Json => {
+            if holds_nul(value) {
+                return Err(nul_in(column));
+            }
             let start = out.len();
             write_json(out, value);
             check_len(column, out.len() - start)?;
@@ -526,5 +565,38 @@ pipelines:
             )
             .unwrap_err();
         assert_eq!(e.reason, Reason::MissingRequired);
+    }
+
+    #[test]
+    fn nul_characters_are_rejected_where_no_warehouse_stores_them() {
+        let spec = Spec::parse(SPEC).unwrap();
+        let curator = Curator::new(spec.pipeline("p").unwrap(), 1);
+        let cases = [
+            (
+                json!({"id": "a\u{0}", "at": "1590969624"}),
+                "a",
+                "column `id`",
+            ),
+            (
+                json!({"id": "a", "at": "1590969624", "props": {"k\u{0}": 1}}),
+                "a",
+                "column `props`",
+            ),
+            (
+                json!({"id": "a", "at": "1590969624", "more": ["\u{0}"]}),
+                "a",
+                "(`extra`)",
+            ),
+            (json!({"id": "a", "at": "1590969624"}), "a\u{0}", "event id"),
+        ];
+        for (event, id, what) in cases {
+            let mut out = Vec::new();
+            let e = curator
+                .curate(event.as_object().unwrap(), id, &ctx(), &mut out)
+                .unwrap_err();
+            assert_eq!(e.reason, Reason::WrongType, "{what}");
+            assert!(e.message.contains(what), "{}", e.message);
+            assert!(out.is_empty());
+        }
     }
 }

@@ -488,6 +488,10 @@ impl Collector {
         partition_key: Option<&str>,
         object: Map<String, Value>,
     ) {
+        if let Err(rejection) = crate::record::check_event_depth(&object) {
+            let raw = serde_json::to_vec(&object).unwrap_or_default();
+            return self.reject(rejection, raw);
+        }
         let position = self.position();
         self.events.push(Event {
             position,

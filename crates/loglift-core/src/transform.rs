@@ -531,6 +531,9 @@ impl<'a> Run<'a> {
         event: Map<String, Value>,
         bytes: &[u8],
     ) -> Step<S::Error> {
+        if let Err(rejection) = crate::record::check_event_depth(&event) {
+            return self.reject(sink, position, &rejection, bytes);
+        }
         match identity::event_id(&self.source.pipeline.identity, &event, None) {
             Ok(id) => self.event(sink, position, line, &event, &id, bytes),
             Err(rejection) => self.reject(sink, position, &rejection, bytes),

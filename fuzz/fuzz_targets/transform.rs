@@ -1,0 +1,8 @@
+#![no_main]
+//! cargo fuzz target `transform`: see `loglift_fuzz::checks::check` and docs/fuzzing.md.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    loglift_fuzz::checks::check("transform", data);
+});
