@@ -67,7 +67,10 @@ impl Aws {
     /// An AWS queue variable (`LOGLIFT_TRANSFORM_QUEUE`, …): a URL, or a name resolved with
     /// `GetQueueUrl`.
     pub async fn queue_from_env(&self, variable: &str) -> Result<Option<String>, String> {
-        match std::env::var(variable).ok().filter(|v| !v.trim().is_empty()) {
+        match std::env::var(variable)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
             None => Ok(None),
             Some(v) => self
                 .queue

@@ -9,9 +9,9 @@ pub struct Bar(ProgressBar);
 impl Bar {
     pub fn new(what: &str) -> Bar {
         let bar = ProgressBar::new_spinner();
-        if let Ok(style) =
-            ProgressStyle::with_template("{spinner} {msg} {pos}/{len} [{elapsed_precise}] {per_sec}")
-        {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} {msg} {pos}/{len} [{elapsed_precise}] {per_sec}",
+        ) {
             bar.set_style(style);
         }
         bar.set_message(what.to_owned());
