@@ -10,6 +10,7 @@
 //! share one moto.
 
 pub mod data_api;
+pub mod faults;
 pub mod runtime_api;
 
 use std::future::Future;

@@ -1,12 +1,11 @@
 //! The Redshift warehouse: the [`Warehouse`] port over the Data API. The SQL is the core's
 //! (`loglift_core::sql`, Redshift dialect); this adapter writes the batch's COPY manifest to S3,
 //! runs the load plan as ONE `BatchExecuteStatement` (one transaction) with a `ClientToken` from
-//! the batch and its attempt, reads each sub-statement's `ResultRows` back into the load report,
-//! and classifies failures (serialization conflicts, throttling, the deadline: retry; SQL and COPY
-//! errors: poison with the reason).
+//! the batch, its attempt and a nonce (never one an earlier delivery used), reads each
+//! sub-statement's `ResultRows` back into the load report, and classifies failures
+//! (serialization conflicts, throttling, the deadline: retry; SQL and COPY errors: poison with
+//! the reason).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -37,9 +36,6 @@ pub struct RedshiftWarehouse<S> {
     iam_role: String,
     /// How long one load may take (the function's timeout less a margin).
     budget: Duration,
-    /// The `loaded_at` of each (batch, attempt), so a resubmission under the same `ClientToken`
-    /// sends the same SQL.
-    loaded_at: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl<S: ObjectStore> RedshiftWarehouse<S> {
@@ -56,7 +52,6 @@ impl<S: ObjectStore> RedshiftWarehouse<S> {
             manifests,
             iam_role: iam_role.into(),
             budget,
-            loaded_at: Mutex::new(HashMap::new()),
         }
     }
 
@@ -149,17 +144,14 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
             manifest_url: format!("s3://{}/{manifest_key}", self.manifests.bucket),
             iam_role: self.iam_role.clone(),
         };
-        let token = client_token(&fingerprint, batch.attempt);
-        let loaded_at = self.loaded_at.lock().map_or_else(
-            |_| Utc::now(),
-            |mut seen| {
-                if seen.len() > 1000 {
-                    seen.clear();
-                }
-                *seen.entry(token.clone()).or_insert_with(Utc::now)
-            },
+        // A nonce per submission besides the batch and its receive count: a message moved back
+        // from the DLQ starts its receive count again, and a ClientToken used within the last
+        // 8 hours returns that earlier statement (FAILED) instead of running the load.
+        let token = client_token(
+            &format!("{fingerprint}:{:016x}", fastrand::u64(..)),
+            batch.attempt,
         );
-        let plan = redshift_load_plan(pipeline, batch, &source, loaded_at).map_err(sql_error)?;
+        let plan = redshift_load_plan(pipeline, batch, &source, Utc::now()).map_err(sql_error)?;
         let statements: Vec<String> = plan.statements.iter().map(|s| s.sql.clone()).collect();
         let outcome = self
             .api

@@ -335,8 +335,8 @@ pub struct LoaderMessage {
 pub struct LoadBatch {
     pub table: String,
     pub messages: Vec<LoaderMessage>,
-    /// How often this batch was tried: the highest receive count of its messages (the Redshift
-    /// Data API `ClientToken` includes it, so a retry after FAILED runs a new statement).
+    /// How often this batch was tried: the highest receive count of its messages (it ends the
+    /// Redshift Data API `ClientToken`, next to a per-submission nonce).
     pub attempt: u32,
 }
 

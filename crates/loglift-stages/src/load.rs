@@ -176,8 +176,15 @@ async fn load_group<W: Warehouse, S, C>(
     table: &str,
     messages: &[(&SqsMessage, LoaderMessage)],
 ) -> Result<LoadReport, Failure> {
+    // The highest receive count: a retry after a FAILED or ABORTED statement submits under a
+    // new Data API ClientToken (the same token would return the failed statement again).
+    let attempt = messages
+        .iter()
+        .map(|(m, _)| m.receive_count)
+        .max()
+        .unwrap_or(1);
     let batch = LoadBatch {
-        attempt: 0,
+        attempt,
         table: table.to_owned(),
         messages: messages.iter().map(|(_, l)| l.clone()).collect(),
     };

@@ -428,7 +428,7 @@ mod tests {
         RowDecoder::new(spec.pipeline(name).unwrap()).unwrap()
     }
 
-    const ROW: &str = r#"{"id":"e1","name":"login","time":"2020-06-01 00:00:24.000000","visitor_id":null,"properties":{"b":[1,2],"a":"x"},"extra":{"k":"v\tw"},"event_id":"e1","event_time":"2020-06-01 00:00:24.000000","source_object":"s3://lake/raw/a#v1","spec_version":1,"ingested_at":"2026-11-21 10:00:00.000000","unknown":[1]}"#;
+    const ROW: &str = r#"{"id":"e1","name":"login","time":"2020-06-01 00:00:24.000000","visitor_id":null,"properties":{"a":"x","b":[1,2]},"extra":{"k":"v\tw"},"event_id":"e1","event_time":"2020-06-01 00:00:24.000000","source_object":"s3://lake/raw/a#v1","spec_version":1,"ingested_at":"2026-11-21 10:00:00.000000","unknown":[1]}"#;
 
     #[test]
     fn a_row_decodes_into_typed_cells_in_column_order() {

@@ -793,7 +793,8 @@ mod tests {
         assert_eq!(one_line(b"{\"a\":1}"), b"{\"a\":1}");
         assert_eq!(
             one_line(b"{\n  \"b\": 2,\n  \"a\": 1\n}"),
-            b"{\"a\":1,\"b\":2}"
+            b"{\"b\":2,\"a\":1}",
+            "compacted, the producer's field order kept"
         );
         assert_eq!(one_line(b"not\njson"), b"not json");
         assert_eq!(with_newline(b"x"), b"x\n");
