@@ -36,12 +36,27 @@ impl Counters {
     }
 }
 
-/// One EMF document. `function` and `pipeline` become dimensions.
+/// The log level an EMF line carries: the function's configured application log level when it is
+/// above INFO, else INFO. Lambda's log-level filter gives a JSON line without `level` the level
+/// INFO, so under `WARN` it would drop every metric; a metric line stamped with the threshold
+/// itself always passes it (a metric is not a diagnostic: its level only decides that it ships).
+pub fn metrics_level(configured: Option<&str>) -> &'static str {
+    match configured.map(str::to_ascii_uppercase).as_deref() {
+        Some("WARN") => "WARN",
+        Some("ERROR") => "ERROR",
+        Some("FATAL") => "FATAL",
+        _ => "INFO",
+    }
+}
+
+/// One EMF document. `function` and `pipeline` become dimensions; `level` is the log level the
+/// line carries for Lambda's log-level filter ([`metrics_level`]).
 pub fn emf(
     function: &str,
     pipeline: Option<&str>,
     counters: &Counters,
     timestamp_ms: i64,
+    level: &str,
 ) -> Value {
     let mut metrics = vec![
         ("RecordsIn", "Count", counters.records_in as i64),
@@ -61,6 +76,7 @@ pub fn emf(
         vec!["Function"]
     };
     let mut doc = Map::new();
+    doc.insert("level".into(), json!(level));
     doc.insert(
         "_aws".into(),
         json!({
@@ -96,7 +112,8 @@ mod tests {
             freshness_ms: Some(1200),
             ..Counters::default()
         };
-        let doc = emf("ingest", Some("user_events"), &c, 1_700_000_000_000);
+        let doc = emf("ingest", Some("user_events"), &c, 1_700_000_000_000, "INFO");
+        assert_eq!(doc["level"], "INFO");
         let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .cloned()
@@ -122,5 +139,21 @@ mod tests {
             ..Counters::default()
         });
         assert_eq!((total.records_in, total.freshness_ms), (6, Some(1200)));
+    }
+
+    #[test]
+    fn metric_lines_pass_any_configured_log_level() {
+        for (configured, level) in [
+            (None, "INFO"),
+            (Some("trace"), "INFO"),
+            (Some("DEBUG"), "INFO"),
+            (Some("INFO"), "INFO"),
+            (Some("warn"), "WARN"),
+            (Some("ERROR"), "ERROR"),
+            (Some("FATAL"), "FATAL"),
+            (Some("nonsense"), "INFO"),
+        ] {
+            assert_eq!(metrics_level(configured), level, "{configured:?}");
+        }
     }
 }

@@ -5,7 +5,34 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use loglift_core::metrics::{emf, Counters};
+use loglift_core::metrics::{emf, metrics_level, Counters};
+
+/// Who a function's metric lines speak for: the `Function` dimension and the level the lines
+/// carry. Built once at init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsId {
+    /// The `Function` dimension: the deployed function's name (`AWS_LAMBDA_FUNCTION_NAME`, which
+    /// carries the deployment name, so two deployments in one account never share a series), or
+    /// the role (`ingest`, …) outside Lambda.
+    pub function: String,
+    /// [`metrics_level`] of `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's advanced logging controls).
+    pub level: &'static str,
+}
+
+impl MetricsId {
+    pub fn from_env(role: &str) -> MetricsId {
+        MetricsId::from_lookup(role, |name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(role: &str, lookup: impl Fn(&str) -> Option<String>) -> MetricsId {
+        MetricsId {
+            function: lookup("AWS_LAMBDA_FUNCTION_NAME")
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| role.to_owned()),
+            level: metrics_level(lookup("AWS_LAMBDA_LOG_LEVEL").as_deref()),
+        }
+    }
+}
 
 /// Install the global subscriber: JSON or text by `AWS_LAMBDA_LOG_FORMAT`, level from `RUST_LOG`
 /// (or `AWS_LAMBDA_LOG_LEVEL`), default INFO. Logs go to stderr locally and in Lambda alike
@@ -73,21 +100,24 @@ impl Tally {
     }
 
     /// The EMF documents: one per pipeline and one for the function as a whole.
-    pub fn emf_lines(&self, function: &str, timestamp_ms: i64) -> Vec<String> {
+    pub fn emf_lines(&self, id: &MetricsId, timestamp_ms: i64) -> Vec<String> {
+        let doc = |pipeline: Option<&str>, counters: &Counters| {
+            emf(&id.function, pipeline, counters, timestamp_ms, id.level).to_string()
+        };
         let mut lines: Vec<String> = self
             .by_pipeline
             .iter()
-            .map(|(p, c)| emf(function, Some(p), c, timestamp_ms).to_string())
+            .map(|(p, c)| doc(Some(p), c))
             .collect();
-        lines.push(emf(function, None, &self.total(), timestamp_ms).to_string());
+        lines.push(doc(None, &self.total()));
         lines
     }
 
     /// Log the summary line and print the metrics (stdout, where CloudWatch reads EMF).
-    pub fn report(&self, function: &str, timestamp_ms: i64) {
-        self.log_summary(function);
+    pub fn report(&self, id: &MetricsId, timestamp_ms: i64) {
+        self.log_summary(&id.function);
         let mut out = std::io::stdout().lock();
-        for line in self.emf_lines(function, timestamp_ms) {
+        for line in self.emf_lines(id, timestamp_ms) {
             let _ = writeln!(out, "{line}");
         }
     }
@@ -133,8 +163,27 @@ mod tests {
         t.pipeline("b").records_in += 3;
         t.unrouted.rejected += 1;
         assert_eq!(t.total().records_in, 5);
-        let lines = t.emf_lines("ingest", 0);
+        let lines = t.emf_lines(&MetricsId::from_lookup("ingest", |_| None), 0);
         assert_eq!(lines.len(), 3);
         assert!(lines[2].contains("\"Rejected\":1"), "{}", lines[2]);
+        assert!(lines[2].contains("\"Function\":\"ingest\""), "{}", lines[2]);
+    }
+
+    #[test]
+    fn metrics_speak_for_the_deployed_function_at_a_level_the_filter_keeps() {
+        let env = |name: &str| match name {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("prod-loglift-ingest".to_owned()),
+            "AWS_LAMBDA_LOG_LEVEL" => Some("WARN".to_owned()),
+            _ => None,
+        };
+        let id = MetricsId::from_lookup("ingest", env);
+        assert_eq!((id.function.as_str(), id.level), ("prod-loglift-ingest", "WARN"));
+        let mut t = Tally::default();
+        t.pipeline("a").records_in += 1;
+        for line in t.emf_lines(&id, 0) {
+            let doc: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            assert_eq!(doc["level"], "WARN", "{line}");
+            assert_eq!(doc["Function"], "prod-loglift-ingest", "{line}");
+        }
     }
 }

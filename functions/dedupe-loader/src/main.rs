@@ -11,7 +11,7 @@ use loglift_core::storage::Location;
 use loglift_ports::{Clock, SystemClock, Warehouse};
 use loglift_stages::config::{CommonConfig, LoadConfig, RedshiftEndpoint, WarehouseTarget};
 use loglift_stages::load::{handle_sqs, LoadDeps};
-use loglift_stages::obs::init_or_exit;
+use loglift_stages::obs::{init_or_exit, MetricsId};
 use serde_json::Value;
 
 /// Time kept back from the Lambda deadline for the response.
@@ -20,6 +20,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     loglift_stages::obs::init_tracing();
+    let metrics = MetricsId::from_env("dedupe-loader");
     let common = init_or_exit(CommonConfig::from_env());
     let config = init_or_exit(LoadConfig::from_env());
     let sdk = loglift_aws::sdk_config().await;
@@ -45,14 +46,14 @@ async fn main() -> Result<(), Error> {
             );
             let mut deps = LoadDeps::new(spec, common.layout, warehouse, store, SystemClock);
             deps.ledger_retention = retention;
-            serve(deps).await
+            serve(deps, &metrics).await
         }
         WarehouseTarget::Postgres { url } => {
             let warehouse =
                 init_or_exit(loglift_postgres::PgWarehouse::connect(&url, store.clone()).await);
             let mut deps = LoadDeps::new(spec, common.layout, warehouse, store, SystemClock);
             deps.ledger_retention = retention;
-            serve(deps).await
+            serve(deps, &metrics).await
         }
     }
 }
@@ -75,7 +76,10 @@ fn data_api_config(
     config
 }
 
-async fn serve<W: Warehouse>(deps: LoadDeps<W, S3Store, SystemClock>) -> Result<(), Error> {
+async fn serve<W: Warehouse>(
+    deps: LoadDeps<W, S3Store, SystemClock>,
+    metrics: &MetricsId,
+) -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deps = &deps;
         async move {
@@ -83,7 +87,7 @@ async fn serve<W: Warehouse>(deps: LoadDeps<W, S3Store, SystemClock>) -> Result<
             let (response, loaded) = handle_sqs(deps, &bytes).await?;
             loaded
                 .tally
-                .report("dedupe-loader", deps.clock.now().timestamp_millis());
+                .report(metrics, deps.clock.now().timestamp_millis());
             Ok::<_, Error>(response)
         }
     }))

@@ -5,7 +5,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use loglift_ports::{Clock, SystemClock};
 use loglift_stages::config::{CommonConfig, TransformConfig};
-use loglift_stages::obs::init_or_exit;
+use loglift_stages::obs::{init_or_exit, MetricsId};
 use loglift_stages::priority::PriorityCache;
 use loglift_stages::transform::{handle_sqs, TransformDeps};
 use serde_json::Value;
@@ -13,6 +13,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     loglift_stages::obs::init_tracing();
+    let metrics = MetricsId::from_env("transform");
     let common = init_or_exit(CommonConfig::from_env());
     let config = init_or_exit(TransformConfig::from_env());
     let sdk = loglift_aws::sdk_config().await;
@@ -31,11 +32,11 @@ async fn main() -> Result<(), Error> {
         )),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let deps = &deps;
+        let (deps, metrics) = (&deps, &metrics);
         async move {
             let bytes = serde_json::to_vec(&event.payload)?;
             let (response, tally) = handle_sqs(deps, &bytes).await?;
-            tally.report("transform", deps.clock.now().timestamp_millis());
+            tally.report(metrics, deps.clock.now().timestamp_millis());
             Ok::<_, Error>(response)
         }
     }))
