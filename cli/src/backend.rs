@@ -5,11 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use loglift_aws::redshift::{DataApiConfig, Target};
-use loglift_aws::{DataApi, KinesisReader, RedshiftWarehouse, S3Store, SqsQueue};
+use loglift_aws::{DataApi, KinesisReader, RedshiftWarehouse, S3Store, SecretsManager, SqsQueue};
 use loglift_core::spec::{Pipeline, Spec};
 use loglift_core::storage::{Layout, LoadBatch, LoadReport, Location};
 use loglift_ports::{LedgerSource, LedgerTable, PortResult, Warehouse};
-use loglift_postgres::PgWarehouse;
+use loglift_postgres::{PgConnectOptions, PgWarehouse};
 use loglift_stages::config::{LoadConfig, RedshiftEndpoint, WarehouseTarget};
 use loglift_stages::status::WatchedQueue;
 
@@ -142,11 +142,26 @@ impl Aws {
                     config.load_timeout,
                 ))
             }
-            WarehouseTarget::Postgres { url } => AwsWarehouse::Postgres(
-                PgWarehouse::connect(&url, self.store.clone())
-                    .await
-                    .map_err(|e| e.to_string())?,
-            ),
+            WarehouseTarget::Postgres {
+                url,
+                secret_arn,
+                ca_file,
+            } => {
+                let secrets = SecretsManager::new(loglift_aws::secrets_client(&self.sdk));
+                let options = PgConnectOptions::resolve(
+                    url.as_deref(),
+                    secret_arn.as_deref(),
+                    ca_file.as_deref(),
+                    &secrets,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                AwsWarehouse::Postgres(
+                    PgWarehouse::connect_with(options, self.store.clone())
+                        .await
+                        .map_err(|e| e.to_string())?,
+                )
+            }
         })
     }
 }

@@ -1,15 +1,16 @@
 //! Test harness support: which services the test command started, clients pointed at them, and
 //! fixtures shared by the integration suites in `tests/tests/`.
 //!
-//! Flow: `scripts/test` starts moto and a throwaway PostgreSQL, exports
-//! `LOGLIFT_TEST_HARNESS=1`, `LOGLIFT_TEST_MOTO_URL` and `LOGLIFT_TEST_PG_URL`, then runs
-//! `cargo test`. A test asks [`moto`] (or [`postgres`]) for its service: present → it runs against
-//! it; absent under the harness → the test fails (a harness that promised a service must deliver
-//! it); absent without the harness (a plain `cargo test`) → the test prints `skipped: ...` and
-//! returns. Every test names its own buckets and queues with [`unique_name`], since parallel tests
-//! share one moto.
+//! Flow: `scripts/test` starts moto and a throwaway PostgreSQL (TLS on), exports
+//! `LOGLIFT_TEST_HARNESS=1`, `LOGLIFT_TEST_MOTO_URL`, `LOGLIFT_TEST_PG_URL` and the CA files
+//! `LOGLIFT_TEST_PG_CA`/`LOGLIFT_TEST_PG_OTHER_CA`, then runs `cargo test`. A test asks [`moto`]
+//! (or [`postgres`], [`postgres_tls`]) for its service: present → it runs against it; absent under
+//! the harness → the test fails (a harness that promised a service must deliver it); absent
+//! without the harness (a plain `cargo test`) → the test prints `skipped: ...` and returns. Every
+//! test names its own buckets and queues with [`unique_name`], since parallel tests share one moto.
 
 pub mod data_api;
+pub mod emulate;
 pub mod faults;
 pub mod runtime_api;
 
@@ -30,6 +31,14 @@ pub const HARNESS_VAR: &str = "LOGLIFT_TEST_HARNESS";
 pub const MOTO_URL_VAR: &str = "LOGLIFT_TEST_MOTO_URL";
 /// A PostgreSQL connection URL to the throwaway `loglift` database.
 pub const PG_URL_VAR: &str = "LOGLIFT_TEST_PG_URL";
+/// The PEM file of the throwaway CA that signed the harness PostgreSQL's certificate (valid for
+/// `127.0.0.1`, `::1` and `localhost`; the server runs with `ssl=on`).
+pub const PG_CA_VAR: &str = "LOGLIFT_TEST_PG_CA";
+/// The PEM file of a CA unrelated to the harness PostgreSQL's certificate.
+pub const PG_OTHER_CA_VAR: &str = "LOGLIFT_TEST_PG_OTHER_CA";
+/// The harness PostgreSQL's role whose members log in with a password (SCRAM) over TLS only
+/// (`hostssl … scram-sha-256`; plaintext is rejected); everyone else is trusted, TLS or not.
+pub const PG_PASSWORD_GROUP: &str = "loglift_password";
 
 /// The region every harness client uses.
 pub const REGION: &str = "us-east-1";
@@ -86,6 +95,30 @@ pub struct PgEnv {
     pub url: String,
 }
 
+/// The harness PostgreSQL with its TLS material, if there is one (see the crate docs for what
+/// happens if not).
+pub fn postgres_tls() -> Option<PgTlsEnv> {
+    let pg = postgres()?;
+    let ca = service(PG_CA_VAR, "the CA of PostgreSQL's certificate")?;
+    let other_ca = service(
+        PG_OTHER_CA_VAR,
+        "a CA unrelated to PostgreSQL's certificate",
+    )?;
+    Some(PgTlsEnv {
+        pg,
+        ca: ca.into(),
+        other_ca: other_ca.into(),
+    })
+}
+
+/// The harness PostgreSQL over TLS: [`PG_CA_VAR`] and [`PG_OTHER_CA_VAR`].
+#[derive(Debug, Clone)]
+pub struct PgTlsEnv {
+    pub pg: PgEnv,
+    pub ca: std::path::PathBuf,
+    pub other_ca: std::path::PathBuf,
+}
+
 /// A moto server, and SDK clients pointed at it.
 #[derive(Debug, Clone)]
 pub struct MotoEnv {
@@ -125,6 +158,10 @@ impl MotoEnv {
 
     pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
         loglift_aws::dynamodb_client(&self.sdk_config())
+    }
+
+    pub fn secrets_client(&self) -> aws_sdk_secretsmanager::Client {
+        loglift_aws::secrets_client(&self.sdk_config())
     }
 
     pub fn dynamo_lookup(&self) -> loglift_aws::DynamoLookup {

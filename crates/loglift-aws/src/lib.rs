@@ -1,8 +1,10 @@
 //! AWS adapters for loglift's ports: [`S3Store`] ([`ObjectStore`](loglift_ports::ObjectStore)),
 //! [`SqsQueue`] ([`Queue`](loglift_ports::Queue)), [`KinesisReader`]
 //! ([`StreamReader`](loglift_ports::StreamReader)) and [`DynamoLookup`]
-//! ([`ConfigLookup`](loglift_ports::ConfigLookup)); and [`DataApi`] ([`redshift`]), the Redshift
-//! Data API transport of the Redshift warehouse.
+//! ([`ConfigLookup`](loglift_ports::ConfigLookup)), [`AwsStreamWriter`]
+//! ([`StreamWriter`](loglift_ports::StreamWriter): Kinesis and Firehose puts for `loglift smoke`);
+//! [`DataApi`] ([`redshift`]), the Redshift Data API transport of the Redshift warehouse; and
+//! [`SecretsManager`], which reads the PostgreSQL loader's credentials at init.
 //!
 //! Data flow: a main calls [`sdk_config`] once (region, credentials and endpoints from the SDK's own
 //! environment/profile chain, so `AWS_ENDPOINT_URL` points everything at moto or LocalStack),
@@ -17,7 +19,9 @@ mod kinesis;
 pub mod redshift;
 mod redshift_warehouse;
 mod s3;
+mod secrets;
 mod sqs;
+mod stream_writer;
 mod time;
 
 pub use dynamodb::DynamoLookup;
@@ -26,7 +30,9 @@ pub use loglift_ports::Redrive;
 pub use redshift::{DataApi, DataApiConfig, DataApiError};
 pub use redshift_warehouse::RedshiftWarehouse;
 pub use s3::S3Store;
+pub use secrets::SecretsManager;
 pub use sqs::{queue_name, MoveTask, MoveTaskStatus, SqsQueue, MAX_MOVE_RATE};
+pub use stream_writer::AwsStreamWriter;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
@@ -57,9 +63,19 @@ pub fn kinesis_client(config: &SdkConfig) -> aws_sdk_kinesis::Client {
     aws_sdk_kinesis::Client::new(config)
 }
 
+/// A Firehose client (for [`AwsStreamWriter`]).
+pub fn firehose_client(config: &SdkConfig) -> aws_sdk_firehose::Client {
+    aws_sdk_firehose::Client::new(config)
+}
+
 /// A DynamoDB client.
 pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
+}
+
+/// A Secrets Manager client (for [`SecretsManager`]).
+pub fn secrets_client(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(config)
 }
 
 /// A Redshift Data API client (for [`DataApi`]).

@@ -2,7 +2,8 @@
 //!
 //! Each trait is one capability: [`ObjectStore`] (S3 or a directory), [`Queue`] (SQS or the local
 //! SQLite queue), [`StreamReader`] (Kinesis shards), [`Warehouse`] (Redshift Data API, PostgreSQL,
-//! SQLite) and [`Clock`]. Handlers are generic over them (native `async fn` in traits, no
+//! SQLite) and [`Clock`]; for `loglift smoke`, [`StreamWriter`] (Kinesis and Firehose puts) and
+//! [`EventRows`] (rows by event id). Handlers are generic over them (native `async fn` in traits, no
 //! `Box<dyn>`); adapters live in `loglift-aws` and `loglift-local`. Errors carry a disposition:
 //! [`PortError::is_retryable`] tells a handler whether to retry the batch or give up on the item.
 
@@ -312,6 +313,71 @@ pub struct LedgerTable {
     pub last_loaded_at: Option<DateTime<Utc>>,
     pub objects_since: u64,
     pub rows_since: u64,
+}
+
+/// One record to put into a Kinesis stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRecord {
+    pub partition_key: String,
+    pub data: Bytes,
+}
+
+/// Where a Firehose delivery stream takes its records from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliverySource {
+    /// Producers call `PutRecordBatch` on the delivery stream itself.
+    DirectPut,
+    /// The delivery stream reads this Kinesis stream (name and ARN); Firehose refuses
+    /// `PutRecord`/`PutRecordBatch` on it: producers put into the stream.
+    KinesisStream { name: String, arn: String },
+}
+
+/// Sends records into the deployment's entries: Kinesis streams (`PutRecords`) and Firehose
+/// delivery streams (`PutRecordBatch`). Used by `loglift smoke`; the functions never send.
+pub trait StreamWriter: Send + Sync {
+    /// Put records into a Kinesis stream, in order; records the service refused are retried a
+    /// few times, then the call fails naming the refusal.
+    fn put_records(
+        &self,
+        stream: &str,
+        records: &[OutgoingRecord],
+    ) -> impl Future<Output = PortResult<()>> + Send;
+    /// Put records into a DirectPut delivery stream (at most 500 per request).
+    fn put_record_batch(
+        &self,
+        delivery_stream: &str,
+        records: &[Bytes],
+    ) -> impl Future<Output = PortResult<()>> + Send;
+    /// Where the delivery stream reads from (`DescribeDeliveryStream`).
+    fn delivery_source(
+        &self,
+        delivery_stream: &str,
+    ) -> impl Future<Output = PortResult<DeliverySource>> + Send;
+}
+
+/// Rows of a warehouse table looked up and removed by `event_id` (the smoke test's tagged
+/// events). The SQL is `loglift_core::smoke`'s; a table that does not exist yet holds no rows.
+pub trait EventRows: Send + Sync {
+    /// The number of rows per event id of `event_ids` in `table` (`schema.table` as the spec
+    /// writes it); ids without rows are absent from the map.
+    fn count_events(
+        &self,
+        table: &str,
+        event_ids: &[String],
+    ) -> impl Future<Output = PortResult<BTreeMap<String, u64>>> + Send;
+    /// Delete the rows of these event ids; returns how many were deleted.
+    fn delete_events(
+        &self,
+        table: &str,
+        event_ids: &[String],
+    ) -> impl Future<Output = PortResult<u64>> + Send;
+}
+
+/// Secret strings (Secrets Manager), read once at init: the PostgreSQL loader's credentials.
+/// Implementations never log or quote the value.
+pub trait SecretSource: Send + Sync {
+    /// The current string value of the secret `id` (a name or an ARN).
+    fn secret_string(&self, id: &str) -> impl Future<Output = PortResult<String>> + Send;
 }
 
 /// Small configuration values kept outside the spec (DynamoDB items).

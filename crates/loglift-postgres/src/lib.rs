@@ -1,5 +1,10 @@
 //! [`PgWarehouse`]: the dedupe-loader's PostgreSQL adapter (RDS, Aurora, and the real engine in
-//! tests), running `loglift_core::sql`'s PostgreSQL load plan over tokio-postgres (`NoTls`).
+//! tests), running `loglift_core::sql`'s PostgreSQL load plan over tokio-postgres.
+//!
+//! Connections ([`PgConnectOptions`], module `connect`): libpq's URL with its `sslmode`
+//! (`verify-full` by default for remote hosts) over rustls (module `tls`, the aws-lc-rs provider
+//! the AWS SDK already builds), trusting the platform's roots or a CA bundle; user and password
+//! can come from an RDS database secret ([`DbSecret`], fetched by the main).
 //!
 //! A load is one transaction on one connection: `LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE`
 //! (concurrent loaders of a table queue; readers do not), the ledger check (objects already
@@ -31,8 +36,15 @@ use loglift_core::sql::{
 use loglift_core::storage::{LoadBatch, LoadReport};
 use loglift_ports::{LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse};
 use tokio::sync::{mpsc, Mutex};
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::{Client, Transaction};
 use tokio_util::io::SyncIoBridge;
+
+mod connect;
+mod smoke_rows;
+mod tls;
+
+pub use connect::{DbSecret, PgConfigError, PgConnectOptions};
+pub use tls::{Roots, SslMode};
 
 /// COPY data is sent in chunks of about this many bytes.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -49,7 +61,8 @@ const DDL_LOCK: i64 = 0x006c_6f67_6c69_6674; // "loglift"
 /// one load at a time per value (use several values for parallel loads); it reconnects after
 /// the connection is lost.
 pub struct PgWarehouse<S> {
-    url: String,
+    /// Boxed: tokio-postgres' settings are large, and warehouses sit in enums.
+    options: Box<PgConnectOptions>,
     store: S,
     client: Mutex<Option<Client>>,
     lock_timeout: Option<Duration>,
@@ -59,6 +72,7 @@ pub struct PgWarehouse<S> {
 impl<S> std::fmt::Debug for PgWarehouse<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgWarehouse")
+            .field("options", &self.options)
             .field("lock_timeout", &self.lock_timeout)
             .field("work_mem_mb", &self.work_mem_mb)
             .finish_non_exhaustive()
@@ -66,11 +80,27 @@ impl<S> std::fmt::Debug for PgWarehouse<S> {
 }
 
 impl<S: ObjectStore> PgWarehouse<S> {
-    /// Connect to `url` (`postgres://user@host:port/db`, no TLS).
+    /// Connect to `url` (`postgres://user@host:port/db?sslmode=…`; see [`PgConnectOptions`] for
+    /// the TLS defaults).
     pub async fn connect(url: &str, store: S) -> PortResult<Self> {
-        let client = open(url).await?;
+        let options = PgConnectOptions::from_url(url).map_err(|e| PortError::Rejected {
+            op: "Connect",
+            target: "postgres".to_owned(),
+            message: e.to_string(),
+        })?;
+        Self::connect_with(options, store).await
+    }
+
+    /// Connect with `options` (URL, secret and CA file resolved).
+    pub async fn connect_with(options: PgConnectOptions, store: S) -> PortResult<Self> {
+        let client = options.connect().await?;
+        tracing::info!(
+            target = %options.target(),
+            tls = %options.describe_tls(),
+            "Connected to PostgreSQL"
+        );
         Ok(PgWarehouse {
-            url: url.to_owned(),
+            options: Box::new(options),
             store,
             client: Mutex::new(Some(client)),
             lock_timeout: None,
@@ -100,22 +130,10 @@ impl<S: ObjectStore> PgWarehouse<S> {
     async fn client(&self) -> PortResult<tokio::sync::MutexGuard<'_, Option<Client>>> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(open(&self.url).await?);
+            *guard = Some(self.options.connect().await?);
         }
         Ok(guard)
     }
-}
-
-async fn open(url: &str) -> PortResult<Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| pg_error("Connect", "postgres", &e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "PostgreSQL connection ended");
-        }
-    });
-    Ok(client)
 }
 
 /// Transient or rejected, by SQLSTATE; errors without one (I/O, a closed connection) are
@@ -126,7 +144,7 @@ fn pg_error(op: &'static str, target: &str, e: &tokio_postgres::Error) -> PortEr
         return PortError::Transient {
             op,
             target,
-            message: e.to_string(),
+            message: connect::error_chain(e),
         };
     };
     let code = db.code().code();

@@ -204,8 +204,20 @@ pub enum WarehouseTarget {
         /// `LOGLIFT_COPY_ROLE_ARN`: the IAM role COPY assumes to read the curated objects.
         copy_role_arn: String,
     },
-    /// PostgreSQL (RDS, Aurora): `LOGLIFT_POSTGRES_URL`.
-    Postgres { url: String },
+    /// PostgreSQL (RDS, Aurora). At least one of the URL and the secret is set.
+    Postgres {
+        /// `LOGLIFT_POSTGRES_URL`: libpq's URL, with `sslmode` and `sslrootcert` if wanted
+        /// (`verify-full` is the default for a remote host); with a secret, where and how
+        /// (host, port, database, options) when the secret does not say.
+        url: Option<String>,
+        /// `LOGLIFT_POSTGRES_SECRET_ARN`: an RDS database secret in Secrets Manager (`username`,
+        /// `password`, optionally `host`, `port`, `dbname`), read at init; its user and password
+        /// replace the URL's.
+        secret_arn: Option<String>,
+        /// `LOGLIFT_POSTGRES_CA_FILE`: a PEM bundle to trust instead of the platform's roots
+        /// (the RDS bundle, say), unless the URL's `sslrootcert` names one.
+        ca_file: Option<std::path::PathBuf>,
+    },
 }
 
 /// Which Redshift the Data API talks to.
@@ -276,12 +288,21 @@ impl LoadConfig {
                     })?,
                 }
             }
-            "postgres" => WarehouseTarget::Postgres {
-                url: get("LOGLIFT_POSTGRES_URL").ok_or(ConfigError::Missing {
-                    name: "LOGLIFT_POSTGRES_URL",
-                    hint: "postgres://user:password@host:5432/database",
-                })?,
-            },
+            "postgres" => {
+                let url = get("LOGLIFT_POSTGRES_URL");
+                let secret_arn = get("LOGLIFT_POSTGRES_SECRET_ARN");
+                if url.is_none() && secret_arn.is_none() {
+                    return Err(ConfigError::Missing {
+                        name: "LOGLIFT_POSTGRES_URL",
+                        hint: "postgres://user@host:5432/database?sslmode=verify-full, or LOGLIFT_POSTGRES_SECRET_ARN (an RDS database secret)",
+                    });
+                }
+                WarehouseTarget::Postgres {
+                    url,
+                    secret_arn,
+                    ca_file: get("LOGLIFT_POSTGRES_CA_FILE").map(std::path::PathBuf::from),
+                }
+            }
             other => {
                 return Err(ConfigError::Invalid {
                     name: "LOGLIFT_WAREHOUSE",
@@ -522,9 +543,35 @@ mod tests {
         assert_eq!(
             pg.target,
             WarehouseTarget::Postgres {
-                url: "postgres://h/db".into()
+                url: Some("postgres://h/db".into()),
+                secret_arn: None,
+                ca_file: None,
             }
         );
+        const SECRET: &str = "arn:aws:secretsmanager:us-east-1:1:secret:rds-db-AbCdEf";
+        let pg = LoadConfig::from_lookup(lookup(&[
+            ("LOGLIFT_WAREHOUSE", "postgres"),
+            ("LOGLIFT_POSTGRES_SECRET_ARN", SECRET),
+            (
+                "LOGLIFT_POSTGRES_CA_FILE",
+                "/var/task/rds-global-bundle.pem",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            pg.target,
+            WarehouseTarget::Postgres {
+                url: None,
+                secret_arn: Some(SECRET.into()),
+                ca_file: Some("/var/task/rds-global-bundle.pem".into()),
+            }
+        );
+        let e = LoadConfig::from_lookup(lookup(&[
+            ("LOGLIFT_WAREHOUSE", "postgres"),
+            ("LOGLIFT_POSTGRES_URL", " "),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("LOGLIFT_POSTGRES_SECRET_ARN"), "{e}");
         let e = LoadConfig::from_lookup(lookup(&[("LOGLIFT_WAREHOUSE", "mysql")])).unwrap_err();
         assert!(e.to_string().contains("use redshift or postgres"), "{e}");
     }

@@ -1,14 +1,16 @@
 //! The dedupe-loader Lambda: wiring only. Configuration, the spec and the warehouse (Redshift
-//! through the Data API, or PostgreSQL) are set up once at init; each SQS batch of loader messages
-//! goes to `loglift_stages::load::handle_sqs`, whose partial batch response is returned.
+//! through the Data API, or PostgreSQL over TLS with credentials from the URL or a Secrets Manager
+//! secret) are set up once at init; each SQS batch of loader messages goes to
+//! `loglift_stages::load::handle_sqs`, whose partial batch response is returned.
 
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use loglift_aws::redshift::{DataApiConfig, Target};
-use loglift_aws::{DataApi, RedshiftWarehouse, S3Store};
+use loglift_aws::{DataApi, RedshiftWarehouse, S3Store, SecretsManager};
 use loglift_core::storage::Location;
 use loglift_ports::{Clock, SystemClock, Warehouse};
+use loglift_postgres::{PgConnectOptions, PgWarehouse};
 use loglift_stages::config::{CommonConfig, LoadConfig, RedshiftEndpoint, WarehouseTarget};
 use loglift_stages::load::{handle_sqs, LoadDeps};
 use loglift_stages::obs::{init_or_exit, MetricsId};
@@ -48,9 +50,22 @@ async fn main() -> Result<(), Error> {
             deps.ledger_retention = retention;
             serve(deps, &metrics).await
         }
-        WarehouseTarget::Postgres { url } => {
-            let warehouse =
-                init_or_exit(loglift_postgres::PgWarehouse::connect(&url, store.clone()).await);
+        WarehouseTarget::Postgres {
+            url,
+            secret_arn,
+            ca_file,
+        } => {
+            let secrets = SecretsManager::new(loglift_aws::secrets_client(&sdk));
+            let options = init_or_exit(
+                PgConnectOptions::resolve(
+                    url.as_deref(),
+                    secret_arn.as_deref(),
+                    ca_file.as_deref(),
+                    &secrets,
+                )
+                .await,
+            );
+            let warehouse = init_or_exit(PgWarehouse::connect_with(options, store.clone()).await);
             let mut deps = LoadDeps::new(spec, common.layout, warehouse, store, SystemClock);
             deps.ledger_retention = retention;
             serve(deps, &metrics).await
