@@ -418,6 +418,87 @@ def kinesis_unknown_stream():
     return kinesis("nobody-routes-this", datas, shard="shardId-000000000002", first_seq=1000)
 
 
+# --- plain-text logs (docs/spec.md, "Plain-text logs") ---------------------------------------------
+
+
+def lambda_payload(function, log_stream, first_id, lines):
+    """A CloudWatch Logs DATA_MESSAGE of a Lambda function's log group, one event per line."""
+    events = [
+        {
+            "id": f"{first_id + i:056d}",
+            "timestamp": BASE_MS + 50000 + i * 7,
+            "message": line,
+        }
+        for i, line in enumerate(lines)
+    ]
+    return {
+        "messageType": "DATA_MESSAGE",
+        "owner": ACCOUNT,
+        "logGroup": f"/aws/lambda/{function}",
+        "logStream": log_stream,
+        "subscriptionFilters": ["loglift-to-logs"],
+        "logEvents": events,
+    }
+
+
+def kinesis_lambda_logs():
+    """Lambda platform and runtime lines, written from the Lambda developer guide's examples
+    (python-logging.html, nodejs-logging.html): START / END / REPORT, a Node.js `console.info`
+    line, lines a function prints itself, and a REPORT with Init Duration (a cold start)."""
+    node = "c793869b-ee49-115b-a5b6-4fd21e8dedac"
+    python = "8f507cfc-xmpl-4697-b07a-ac58fc914c95"
+    checkout = lambda_payload(
+        "checkout-api",
+        "2020/06/01/[$LATEST]e6f4a0c4241adcd70c262d34c0bbc85c",
+        3595,
+        [
+            f"START RequestId: {node} Version: $LATEST\n",
+            f"2020-06-01T00:01:14.562Z\t{node}\tINFO\tEVENT {{\"key\": \"value\"}}\n",
+            f"2020-06-01T00:01:14.563Z\t{node}\tWARN\tEvent not processed.\n",
+            f"END RequestId: {node}\n",
+            f"REPORT RequestId: {node}\tDuration: 2.89 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 76 MB\t\n",
+        ],
+    )
+    resize = lambda_payload(
+        "resize-image",
+        "2020/06/01/[$LATEST]3893xmpl7fac4485b47bb75b671a283c",
+        3695,
+        [
+            f"START RequestId: {python} Version: $LATEST\n",
+            "## EVENT\n",
+            "{'key': 'value'}\n",
+            f"[ERROR]\t2020-06-01T00:01:14.600Z\t{python}\tthumbnail failed: \"image/heic\" is not supported\n",
+            f"END RequestId: {python}\n",
+            f"REPORT RequestId: {python}\tDuration: 15.74 ms\tBilled Duration: 147 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms\t\n",
+        ],
+    )
+    return kinesis("logs", [gz(js(checkout)), gz(js(resize))], shard="shardId-000000000004", first_seq=1100)
+
+
+# ALB access log lines, written from the Elastic Load Balancing guide's examples
+# (load-balancer-access-logs.html#access-log-entry-examples): an HTTP entry, an HTTPS entry, an
+# HTTP/2 entry with a quoted user agent holding spaces and escaped quotes, a Lambda target's error
+# (`-` target, -1 times), and one truncated line (a `no_match` reject).
+ALB_LINES = [
+    'http 2020-06-01T00:00:23.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2020-06-01T00:00:23.164000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_1234abcd5678ef90',
+    'https 2020-06-01T00:00:24.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.086 0.048 0.037 200 200 0 57 "GET https://www.example.com:443/ HTTP/1.1" "curl/7.46.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337281-1d84f3d73c47ec4e58577259" "www.example.com" "arn:aws:acm:us-east-2:123456789012:certificate/12345678-1234-1234-1234-123456789012" 1 2020-06-01T00:00:24.100000Z "authenticate,forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_1234abcd5678ef91',
+    'h2 2020-06-01T00:00:25.186641Z app/my-loadbalancer/50dc6c495c0c9188 10.0.1.252:48160 10.0.0.66:9000 0.000 0.002 0.000 200 200 5 257 "GET https://10.0.2.105:773/search?q=%22shoes%22 HTTP/2.0" "Mozilla/5.0 (X11; Linux x86_64) \\"quoted\\" build" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337327-72bd00b0343d75b906739c42" "-" "-" 1 2020-06-01T00:00:25.180000Z "redirect" "https://example.com:80/" "-" "10.0.0.66:9000" "200" "-" "-" TID_1234abcd5678ef92',
+    'https 2020-06-01T00:00:26.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 - -1 -1 -1 502 - 34 366 "GET https://www.example.com:443/ HTTP/1.1" "curl/7.46.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337364-23a8c76965a2ef7629b185e3" "-" "-" 0 2020-06-01T00:00:26.164000Z "forward" "-" "LambdaInvalidResponse" "-" "-" "-" "-" TID_1234abcd5678ef93',
+    'http 2020-06-01T00:00:27.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTT',
+]
+
+ALB_FILE = "alb/123456789012_elasticloadbalancing_us-east-2_app.my-loadbalancer.50dc6c495c0c9188_20200601T0000Z_10.0.0.1_2ne2rrtu.log.gz"
+
+
+def write_landing():
+    path = OUT.parent / "landing" / ALB_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = ("\n".join(ALB_LINES) + "\n").encode()
+    data = gzip.compress(body, mtime=0)
+    path.write_bytes(data)
+    print(f"{len(data):>8}  landing/{ALB_FILE}")
+
+
 SAMPLES = {
     "firehose-user-events.json": firehose_user_events,
     "firehose-console-sample.json": firehose_console_sample,
@@ -429,6 +510,7 @@ SAMPLES = {
     "kinesis-bad-records.json": kinesis_bad_records,
     "kinesis-unknown-stream.json": kinesis_unknown_stream,
     "kinesis-empty.json": lambda: {"Records": []},
+    "kinesis-lambda-logs.json": kinesis_lambda_logs,
 }
 
 
@@ -438,6 +520,7 @@ def main():
         text = json.dumps(build(), indent=2) + "\n"
         (OUT / name).write_text(text)
         print(f"{len(text):>8}  {name}")
+    write_landing()
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ fn parse_filter(s: &str) -> Result<Box<Filter>, String> {
 }
 
 /// A duration as humantime reads it (`2h`, `30m`, `1d`, `1h 30m`).
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (try 90s, 30m, 2h, 1d)"))
 }
 

@@ -1,6 +1,6 @@
 //! `loglift`: the command line over the same handlers the Lambda functions run — spec checks,
-//! local runs, invokes, synthetic samples, redrive and replay. This file only parses arguments
-//! and dispatches.
+//! local runs, invokes, synthetic samples, redrive and replay, status, audit and the smoke test.
+//! This file only parses arguments and dispatches.
 
 use std::process::ExitCode;
 
@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod backend;
 mod cmd_replay;
+mod cmd_smoke;
 mod cmd_sqs;
 mod cmd_status;
 mod cmd_streams;
@@ -64,6 +65,10 @@ enum Command {
     Audit(cmd_replay::AuditArgs),
     /// Per pipeline: queue and DLQ depths, oldest message age, last load per table, freshness.
     Status(cmd_status::StatusArgs),
+    /// After a deploy: send a few tagged events through every entry (Kinesis streams, Firehose
+    /// delivery streams, landing prefixes), wait until each reached its table exactly once, audit
+    /// the run's hours; exit 5 naming each event that did not arrive.
+    Smoke(cmd_smoke::SmokeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +169,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd_replay::replay(args),
         Command::Audit(args) => cmd_replay::audit(args),
         Command::Status(args) => cmd_status::status(args),
+        Command::Smoke(args) => cmd_smoke::smoke_cmd(args),
     };
     match result {
         Ok(code) => code,

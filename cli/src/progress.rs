@@ -18,6 +18,12 @@ impl Bar {
         Bar(bar)
     }
 
+    /// Keep the spinner turning while nothing advances (waiting on a deadline).
+    pub fn tick_steadily(&self) {
+        self.0
+            .enable_steady_tick(std::time::Duration::from_millis(200));
+    }
+
     pub fn finish(&self) {
         self.0.finish_and_clear();
     }
@@ -29,5 +35,8 @@ impl Progress for Bar {
     }
     fn advance(&self, n: u64) {
         self.0.inc(n);
+    }
+    fn message(&self, text: &str) {
+        self.0.set_message(text.to_owned());
     }
 }

@@ -26,7 +26,7 @@ const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/pipelines.ya
 fn accepts_the_shipped_spec() {
     let (code, stdout, stderr) = loglift(&["spec", "check", SHIPPED]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("ok, version 1, 5 pipeline(s): user_events, user_utm, app_logs, hit_data, partner_catalog"), "{stdout}");
+    assert!(stdout.contains("ok, version 1, 7 pipeline(s): user_events, user_utm, app_logs, hit_data, partner_catalog, lambda_logs, alb_access"), "{stdout}");
 }
 
 #[test]
@@ -57,6 +57,43 @@ fn rejects_a_broken_spec_with_line_and_field() {
 }
 
 #[test]
+fn explains_a_bad_regex_and_a_capture_that_is_not_a_column() {
+    let text = std::fs::read_to_string(SHIPPED).expect("shipped spec");
+    let broken = text.replacen(
+        "text: { format: alb }",
+        r#"text: { format: regex, pattern: '^(?P<time>\S+) (?P<elb>[a-z+) (?P<referrer>.*)$' }"#,
+        1,
+    );
+    assert_ne!(broken, text);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(&path, &broken).expect("write");
+    let line = broken
+        .lines()
+        .position(|l| l.contains("format: regex"))
+        .map(|n| n + 1)
+        .expect("line");
+    let (code, _, stderr) = loglift(&["spec", "check", path.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "line {line}: pipelines[6].text.pattern: not a valid regular expression for pipeline `alb_access`: regex parse error"
+        )) && stderr.contains("unclosed character class"),
+        "{stderr}"
+    );
+    let unknown = broken.replacen("[a-z+)", "[a-z]+)", 1);
+    std::fs::write(&path, &unknown).expect("write");
+    let (code, _, stderr) = loglift(&["spec", "check", path.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "line {line}: pipelines[6].text.pattern: capture `referrer` is not a column of pipeline `alb_access`"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn layout_prints_non_overlapping_notification_filters() {
     let (code, stdout, stderr) = loglift(&["spec", "layout", SHIPPED, "--bucket", "lake"]);
     assert_eq!(code, 0, "{stderr}");
@@ -69,7 +106,12 @@ fn layout_prints_non_overlapping_notification_filters() {
         .collect();
     assert_eq!(
         prefixes,
-        ["raw/", "landing/hit_data/", "landing/partner_catalog/"]
+        [
+            "raw/",
+            "landing/hit_data/",
+            "landing/partner_catalog/",
+            "landing/alb/"
+        ]
     );
 }
 

@@ -8,6 +8,21 @@ locals {
   opensearch_streams = var.opensearch.enabled ? toset(coalesce(var.opensearch.streams, local.has_log_pipeline ? [var.log_stream_name] : [])) : toset([])
   firehose_role      = length(local.firehose_streams) + length(local.opensearch_streams) > 0
   firehose_log_group = "/aws/kinesisfirehose/${var.name}"
+
+  # Lambda processor parameters besides LambdaArn, only where they differ from Firehose's defaults
+  # (NumberOfRetries 3, BufferIntervalInSeconds 60, BufferSizeInMBs 1): the provider leaves a
+  # parameter equal to its default out of the state, so setting one would show a change on every
+  # plan (hashicorp/terraform-provider-aws #14943, #35137; Firehose API ProcessorParameter).
+  processor_defaults = { BufferSizeInMBs = "1", BufferIntervalInSeconds = "60", NumberOfRetries = "3" }
+  processor_parameters = {
+    for s, c in local.firehose_streams : s => {
+      for k, v in {
+        # CloudWatch Logs payloads grow about 10x once decompressed: at most 1 MB in.
+        BufferSizeInMBs         = tostring(c.carries_logs ? min(var.firehose.processor_buffer_size_mb, 1) : var.firehose.processor_buffer_size_mb)
+        BufferIntervalInSeconds = tostring(var.firehose.processor_buffer_interval_seconds)
+      } : k => v if v != local.processor_defaults[k]
+    }
+  }
 }
 
 resource "aws_cloudwatch_log_group" "firehose" {
@@ -115,7 +130,7 @@ resource "aws_iam_role_policy" "firehose" {
 resource "aws_kinesis_firehose_delivery_stream" "raw" {
   for_each = local.firehose_streams
 
-  name        = "${var.name}-${each.key}"
+  name        = local.firehose_names[each.key]
   destination = "extended_s3"
 
   kinesis_source_configuration {
@@ -148,17 +163,12 @@ resource "aws_kinesis_firehose_delivery_stream" "raw" {
           parameter_name  = "LambdaArn"
           parameter_value = "${aws_lambda_function.this["ingest"].arn}:$LATEST"
         }
-        parameters {
-          parameter_name  = "BufferSizeInMBs"
-          parameter_value = tostring(each.value.carries_logs ? min(var.firehose.processor_buffer_size_mb, 1) : var.firehose.processor_buffer_size_mb)
-        }
-        parameters {
-          parameter_name  = "BufferIntervalInSeconds"
-          parameter_value = tostring(var.firehose.processor_buffer_interval_seconds)
-        }
-        parameters {
-          parameter_name  = "NumberOfRetries"
-          parameter_value = "3"
+        dynamic "parameters" {
+          for_each = local.processor_parameters[each.key]
+          content {
+            parameter_name  = parameters.key
+            parameter_value = parameters.value
+          }
         }
       }
     }

@@ -19,24 +19,45 @@ locals {
     LOGLIFT_REPORTS_PREFIX = local.areas.reports
   }
 
+  # Routing by match.stream: the spec's stream names and this deployment's (ingest and redrive).
+  stream_environment = { LOGLIFT_STREAM_NAMES = local.stream_names_env }
+
+  # Optional variables are left out by conditions on configuration only, never by a null test
+  # on a value known only after apply (which would make the set of variables unknown).
   function_environment = {
-    ingest = local.common_environment
-    transform = merge(local.common_environment, {
-      LOGLIFT_LOADER_QUEUE           = aws_sqs_queue.loader.url
-      LOGLIFT_CURATED_TARGET_BYTES   = var.transform_settings.curated_target_bytes == null ? null : tostring(var.transform_settings.curated_target_bytes)
-      LOGLIFT_TRANSFORM_BUFFER_BYTES = var.transform_settings.buffer_bytes == null ? null : tostring(var.transform_settings.buffer_bytes)
-    })
+    ingest = merge(local.common_environment, local.stream_environment)
+    transform = merge(
+      local.common_environment,
+      { LOGLIFT_LOADER_QUEUE = aws_sqs_queue.loader.url },
+      var.transform_settings.curated_target_bytes == null ? {} : { LOGLIFT_CURATED_TARGET_BYTES = tostring(var.transform_settings.curated_target_bytes) },
+      var.transform_settings.buffer_bytes == null ? {} : { LOGLIFT_TRANSFORM_BUFFER_BYTES = tostring(var.transform_settings.buffer_bytes) },
+    )
     "dedupe-loader" = merge(local.common_environment, local.warehouse_environment, {
       LOGLIFT_MANIFEST_PREFIX       = local.manifest_prefix
       LOGLIFT_LOAD_TIMEOUT_SECONDS  = tostring(var.functions.dedupe_loader.timeout)
       LOGLIFT_LEDGER_RETENTION_DAYS = tostring(var.ledger_retention_days)
     })
-    "dlq-redrive" = merge(local.common_environment, {
-      LOGLIFT_TRANSFORM_QUEUE       = aws_sqs_queue.transform.url
-      LOGLIFT_DLQS                  = join(",", [aws_sqs_queue.transform_dlq.url, aws_sqs_queue.loader_dlq.url])
-      LOGLIFT_KINESIS_FAILURE_QUEUE = local.kinesis_failure_queue ? aws_sqs_queue.kinesis_failures[0].url : null
-    })
+    "dlq-redrive" = merge(
+      local.common_environment,
+      local.stream_environment,
+      {
+        LOGLIFT_TRANSFORM_QUEUE = aws_sqs_queue.transform.url
+        LOGLIFT_DLQS            = join(",", [aws_sqs_queue.transform_dlq.url, aws_sqs_queue.loader_dlq.url])
+      },
+      local.kinesis_failure_queue ? { LOGLIFT_KINESIS_FAILURE_QUEUE = aws_sqs_queue.kinesis_failures[0].url } : {},
+      length(local.firehose_streams) > 0 ? { LOGLIFT_FIREHOSE_SOURCE_STREAMS = local.firehose_sources_env } : {},
+    )
   }
+
+  # The concurrency this deployment can claim from the region's Lambda quota (L-B99A9384) at its
+  # busiest: the SQS mappings' maximum_concurrency, a Kinesis consumer per shard (x the mapping's
+  # parallelization factor; an on-demand stream starts with 4 shards and grows with traffic) and
+  # one redrive. Firehose invokes the processor about once per shard as well (an estimate).
+  claimed_concurrency = (
+    var.transform_mapping.maximum_concurrency + var.loader_mapping.maximum_concurrency + 1 +
+    sum(concat([0], [for s, c in local.lambda_streams : (c.mode == "ON_DEMAND" ? 4 : c.shard_count) * var.kinesis_mapping.parallelization_factor])) +
+    sum(concat([0], [for s, c in local.firehose_streams : c.mode == "ON_DEMAND" ? 4 : c.shard_count]))
+  )
 
   # Queue ARNs per role.
   dlq_arns    = [aws_sqs_queue.transform_dlq.arn, aws_sqs_queue.loader_dlq.arn]
@@ -297,7 +318,7 @@ resource "aws_lambda_function" "this" {
   kms_key_arn      = local.kms_key_arn
 
   environment {
-    variables = { for k, v in local.function_environment[each.key] : k => v if v != null }
+    variables = local.function_environment[each.key]
   }
 
   logging_config {
@@ -325,6 +346,14 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = contains(["x86_64", "arm64"], local.architecture)
       error_message = "artifacts.json in ${var.artifacts_dir} names architecture ${local.architecture}; run scripts/package."
+    }
+    precondition {
+      condition     = each.key != "dedupe-loader" || local.is_redshift || nonsensitive(var.postgres_url != null) || var.postgres_secret_arn != null
+      error_message = "warehouse.kind = postgres needs postgres_secret_arn (a Secrets Manager secret with username, password, host, port, dbname) or postgres_url."
+    }
+    precondition {
+      condition     = each.key != "transform" || var.lambda_concurrency_quota == null || local.claimed_concurrency <= coalesce(var.lambda_concurrency_quota, 0)
+      error_message = "This deployment's mappings can claim ${local.claimed_concurrency} concurrent executions, more than lambda_concurrency_quota (${coalesce(var.lambda_concurrency_quota, 0)}): throttled SQS receives count toward maxReceiveCount and end in the DLQs. Raise the region's quota L-B99A9384 (Service Quotas) or lower the mappings' maximum_concurrency."
     }
   }
 

@@ -5,7 +5,7 @@
 resource "aws_kinesis_stream" "this" {
   for_each = local.streams
 
-  name             = each.key
+  name             = local.kinesis_names[each.key]
   shard_count      = each.value.mode == "PROVISIONED" ? each.value.shard_count : null
   retention_period = each.value.retention_hours
   encryption_type  = "KMS"
@@ -177,6 +177,10 @@ resource "aws_api_gateway_method" "put" {
   request_models       = { "application/json" = aws_api_gateway_model.event[0].name }
 }
 
+# No aws:SourceAccount / aws:SourceArn condition: API Gateway does not set them when it assumes an
+# integration's credentials role, so such a condition makes every request fail with "API Gateway
+# does not have permission to assume the provided role" (a 500). The role's only right is
+# PutRecord on this deployment's streams (and the key).
 data "aws_iam_policy_document" "apigateway_assume" {
   count = var.api_gateway.enabled ? 1 : 0
 
@@ -185,11 +189,6 @@ data "aws_iam_policy_document" "apigateway_assume" {
     principals {
       type        = "Service"
       identifiers = ["apigateway.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }
@@ -234,10 +233,11 @@ resource "aws_api_gateway_integration" "put" {
   uri                     = "arn:${local.partition}:apigateway:${local.region}:kinesis:action/PutRecord"
   credentials             = aws_iam_role.apigateway[0].arn
   passthrough_behavior    = "NEVER"
-  # The body becomes one record; the request id spreads records over the shards.
+  # The body becomes one record; the request id spreads records over the shards. The path names
+  # the stream as the spec does; the record goes to this deployment's stream of that name.
   request_templates = {
     "application/json" = jsonencode({
-      StreamName   = each.key
+      StreamName   = local.kinesis_names[each.key]
       Data         = "$util.base64Encode($input.json('$'))"
       PartitionKey = "$context.requestId"
     })
@@ -289,7 +289,7 @@ resource "aws_api_gateway_deployment" "this" {
 }
 
 resource "aws_cloudwatch_log_group" "apigateway" {
-  count = var.api_gateway.enabled ? 1 : 0
+  count = local.apigateway_access_logs ? 1 : 0
 
   name              = "/aws/apigateway/${var.name}"
   retention_in_days = var.log_retention_days
@@ -297,9 +297,18 @@ resource "aws_cloudwatch_log_group" "apigateway" {
   tags              = local.tags
 }
 
-# Stage access logs need the account-level CloudWatch role of API Gateway (one per region).
+# Stage access logs need the account-level CloudWatch role of API Gateway: one setting per account
+# and region, which a stage with access logs cannot be created without ("CloudWatch Logs role ARN
+# must be set in account settings to enable logging"). api_gateway.account_logging_role says
+# whether it is created here ("create": overwrites the region's setting), already set
+# ("existing") or absent ("none": the stage has no access logs).
+locals {
+  apigateway_access_logs = var.api_gateway.enabled && var.api_gateway.account_logging_role != "none"
+  apigateway_set_account = var.api_gateway.enabled && var.api_gateway.account_logging_role == "create"
+}
+
 data "aws_iam_policy_document" "apigateway_logs_assume" {
-  count = var.api_gateway.enabled && var.api_gateway.set_account_logging_role ? 1 : 0
+  count = local.apigateway_set_account ? 1 : 0
 
   statement {
     actions = ["sts:AssumeRole"]
@@ -311,7 +320,7 @@ data "aws_iam_policy_document" "apigateway_logs_assume" {
 }
 
 resource "aws_iam_role" "apigateway_logs" {
-  count = var.api_gateway.enabled && var.api_gateway.set_account_logging_role ? 1 : 0
+  count = local.apigateway_set_account ? 1 : 0
 
   name               = "${var.name}-apigateway-cloudwatch"
   assume_role_policy = data.aws_iam_policy_document.apigateway_logs_assume[0].json
@@ -319,14 +328,14 @@ resource "aws_iam_role" "apigateway_logs" {
 }
 
 resource "aws_iam_role_policy_attachment" "apigateway_logs" {
-  count = var.api_gateway.enabled && var.api_gateway.set_account_logging_role ? 1 : 0
+  count = local.apigateway_set_account ? 1 : 0
 
   role       = aws_iam_role.apigateway_logs[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 }
 
 resource "aws_api_gateway_account" "this" {
-  count = var.api_gateway.enabled && var.api_gateway.set_account_logging_role ? 1 : 0
+  count = local.apigateway_set_account ? 1 : 0
 
   cloudwatch_role_arn = aws_iam_role.apigateway_logs[0].arn
 
@@ -346,14 +355,17 @@ resource "aws_api_gateway_stage" "this" {
   stage_name           = var.api_gateway.stage_name
   xray_tracing_enabled = var.tracing_mode == "Active"
 
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.apigateway[0].arn
-    format = jsonencode({
-      requestId       = "$context.requestId", ip = "$context.identity.sourceIp", caller = "$context.identity.caller",
-      requestTime     = "$context.requestTime", httpMethod = "$context.httpMethod", resourcePath = "$context.resourcePath",
-      status          = "$context.status", responseLength = "$context.responseLength", integrationError = "$context.integration.error",
-      validationError = "$context.error.validationErrorString"
-    })
+  dynamic "access_log_settings" {
+    for_each = local.apigateway_access_logs ? [1] : []
+    content {
+      destination_arn = aws_cloudwatch_log_group.apigateway[0].arn
+      format = jsonencode({
+        requestId       = "$context.requestId", ip = "$context.identity.sourceIp", caller = "$context.identity.caller",
+        requestTime     = "$context.requestTime", httpMethod = "$context.httpMethod", resourcePath = "$context.resourcePath",
+        status          = "$context.status", responseLength = "$context.responseLength", integrationError = "$context.integration.error",
+        validationError = "$context.error.validationErrorString"
+      })
+    }
   }
 
   tags = local.tags

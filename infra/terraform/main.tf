@@ -103,6 +103,17 @@ locals {
   lambda_streams   = { for s, c in local.streams : s => c if c.consumer == "lambda" }
   firehose_streams = { for s, c in local.streams : s => c if c.consumer == "firehose" }
 
+  # What each stream is called in AWS: the deployment's name in front of the spec's name, so two
+  # deployments (or an existing `logs` stream) coexist in one account and region. The functions
+  # route by the spec's name: LOGLIFT_STREAM_NAMES (`spec-name=deployed-name,...`) maps one to
+  # the other. The Firehose delivery stream that reads a stream has the same name.
+  kinesis_names    = { for s in local.stream_names : s => "${var.name}-${s}" }
+  firehose_names   = { for s in keys(local.firehose_streams) : s => "${var.name}-${s}" }
+  stream_names_env = join(",", [for s in local.stream_names : "${s}=${local.kinesis_names[s]}"])
+  # LOGLIFT_FIREHOSE_SOURCE_STREAMS: `delivery-stream=kinesis-stream,...`, the stream each delivery
+  # stream reads (Firehose error output does not record it; redrive routes by match.stream).
+  firehose_sources_env = join(",", [for s in keys(local.firehose_streams) : "${local.firehose_names[s]}=${local.kinesis_names[s]}"])
+
   ##############################################################################
   # Functions: names, artefacts (scripts/package), settings.
   ##############################################################################

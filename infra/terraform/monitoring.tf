@@ -9,8 +9,9 @@ locals {
     local.kinesis_failure_queue ? { kinesis-failures = aws_sqs_queue.kinesis_failures[0].name } : {},
   )
   alarm_actions = var.create_monitoring ? [aws_sns_topic.alarms[0].arn] : []
-  # The loglift EMF metrics (crates/loglift-core/src/metrics.rs) carry the function's role as
-  # the Function dimension, not its deployed name.
+  # The loglift EMF metrics (crates/loglift-core/src/metrics.rs) carry the function's deployed
+  # name (<name>-<role>, Lambda's AWS_LAMBDA_FUNCTION_NAME) as the Function dimension, so two
+  # deployments' series and alarms stay apart.
   emf_namespace = "loglift"
 }
 
@@ -137,7 +138,7 @@ resource "aws_cloudwatch_metric_alarm" "audit_imbalance" {
     metric {
       namespace   = local.emf_namespace
       metric_name = "RecordsOut"
-      dimensions  = { Function = "transform" }
+      dimensions  = { Function = local.function_names["transform"] }
       stat        = "Sum"
       period      = var.alarm_thresholds.audit_period
     }
@@ -147,7 +148,7 @@ resource "aws_cloudwatch_metric_alarm" "audit_imbalance" {
     metric {
       namespace   = local.emf_namespace
       metric_name = "RecordsIn"
-      dimensions  = { Function = "dedupe-loader" }
+      dimensions  = { Function = local.function_names["dedupe-loader"] }
       stat        = "Sum"
       period      = var.alarm_thresholds.audit_period
     }
@@ -165,9 +166,9 @@ resource "aws_cloudwatch_dashboard" "this" {
         properties = {
           title = "Events per stage (RecordsIn / RecordsOut / Rejected)", region = local.region, stat = "Sum", period = 300, view = "timeSeries"
           metrics = flatten([for f in ["ingest", "transform", "dedupe-loader"] : [
-            [local.emf_namespace, "RecordsIn", "Function", f],
-            [local.emf_namespace, "RecordsOut", "Function", f],
-            [local.emf_namespace, "Rejected", "Function", f],
+            [local.emf_namespace, "RecordsIn", "Function", local.function_names[f]],
+            [local.emf_namespace, "RecordsOut", "Function", local.function_names[f]],
+            [local.emf_namespace, "Rejected", "Function", local.function_names[f]],
           ]])
         }
       },
@@ -175,7 +176,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         type = "metric", x = 12, y = 0, width = 12, height = 6
         properties = {
           title   = "Freshness (now - oldest event time, ms)", region = local.region, stat = "Maximum", period = 300, view = "timeSeries"
-          metrics = [for f in ["ingest", "transform", "dedupe-loader"] : [local.emf_namespace, "FreshnessMs", "Function", f]]
+          metrics = [for f in ["ingest", "transform", "dedupe-loader"] : [local.emf_namespace, "FreshnessMs", "Function", local.function_names[f]]]
         }
       },
       {
@@ -189,7 +190,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         type = "metric", x = 12, y = 6, width = 12, height = 6
         properties = {
           title   = "Kinesis iterator age (ms)", region = local.region, stat = "Maximum", period = 300, view = "timeSeries"
-          metrics = [for s in keys(local.streams) : ["AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "StreamName", s]]
+          metrics = [for s in keys(local.streams) : ["AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "StreamName", local.kinesis_names[s]]]
         }
       },
       {
@@ -206,7 +207,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         type = "metric", x = 12, y = 12, width = 12, height = 6
         properties = {
           title   = "Firehose delivery freshness (s)", region = local.region, stat = "Maximum", period = 300, view = "timeSeries"
-          metrics = length(local.firehose_streams) == 0 ? [["AWS/Firehose", "DeliveryToS3.DataFreshness"]] : [for s in keys(local.firehose_streams) : ["AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", "${var.name}-${s}"]]
+          metrics = length(local.firehose_streams) == 0 ? [["AWS/Firehose", "DeliveryToS3.DataFreshness"]] : [for s in keys(local.firehose_streams) : ["AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", local.firehose_names[s]]]
         }
       },
     ]

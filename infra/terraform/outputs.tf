@@ -42,8 +42,8 @@ output "kms_key_arn" {
 ################################################################################
 
 output "streams" {
-  description = "Kinesis streams by name: ARN and consumer (lambda or firehose)."
-  value       = { for s, c in local.streams : s => { arn = try(aws_kinesis_stream.this[s].arn, null), consumer = c.consumer } }
+  description = "Kinesis streams by the spec's name: the deployed name (<name>-<stream>, what `aws kinesis put-record --stream-name` takes), ARN and consumer (lambda or firehose)."
+  value       = { for s, c in local.streams : s => { name = local.kinesis_names[s], arn = try(aws_kinesis_stream.this[s].arn, null), consumer = c.consumer } }
 }
 
 output "firehose_delivery_streams" {
@@ -136,22 +136,24 @@ output "redrive_schedule_arn" {
 }
 
 output "cli_environment" {
-  description = "Environment for the `loglift` CLI against this deployment (redrive, replay, dlq, status, audit): the functions' layout and warehouse settings, the queues, the local spec file. A PostgreSQL URL is left out: export LOGLIFT_POSTGRES_URL yourself."
+  description = "Environment for the `loglift` CLI against this deployment (redrive, replay, dlq, status, audit, smoke): the functions' layout and warehouse settings, the queues, the stream names, the local spec file. A PostgreSQL URL is left out (export LOGLIFT_POSTGRES_URL yourself); a secret's ARN is in."
   value = merge(
     { for k, v in local.common_environment : k => v if k != "LOGLIFT_SPEC" && k != "LOGLIFT_SPEC_VERSION" },
-    { for k, v in local.warehouse_settings : k => v if v != null },
+    local.warehouse_settings,
+    local.stream_environment,
     {
-      for k, v in {
-        LOGLIFT_SPEC                  = abspath(var.spec_file)
-        LOGLIFT_TRANSFORM_QUEUE       = try(aws_sqs_queue.transform.url, null)
-        LOGLIFT_LOADER_QUEUE          = try(aws_sqs_queue.loader.url, null)
-        LOGLIFT_DLQS                  = try(local.function_environment["dlq-redrive"].LOGLIFT_DLQS, null)
-        LOGLIFT_KINESIS_FAILURE_QUEUE = try(aws_sqs_queue.kinesis_failures[0].url, null)
-        LOGLIFT_MANIFEST_PREFIX       = local.manifest_prefix
-        LOGLIFT_LOAD_TIMEOUT_SECONDS  = tostring(var.functions.dedupe_loader.timeout)
-        AWS_REGION                    = local.region
-      } : k => v if v != null
+      LOGLIFT_SPEC                 = abspath(var.spec_file)
+      LOGLIFT_TRANSFORM_QUEUE      = try(aws_sqs_queue.transform.url, null)
+      LOGLIFT_LOADER_QUEUE         = try(aws_sqs_queue.loader.url, null)
+      LOGLIFT_DLQS                 = local.function_environment["dlq-redrive"].LOGLIFT_DLQS
+      LOGLIFT_MANIFEST_PREFIX      = local.manifest_prefix
+      LOGLIFT_LOAD_TIMEOUT_SECONDS = tostring(var.functions.dedupe_loader.timeout)
+      AWS_REGION                   = local.region
+      # The spec's name of the stream CloudWatch Logs subscriptions deliver into (loglift smoke).
+      LOGLIFT_LOG_STREAM = var.log_stream_name
     },
+    local.kinesis_failure_queue ? { LOGLIFT_KINESIS_FAILURE_QUEUE = try(aws_sqs_queue.kinesis_failures[0].url, null) } : {},
+    length(local.firehose_streams) > 0 ? { LOGLIFT_FIREHOSE_SOURCE_STREAMS = local.firehose_sources_env } : {},
   )
 }
 
@@ -160,17 +162,29 @@ output "cli_environment" {
 ################################################################################
 
 output "warehouse" {
-  description = "Warehouse target of the dedupe-loader; for Redshift with IAM credentials, grant the loader's database user (IAMR:<role>) CREATE on the database."
+  description = "Warehouse target of the dedupe-loader: workgroup or cluster, the COPY role, the loader's database user on Redshift (IAMR:<loader role> with IAM credentials), the admin secret, and setup_sql, what an administrator runs once before the first load (see warehouse_setup_sql)."
   value = {
     kind               = var.warehouse.kind
     database           = var.warehouse.database
     workgroup          = local.is_redshift && var.warehouse.kind != "redshift_cluster" ? local.rs_workgroup : null
     cluster            = var.warehouse.kind == "redshift_cluster" ? var.warehouse.cluster_identifier : null
     copy_role_arn      = try(aws_iam_role.copy[0].arn, null)
-    loader_db_user     = local.is_redshift && var.warehouse.secret_arn == null && var.warehouse.kind != "redshift_cluster" ? "IAMR:${local.function_names["dedupe-loader"]}" : try(var.warehouse.db_user, null)
+    loader_db_user     = local.loader_db_user
+    postgres_secret    = var.postgres_secret_arn
     admin_secret_arn   = try(aws_redshiftserverless_namespace.this[0].admin_password_secret_arn, null)
     workgroup_endpoint = try(aws_redshiftserverless_workgroup.this[0].endpoint[0].address, null)
+    setup_sql          = local.warehouse_setup_sql
   }
+}
+
+output "warehouse_setup_sql" {
+  description = "Redshift: the statements an administrator (the admin secret's user) runs once, in this order, before the first load (`terraform output -raw warehouse_setup_sql`): CREATE USER for the loader's database user (IAMR:<loader role>; skip it if the loader already logged in once and the user exists), CREATE on the database, USAGE and CREATE on the schemas the spec's tables use and on `loglift` (the ledger). With an existing workgroup or cluster, also associate copy_role_arn with it. Null for PostgreSQL and for a Redshift secret (its user is not known here)."
+  value       = local.warehouse_setup_sql == null ? null : join("\n", local.warehouse_setup_sql)
+}
+
+output "claimed_concurrency" {
+  description = "Concurrent executions this deployment's mappings can claim at their busiest (compare with the region's Lambda quota L-B99A9384; see lambda_concurrency_quota)."
+  value       = local.claimed_concurrency
 }
 
 output "glue_database" {

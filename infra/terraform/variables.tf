@@ -3,7 +3,7 @@
 ################################################################################
 
 variable "name" {
-  description = "Prefix of every resource name (buckets, queues, functions, roles). Lowercase letters, digits and hyphens."
+  description = "The deployment's name: the prefix of every named resource (streams, delivery streams, buckets, queues, functions, roles, log groups, alarms, the dashboard, the Glue database with `_` for `-`, the Redshift namespace and workgroup) and of the functions' metric dimension, so deployments with different names coexist in one account and region. Unique per account, not only per region: IAM role names are global to the account, and the lake bucket (<name>-lake-<account id>) to S3. Lowercase letters, digits and hyphens."
   type        = string
 
   validation {
@@ -109,7 +109,7 @@ variable "stream_defaults" {
 }
 
 variable "streams" {
-  description = "Per-stream overrides of stream_defaults, keyed by stream name. A name the spec does not mention adds a stream (route its events with match.topic or match.log_group)."
+  description = "Per-stream overrides of stream_defaults, keyed by the spec's stream name (the stream is created as <name>-<key>). A name the spec does not mention adds a stream (route its events with match.topic or match.log_group)."
   type = map(object({
     consumer        = optional(string)
     mode            = optional(string)
@@ -127,7 +127,7 @@ variable "streams" {
 }
 
 variable "log_stream_name" {
-  description = "The Kinesis stream CloudWatch Logs subscriptions deliver into; created when the spec has a cloudwatch_logs pipeline."
+  description = "The Kinesis stream CloudWatch Logs subscriptions deliver into, as the spec would name it (created as <name>-<log_stream_name>); created when the spec has a cloudwatch_logs pipeline."
   type        = string
   default     = "logs"
 }
@@ -145,24 +145,30 @@ variable "log_subscription_filter_pattern" {
 }
 
 variable "api_gateway" {
-  description = "Optional REST API front door (seed 002): POST /streams/<stream> puts the JSON body as one record into that stream (PutRecord), after request validation (a non-empty JSON object body), with IAM or API-key authorisation, stage throttling and an optional WAF web ACL. streams: null = every match.stream of the spec."
+  description = <<-EOT
+    Optional REST API front door (seed 002): POST /streams/<stream> (the spec's stream name) puts the JSON body as one record into this deployment's stream of that name (PutRecord), after request validation (a non-empty JSON object body), with IAM or API-key authorisation, stage throttling and an optional WAF web ACL. streams: null = every match.stream of the spec.
+    account_logging_role: stage access logs (/aws/apigateway/<name>) need the CloudWatch role in API Gateway's account settings, ONE setting per account and region (`aws apigateway get-account` shows cloudwatchRoleArn); a stage with access logs cannot be created in a region where it is not set. "none" (default): no access logs, nothing account-wide touched. "existing": the region's setting already names a role; access logs on. "create": create <name>-apigateway-cloudwatch and set it as the region's role, access logs on. "create" OVERWRITES a role already set there (other APIs in the region then log through this one), and the setting stays after `terraform destroy` (the API has no delete), naming a role that no longer exists: use it in one deployment per region, "existing" in the others.
+  EOT
   type = object({
-    enabled       = optional(bool, false)
-    streams       = optional(list(string))
-    authorization = optional(string, "AWS_IAM")
-    stage_name    = optional(string, "v1")
-    rate_limit    = optional(number, 500)
-    burst_limit   = optional(number, 1000)
-    web_acl_arn   = optional(string)
-    # API Gateway writes stage logs only once the region's account settings name a CloudWatch
-    # role; true creates that role and sets it (a per-account, per-region setting).
-    set_account_logging_role = optional(bool, false)
+    enabled              = optional(bool, false)
+    streams              = optional(list(string))
+    authorization        = optional(string, "AWS_IAM")
+    stage_name           = optional(string, "v1")
+    rate_limit           = optional(number, 500)
+    burst_limit          = optional(number, 1000)
+    web_acl_arn          = optional(string)
+    account_logging_role = optional(string, "none")
   })
   default = {}
 
   validation {
     condition     = contains(["AWS_IAM", "API_KEY"], var.api_gateway.authorization)
     error_message = "api_gateway.authorization is AWS_IAM or API_KEY."
+  }
+
+  validation {
+    condition     = contains(["none", "existing", "create"], var.api_gateway.account_logging_role)
+    error_message = "api_gateway.account_logging_role is none (no access logs), existing (the region's API Gateway account settings already name a CloudWatch role) or create."
   }
 }
 
@@ -190,7 +196,7 @@ variable "kinesis_mapping" {
 }
 
 variable "transform_mapping" {
-  description = "The transform function's SQS mapping (ReportBatchItemFailures always on). maximum_concurrency limits it without reserved concurrency, whose throttled receives would count toward maxReceiveCount."
+  description = "The transform function's SQS mapping (ReportBatchItemFailures always on). maximum_concurrency limits it without reserved concurrency, whose throttled receives would count toward maxReceiveCount. It must fit in the region's Lambda concurrency quota with the other functions' (see lambda_concurrency_quota)."
   type = object({
     batch_size                         = optional(number, 10)
     maximum_batching_window_in_seconds = optional(number, 5)
@@ -212,6 +218,14 @@ variable "loader_mapping" {
     condition     = var.loader_mapping.maximum_concurrency >= 2 && (var.loader_mapping.batch_size <= 10 || var.loader_mapping.maximum_batching_window_in_seconds >= 1)
     error_message = "maximum_concurrency is at least 2 (the API's minimum); a batch_size above 10 needs a batching window of at least 1 second."
   }
+}
+
+variable "lambda_concurrency_quota" {
+  description = <<-EOT
+    The region's Lambda concurrent executions quota (Service Quotas code L-B99A9384; `aws lambda get-account-settings --query AccountLimit.ConcurrentExecutions`). A prerequisite, not something this module can set: new accounts get a reduced quota (as low as 10) that AWS raises with usage, while the mappings here can claim about 35 concurrent executions with the defaults (transform 20, loader 2, 4 per on-demand stream, redrive 1; output claimed_concurrency). When the functions are throttled, the SQS mappings' receives still count toward maxReceiveCount, so messages end in the DLQs. Set this to the quota and the plan fails if the mappings can claim more; null skips the check. Raise the quota with `aws service-quotas request-service-quota-increase --service-code lambda --quota-code L-B99A9384 --desired-value 1000`.
+  EOT
+  type        = number
+  default     = null
 }
 
 variable "max_receive_count" {
@@ -263,9 +277,14 @@ variable "functions" {
 }
 
 variable "log_level" {
-  description = "Application log level of the functions (Lambda advanced logging, JSON format)."
+  description = "Application log level of the functions (Lambda advanced logging, JSON format: Lambda drops every application log line below it, and reads a JSON line without `level` as INFO). The functions' metric lines (Embedded Metric Format: the loglift metrics the audit-imbalance alarm and the dashboard read) carry this level (INFO at least, crates/loglift-core/src/metrics.rs, from AWS_LAMBDA_LOG_LEVEL), so any level keeps the metrics; above INFO the per-invocation summary lines are dropped."
   type        = string
   default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level is one of Lambda's application log levels: TRACE, DEBUG, INFO, WARN, ERROR or FATAL (metric lines carry the level, so none drops them)."
+  }
 }
 
 variable "log_retention_days" {
@@ -342,7 +361,7 @@ variable "opensearch" {
 ################################################################################
 
 variable "warehouse" {
-  description = "Where the dedupe-loader loads. kind: `redshift_serverless` (a namespace and workgroup created here), `redshift_workgroup` (an existing Serverless workgroup_name), `redshift_cluster` (an existing cluster_identifier with db_user or secret_arn) or `postgres` (var.postgres_url)."
+  description = "Where the dedupe-loader loads. kind: `redshift_serverless` (a namespace and workgroup created here), `redshift_workgroup` (an existing Serverless workgroup_name), `redshift_cluster` (an existing cluster_identifier with db_user or secret_arn) or `postgres` (var.postgres_secret_arn and/or var.postgres_url)."
   type = object({
     kind               = optional(string, "redshift_serverless")
     database           = optional(string, "dev")
@@ -374,14 +393,37 @@ variable "warehouse" {
 }
 
 variable "postgres_url" {
-  description = "postgres://user:password@host:5432/db for warehouse.kind = postgres (stored in the loader's environment, encrypted with the KMS key)."
+  description = "LOGLIFT_POSTGRES_URL for warehouse.kind = postgres: postgres://user:password@host:5432/db[?sslmode=...] (TLS: verify-full unless sslmode says otherwise, for any host but localhost). A password here sits in the loader's environment (encrypted with the KMS key) and in the terraform state: prefer postgres_secret_arn. With a secret, a URL without user and password may still give the host and database the secret lacks."
   type        = string
   default     = null
   sensitive   = true
 }
 
+variable "postgres_secret_arn" {
+  description = "LOGLIFT_POSTGRES_SECRET_ARN for warehouse.kind = postgres: a Secrets Manager secret (JSON with username, password, host, port, dbname, the format of Secrets Manager's RDS credentials) the loader reads at start; it may read that secret (secretsmanager:GetSecretValue on this ARN) and nothing else. The password stays out of the environment and the state. With loader_vpc_config, the subnets need a route to Secrets Manager (an interface endpoint or NAT)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.postgres_secret_arn == null || can(regex("^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.postgres_secret_arn))
+    error_message = "postgres_secret_arn is the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>)."
+  }
+}
+
+variable "postgres_secret_kms_key_arn" {
+  description = "The customer-managed KMS key postgres_secret_arn is encrypted with, if any (RDS-managed secrets may use one): the loader gets kms:Decrypt on it through Secrets Manager only. Null for the aws/secretsmanager key."
+  type        = string
+  default     = null
+}
+
+variable "postgres_ca_file" {
+  description = "LOGLIFT_POSTGRES_CA_FILE: path, inside the loader's filesystem (/var/task/... in its zip, /opt/... in a layer), of the CA bundle that verifies the PostgreSQL server. RDS certificates are signed by RDS's own CAs (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem), which the platform's trust store may lack. Null: the platform's roots."
+  type        = string
+  default     = null
+}
+
 variable "loader_vpc_config" {
-  description = "Subnets and security groups of the dedupe-loader, when its warehouse is reachable only inside a VPC (PostgreSQL on RDS). The subnets need a route to S3 and SQS (endpoints or NAT)."
+  description = "Subnets and security groups of the dedupe-loader, when its warehouse is reachable only inside a VPC (PostgreSQL on RDS: without it the loader runs outside the VPC, its connections time out and every loader message ends in the DLQ). The subnets need a route to S3, SQS and, with postgres_secret_arn, Secrets Manager (endpoints or NAT); the security groups must reach the database's port."
   type = object({
     subnet_ids         = list(string)
     security_group_ids = list(string)

@@ -18,27 +18,55 @@ locals {
   )
 
   # The loader's warehouse settings; the PostgreSQL URL (sensitive) is added apart, so these can
-  # be output for the CLI.
-  warehouse_settings = local.is_redshift ? {
-    LOGLIFT_WAREHOUSE           = "redshift"
-    LOGLIFT_REDSHIFT_WORKGROUP  = local.wh.kind == "redshift_cluster" ? null : local.rs_workgroup
-    LOGLIFT_REDSHIFT_CLUSTER    = local.wh.kind == "redshift_cluster" ? local.wh.cluster_identifier : null
-    LOGLIFT_REDSHIFT_DB_USER    = local.wh.kind == "redshift_cluster" ? local.wh.db_user : null
-    LOGLIFT_REDSHIFT_SECRET_ARN = local.wh.secret_arn
-    LOGLIFT_REDSHIFT_DATABASE   = local.wh.database
-    LOGLIFT_COPY_ROLE_ARN       = aws_iam_role.copy[0].arn
-    } : {
-    LOGLIFT_WAREHOUSE           = "postgres"
-    LOGLIFT_REDSHIFT_WORKGROUP  = null
-    LOGLIFT_REDSHIFT_CLUSTER    = null
-    LOGLIFT_REDSHIFT_DB_USER    = null
-    LOGLIFT_REDSHIFT_SECRET_ARN = null
-    LOGLIFT_REDSHIFT_DATABASE   = null
-    LOGLIFT_COPY_ROLE_ARN       = null
-  }
-  warehouse_environment = merge(local.warehouse_settings, local.is_redshift ? {} : { LOGLIFT_POSTGRES_URL = var.postgres_url })
+  # be output for the CLI. Only the variables that apply are present (no nulls).
+  warehouse_settings = merge(
+    { LOGLIFT_WAREHOUSE = local.is_redshift ? "redshift" : "postgres" },
+    local.is_redshift ? {
+      LOGLIFT_REDSHIFT_DATABASE = local.wh.database
+      LOGLIFT_COPY_ROLE_ARN     = aws_iam_role.copy[0].arn
+    } : {},
+    local.is_redshift && local.wh.kind != "redshift_cluster" ? { LOGLIFT_REDSHIFT_WORKGROUP = local.rs_workgroup } : {},
+    local.wh.kind == "redshift_cluster" ? { LOGLIFT_REDSHIFT_CLUSTER = local.wh.cluster_identifier } : {},
+    local.wh.kind == "redshift_cluster" && local.wh.db_user != null ? { LOGLIFT_REDSHIFT_DB_USER = local.wh.db_user } : {},
+    local.is_redshift && local.wh.secret_arn != null ? { LOGLIFT_REDSHIFT_SECRET_ARN = local.wh.secret_arn } : {},
+    !local.is_redshift && var.postgres_secret_arn != null ? { LOGLIFT_POSTGRES_SECRET_ARN = var.postgres_secret_arn } : {},
+    !local.is_redshift && var.postgres_ca_file != null ? { LOGLIFT_POSTGRES_CA_FILE = var.postgres_ca_file } : {},
+  )
+  warehouse_environment = merge(
+    local.warehouse_settings,
+    # Whether a URL is given is not secret (the URL is): the rest of the environment stays readable
+    # in the plan.
+    !local.is_redshift && nonsensitive(var.postgres_url != null) ? { LOGLIFT_POSTGRES_URL = var.postgres_url } : {},
+  )
 
-  warehouse_loader_policies = local.is_redshift ? [data.aws_iam_policy_document.loader_redshift[0].json] : []
+  warehouse_loader_policies = concat(
+    local.is_redshift ? [data.aws_iam_policy_document.loader_redshift[0].json] : [],
+    !local.is_redshift && var.postgres_secret_arn != null ? [data.aws_iam_policy_document.loader_postgres_secret[0].json] : [],
+  )
+
+  # The loader's database user on Redshift: IAMR:<role> when it authenticates with its IAM role
+  # (Serverless GetCredentials), the configured db_user on a cluster, unknown with a secret.
+  loader_db_user = (
+    !local.is_redshift || local.wh.secret_arn != null ? null :
+    local.wh.kind == "redshift_cluster" ? local.wh.db_user :
+    "IAMR:${local.function_names["dedupe-loader"]}"
+  )
+  # What an administrator runs once, in this order, before the first load: the user must exist
+  # before it can be granted anything (it appears on its own only at its first login), and it
+  # creates its schemas, tables and ledger itself. CREATE USER fails if the user already exists
+  # (the loader logged in before): then skip it. Schemas that already exist (an existing warehouse)
+  # need USAGE and CREATE for the loader; the statements create them if missing.
+  warehouse_schemas = distinct(concat(["loglift"], [for p in local.spec.pipelines : split(".", p.table)[0] if length(split(".", p.table)) > 1]))
+  warehouse_setup_sql = local.loader_db_user == null ? null : concat(
+    [
+      "CREATE USER \"${local.loader_db_user}\" PASSWORD DISABLE;",
+      "GRANT CREATE ON DATABASE \"${local.wh.database}\" TO \"${local.loader_db_user}\";",
+    ],
+    flatten([for schema in local.warehouse_schemas : [
+      "CREATE SCHEMA IF NOT EXISTS \"${schema}\";",
+      "GRANT USAGE, CREATE ON SCHEMA \"${schema}\" TO \"${local.loader_db_user}\";",
+    ]]),
+  )
 }
 
 data "aws_redshiftserverless_workgroup" "existing" {
@@ -51,6 +79,11 @@ data "aws_redshiftserverless_workgroup" "existing" {
 # The COPY role: reads curated objects and the loader's manifests
 ################################################################################
 
+# The two service principals and nothing else, as the Redshift Serverless documentation asks
+# ("Granting permissions to Amazon Redshift Serverless"); nothing documents that Redshift sets
+# aws:SourceAccount when it assumes the role for COPY, and a condition it does not meet fails the
+# first COPY ("Not authorized to get credentials of role"). The role may only read curated/ and
+# manifests/ of this lake.
 data "aws_iam_policy_document" "copy_assume" {
   count = local.is_redshift ? 1 : 0
 
@@ -59,11 +92,6 @@ data "aws_iam_policy_document" "copy_assume" {
     principals {
       type        = "Service"
       identifiers = ["redshift.amazonaws.com", "redshift-serverless.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }
@@ -152,6 +180,35 @@ data "aws_iam_policy_document" "loader_redshift" {
       sid       = "SecretCredentials"
       actions   = ["secretsmanager:GetSecretValue"]
       resources = [local.wh.secret_arn]
+    }
+  }
+}
+
+################################################################################
+# PostgreSQL credentials from Secrets Manager (LOGLIFT_POSTGRES_SECRET_ARN): that one secret only
+################################################################################
+
+data "aws_iam_policy_document" "loader_postgres_secret" {
+  count = !local.is_redshift && var.postgres_secret_arn != null ? 1 : 0
+
+  statement {
+    sid       = "ReadPostgresSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.postgres_secret_arn]
+  }
+  # A secret under a customer-managed key (RDS-managed secrets may be): decrypt through Secrets
+  # Manager only.
+  dynamic "statement" {
+    for_each = var.postgres_secret_kms_key_arn != null ? [1] : []
+    content {
+      sid       = "DecryptPostgresSecret"
+      actions   = ["kms:Decrypt"]
+      resources = [var.postgres_secret_kms_key_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      }
     }
   }
 }

@@ -17,20 +17,49 @@
 //! | `COPY t [(cols)] FROM 's3://b/manifest' MANIFEST FORMAT AS JSON 'auto' GZIP IAM_ROLE '…'` | the manifest's entries read from S3 (a missing `mandatory` one fails), gunzipped, each JSON value matched to a column by name (exactly for `'auto'`, ignoring case for `'auto ignorecase'`; absent keys are NULL, extra keys ignored, objects and arrays as JSON text), then `COPY t (cols) FROM STDIN`; a failure reads `Load into table 't' failed. Check 'stl_load_errors' …` |
 //! | `COPY … FROM 's3://b/prefix'` without `MANIFEST` | every object under the prefix |
 //! | `SUPER` | `JSONB` |
-//! | `VARCHAR(MAX)` | `VARCHAR` |
+//! | `VARCHAR(n)` column (`CREATE TABLE`, `ADD COLUMN`) | `VARCHAR(n) CONSTRAINT "rs_varchar_<n>_<col>" CHECK (octet_length(col) <= n)`: Redshift counts bytes, PostgreSQL characters; a violation reads `value too long for type character varying(n)` |
+//! | `VARCHAR(MAX)` | `VARCHAR(65535)` (with the byte check in a column definition) |
+//! | `PRIMARY KEY`, `UNIQUE`, `FOREIGN KEY … REFERENCES …`, `REFERENCES …` (table DDL) | dropped: Redshift accepts them and enforces none, so no unique index exists (a plan that inserts a second row for a key shows a duplicate, not an error) |
 //! | `DISTSTYLE x`, `DISTKEY(…)`, `[COMPOUND \| INTERLEAVED] SORTKEY(…)`, column `DISTKEY` / `SORTKEY`, `ENCODE x`, `BACKUP YES \| NO` | dropped |
 //! | `GETDATE()`, `SYSDATE` | `now()` |
 //! | `svv_columns` (catalog view) | `information_schema.columns` (same column names) |
 //! | `:name` parameters | quoted literals, which PostgreSQL types from their context as Redshift converts parameters |
 //!
+//! Before PostgreSQL runs anything, every statement is checked against what Redshift refuses
+//! (a refusal reads `ERROR: <Redshift's words>` then a `Detail:` naming the check; the batch
+//! rolls back and ends FAILED, as on Redshift). Never stricter than Redshift, except where a row
+//! says "not covered".
+//!
+//! | check | Redshift's rule | how |
+//! |---|---|---|
+//! | parse | every statement but `LOCK` and COPY from S3 must parse with sqlparser's `RedshiftSqlDialect` (after the mapping table), one statement per SQL text | a statement it cannot read is refused, not run unchecked |
+//! | `INSERT … ON CONFLICT` / `ON DUPLICATE KEY` | no such clause (*INSERT*) | parse |
+//! | `RETURNING` (INSERT, UPDATE, DELETE) | no such clause | parse |
+//! | `SELECT DISTINCT ON` | no such clause | tokens |
+//! | `CREATE [UNIQUE] INDEX` | Redshift has no indexes | parse |
+//! | `MERGE` shape | target without alias; source a table (not a subquery); `ON` only equality predicates between columns; exactly `WHEN MATCHED THEN UPDATE\|DELETE` then `WHEN NOT MATCHED THEN INSERT`, no `AND` conditions (*MERGE*) | parse |
+//! | `MERGE` source uniqueness | a target row matched by more than one source row fails the MERGE (*MERGE*, usage notes) | a count of such target rows before the MERGE runs |
+//! | `VARCHAR(n)` | values of at most n **bytes** (*Character types*); at most 65535 | the CHECK constraint above, on every INSERT, UPDATE and COPY |
+//! | SUPER values | a string (or key) of at most 65,535 bytes, an object of at most 16 MB (*Limitations – SUPER*) | COPY input, per SUPER column |
+//! | COPY JSON object | at most 4 MB per object before parsing (*Using COPY to load data into SUPER columns*; read as 4 MiB) | COPY input |
+//! | transaction block | `VACUUM`, `CREATE DATABASE`, `DROP DATABASE`, `CREATE EXTERNAL TABLE`, `ALTER TABLE … APPEND`, `ALTER TABLE … ALTER COLUMN … TYPE` cannot run inside one, and a BatchExecuteStatement is one | tokens: refused in a batch with `<what> cannot run inside a transaction block`; alone: not covered |
+//! | `LOCK` | `LOCK [TABLE] name [, …]` only: no `IN … MODE`, no `NOWAIT` (always ACCESS EXCLUSIVE) | tokens |
+//! | COPY options | the options listed below only, each once (`conflicting or redundant options`); exactly one authorization: `IAM_ROLE`, or `ACCESS_KEY_ID` with `SECRET_ACCESS_KEY` (and `SESSION_TOKEN`), or `CREDENTIALS`; `FORMAT AS JSON 'auto'` or `'auto ignorecase'`; `MAXERROR` 0 | [`parse_copy`] |
+//!
+//! COPY options read: `MANIFEST`, `GZIP`, `FORMAT [AS] JSON`, `IAM_ROLE`, `CREDENTIALS`,
+//! `ACCESS_KEY_ID`, `SECRET_ACCESS_KEY`, `SESSION_TOKEN`, `REGION`, `TIMEFORMAT`, `DATEFORMAT`
+//! (ignored: the values are read as PostgreSQL reads them), `ACCEPTINVCHARS`, `BLANKSASNULL`,
+//! `EMPTYASNULL`, `ACCEPTANYDATE`, `COMPUPDATE`, `STATUPDATE`, `MAXERROR 0`.
+//!
 //! Not covered: COPY of CSV, Parquet or JSONPaths files, `MAXERROR` above 0, `TRUNCATECOLUMNS`
-//! and other COPY options beyond credentials, formats and `TIMEFORMAT`/`DATEFORMAT` (ignored);
-//! `stl_load_errors` itself; Redshift-only functions (`JSON_PARSE`, `JSON_EXTRACT_PATH_TEXT`,
-//! …), `IDENTITY` columns and `MERGE … REMOVE DUPLICATES`; `VARCHAR(n)` counting bytes
-//! (PostgreSQL counts characters); statements that cannot run in a transaction block (`VACUUM`);
-//! sessions (`SessionId`), `ListStatements`, `DescribeTable`, `GetStatementResultV2` and result
-//! size limits. A column named like a dropped keyword followed by a word (`encode varchar`) is
-//! mangled.
+//! and other COPY options; `stl_load_errors` itself; Redshift-only functions (`JSON_PARSE`,
+//! `JSON_EXTRACT_PATH_TEXT`, …), `IDENTITY` columns and `MERGE … REMOVE DUPLICATES`; statements
+//! that cannot run in a transaction block sent alone; the byte check of `CHAR(n)`, `TEXT`
+//! (Redshift's `VARCHAR(256)`) and of tables made with `CREATE TABLE … (LIKE …)`; SUPER limits
+//! of values written by INSERT or UPDATE; the exact wording of Redshift's errors beyond the
+//! `ERROR:` line; sessions (`SessionId`), `ListStatements`, `DescribeTable`,
+//! `GetStatementResultV2` and result size limits. A column named like a dropped keyword followed
+//! by a word (`encode varchar`) is mangled.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,6 +70,12 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
 use futures_util::SinkExt as _;
 use serde_json::{json, Map, Value};
+use sqlparser::ast::{
+    BinaryOperator, Expr, MergeAction, MergeClause, MergeClauseKind, Statement as Parsed,
+    TableFactor,
+};
+use sqlparser::dialect::RedshiftSqlDialect;
+use sqlparser::parser::Parser;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::types::Type;
@@ -326,6 +361,23 @@ impl DataApiServer {
         client.batch_execute(sql).await.map_err(|e| pg_error(&e))
     }
 
+    /// Every row of `sql`, each column as text (`None` for NULL), run directly on PostgreSQL.
+    pub async fn pg_rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+        let client = connect(&self.shared).await?;
+        let messages = client.simple_query(sql).await.map_err(|e| pg_error(&e))?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// The first column of the first row of `sql`, as text, run directly on PostgreSQL.
     pub async fn pg_scalar(&self, sql: &str) -> Result<Option<String>, String> {
         let client = connect(&self.shared).await?;
@@ -591,7 +643,14 @@ fn submit(shared: &Arc<Shared>, op: &str, request: &Value) -> (u16, String) {
     }
     drop(state);
     if !hang {
-        tokio::spawn(execute(Arc::clone(shared), id.clone(), sqls, params, fault));
+        tokio::spawn(execute(
+            Arc::clone(shared),
+            id.clone(),
+            sqls,
+            params,
+            fault,
+            batch,
+        ));
     }
     let mut answer = echo;
     answer.insert("Id".to_owned(), json!(id));
@@ -841,9 +900,10 @@ async fn execute(
     sqls: Vec<String>,
     params: Vec<(String, String)>,
     fault: Option<Fault>,
+    batch: bool,
 ) {
     let started = Instant::now();
-    let mut done = run_on_pg(&shared, &id, &sqls, &params, fault.as_ref()).await;
+    let mut done = run_on_pg(&shared, &id, &sqls, &params, fault.as_ref(), batch).await;
     done.duration_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
     let mut state = shared.lock();
     state.executions += 1;
@@ -868,6 +928,7 @@ async fn run_on_pg(
     sqls: &[String],
     params: &[(String, String)],
     fault: Option<&Fault>,
+    batch: bool,
 ) -> Done {
     let client = match connect(shared).await {
         Ok(c) => c,
@@ -884,7 +945,7 @@ async fn run_on_pg(
     }
     let mut subs = Vec::with_capacity(sqls.len());
     for (i, sql) in sqls.iter().enumerate() {
-        match run_one(shared, &client, sql, params).await {
+        match run_one(shared, &client, sql, params, batch).await {
             Ok(sub) => subs.push(sub),
             Err(message) => {
                 let _ = client.batch_execute("ROLLBACK").await;
@@ -971,8 +1032,20 @@ async fn connect(shared: &Shared) -> Result<tokio_postgres::Client, String> {
     Ok(client)
 }
 
-/// An error as Redshift words it: `ERROR: message`, then the detail.
+/// An error as Redshift words it: `ERROR: message`, then the detail. A violated
+/// [`varchar_constraint`] is Redshift's `value too long for type character varying(n)`.
 fn pg_error(e: &tokio_postgres::Error) -> String {
+    let varchar = e.as_db_error().and_then(|db| {
+        let name = db.constraint()?.strip_prefix(VARCHAR_CHECK)?;
+        let (n, column) = name.split_once('_')?;
+        Some(format!(
+            "ERROR: value too long for type character varying({n})\n  Detail: column {column} of {} holds more than {n} bytes (Data API test server check)",
+            db.table().unwrap_or("?")
+        ))
+    });
+    if let Some(message) = varchar {
+        return message;
+    }
     match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("ERROR: {}\n  Detail: {detail}", db.message()),
@@ -1004,8 +1077,28 @@ async fn run_one(
     client: &tokio_postgres::Client,
     sql: &str,
     params: &[(String, String)],
+    in_batch: bool,
 ) -> Result<Sub, String> {
-    match translate(sql, params)? {
+    let translated = translate(sql, params)?;
+    let text = match &translated {
+        Translated::Sql { text, .. } => Some(text.as_str()),
+        Translated::Copy(_) => None,
+    };
+    let checked = check_statement(sql, text, in_batch)?;
+    if let Some(query) = &checked.merge_duplicates {
+        let messages = client.simple_query(query).await.map_err(|e| pg_error(&e))?;
+        let duplicates = messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        });
+        if duplicates.as_deref().is_some_and(|n| n != "0") {
+            return Err(refuse(
+                "Found multiple matches to update the same tuple.",
+                "a target row is matched by more than one source row; Redshift's MERGE refuses that",
+            ));
+        }
+    }
+    match translated {
         Translated::Copy(spec) => {
             let rows = copy_from_s3(shared, client, &spec).await?;
             Ok(Sub {
@@ -1185,6 +1278,37 @@ async fn copy_sources(
     }
 }
 
+/// The largest JSON object COPY reads: "4 MB" (*Using COPY to load data into SUPER columns*),
+/// read generously as 4 MiB so the server is never stricter than Redshift.
+const MAX_COPY_JSON_OBJECT: usize = 4 * 1024 * 1024;
+/// The longest string inside a SUPER value (*Limitations – SUPER*, without
+/// `enable_large_strings_opt_in`), and the largest SUPER object.
+const MAX_SUPER_STRING: usize = 65_535;
+const MAX_SUPER_OBJECT: usize = 16 * 1024 * 1024;
+
+/// Why Redshift could not load `value` into a SUPER column, if it could not.
+fn super_value_problem(value: &Value) -> Option<String> {
+    fn long_string(value: &Value) -> Option<usize> {
+        let over = |s: &str| (s.len() > MAX_SUPER_STRING).then_some(s.len());
+        match value {
+            Value::String(s) => over(s),
+            Value::Array(items) => items.iter().find_map(long_string),
+            Value::Object(map) => map
+                .iter()
+                .find_map(|(k, v)| over(k).or_else(|| long_string(v))),
+            _ => None,
+        }
+    }
+    if let Some(n) = long_string(value) {
+        return Some(format!(
+            "a string of {n} bytes in a SUPER value, over {MAX_SUPER_STRING}"
+        ));
+    }
+    let size = value.to_string().len();
+    (size > MAX_SUPER_OBJECT)
+        .then(|| format!("a SUPER value of {size} bytes, over {MAX_SUPER_OBJECT}"))
+}
+
 /// Append one field in PostgreSQL's COPY text format.
 fn push_copy_field(out: &mut String, value: Option<&Value>) {
     let text = match value {
@@ -1217,17 +1341,32 @@ async fn copy_from_s3(
             spec.table.trim_matches('"')
         )
     };
+    let select = match &spec.columns {
+        Some(c) => c
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => "*".to_owned(),
+    };
+    let prepared = client
+        .prepare(&format!("SELECT {select} FROM {} LIMIT 0", spec.table))
+        .await
+        .map_err(|e| pg_error(&e))?;
     let columns: Vec<String> = match &spec.columns {
         Some(c) => c.clone(),
-        None => client
-            .prepare(&format!("SELECT * FROM {} LIMIT 0", spec.table))
-            .await
-            .map_err(|e| pg_error(&e))?
+        None => prepared
             .columns()
             .iter()
             .map(|c| c.name().to_owned())
             .collect(),
     };
+    // SUPER columns (JSONB here) and their value limits.
+    let is_super: Vec<bool> = prepared
+        .columns()
+        .iter()
+        .map(|c| *c.type_() == Type::JSONB)
+        .collect();
     let mut data = String::new();
     for (bucket, key, mandatory) in copy_sources(shared, spec).await? {
         let Some(bytes) = get_object(shared, &bucket, &key).await? else {
@@ -1248,11 +1387,24 @@ async fn copy_from_s3(
         } else {
             bytes
         };
-        let stream = serde_json::Deserializer::from_slice(&text).into_iter::<Value>();
-        for (line, value) in stream.enumerate() {
+        let mut stream = serde_json::Deserializer::from_slice(&text).into_iter::<Value>();
+        let mut line = 0usize;
+        let mut object_start = 0usize;
+        while let Some(value) = stream.next() {
+            let object_end = stream.byte_offset();
+            let raw_bytes = text
+                .get(object_start..object_end)
+                .map_or(0, |b| b.trim_ascii().len());
+            object_start = object_end;
             let value = value.map_err(|e| {
                 load_error(&format!("s3://{bucket}/{key} object {}: {e}", line + 1))
             })?;
+            if raw_bytes > MAX_COPY_JSON_OBJECT {
+                return Err(load_error(&format!(
+                    "s3://{bucket}/{key} object {}: a JSON object of {raw_bytes} bytes, over the {MAX_COPY_JSON_OBJECT} COPY reads (Data API test server check)",
+                    line + 1
+                )));
+            }
             let Value::Object(object) = value else {
                 return Err(load_error(&format!(
                     "s3://{bucket}/{key} object {}: not a JSON object",
@@ -1273,9 +1425,18 @@ async fn copy_from_s3(
                         })
                         .flatten()
                 });
+                if is_super.get(i).copied().unwrap_or(false) {
+                    if let Some(why) = found.and_then(super_value_problem) {
+                        return Err(load_error(&format!(
+                            "s3://{bucket}/{key} object {}: column {column}: {why} (Data API test server check)",
+                            line + 1
+                        )));
+                    }
+                }
                 push_copy_field(&mut data, found);
             }
             data.push('\n');
+            line += 1;
         }
     }
     let column_list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
@@ -1298,6 +1459,264 @@ async fn copy_from_s3(
         .await
         .map_err(|e| load_error(&pg_error(&e)))?;
     Ok(i64::try_from(rows).unwrap_or(i64::MAX))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redshift's rules, checked before PostgreSQL runs anything (the module docs' second table).
+
+/// What a statement needs at run time besides its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Checked {
+    /// A MERGE: a query counting the target rows more than one source row matches.
+    merge_duplicates: Option<String>,
+}
+
+/// A refusal shaped like Redshift's error (`ERROR: …`), then what the test server checked.
+fn refuse(redshift: &str, detail: &str) -> String {
+    format!("ERROR: {redshift}\n  Detail: {detail} (Data API test server check)")
+}
+
+/// The statement kinds Redshift refuses inside a transaction block (a whole
+/// BatchExecuteStatement is one).
+fn no_transaction_block(sig: &[&Tok]) -> Option<&'static str> {
+    let w = |i: usize, word: &str| sig.get(i).is_some_and(|t| t.is_word(word));
+    if w(0, "VACUUM") {
+        Some("VACUUM")
+    } else if w(0, "CREATE") && w(1, "DATABASE") {
+        Some("CREATE DATABASE")
+    } else if w(0, "DROP") && w(1, "DATABASE") {
+        Some("DROP DATABASE")
+    } else if w(0, "CREATE") && w(1, "EXTERNAL") && w(2, "TABLE") {
+        Some("CREATE EXTERNAL TABLE")
+    } else if w(0, "ALTER") && w(1, "TABLE") {
+        let rest = || sig.iter().skip(3);
+        if rest().any(|t| t.is_word("APPEND")) {
+            Some("ALTER TABLE APPEND")
+        } else if rest().any(|t| t.is_word("ALTER")) && rest().any(|t| t.is_word("TYPE")) {
+            Some("ALTER TABLE ALTER COLUMN")
+        } else {
+            None
+        }
+    } else {
+        None
+    }
+}
+
+/// Check `sql` (as sent) against Redshift's rules; `translated` is the PostgreSQL text (none
+/// for a COPY from S3, checked by [`parse_copy`]). `in_batch`: inside BatchExecuteStatement.
+fn check_statement(sql: &str, translated: Option<&str>, in_batch: bool) -> Result<Checked, String> {
+    let toks = tokenize(sql);
+    let sig: Vec<&Tok> = toks
+        .iter()
+        .filter(|t| !matches!(t, Tok::Space(_)))
+        .collect();
+    if let Some(what) = no_transaction_block(&sig) {
+        return Err(if in_batch {
+            refuse(
+                &format!("{what} cannot run inside a transaction block"),
+                "BatchExecuteStatement runs its statements as one transaction",
+            )
+        } else {
+            format!("ERROR: {what} is not covered by the Data API test server")
+        });
+    }
+    if sig.first().is_some_and(|t| t.is_word("LOCK")) {
+        // LOCK [ TABLE ] table_name [, ...]: always ACCESS EXCLUSIVE, no mode, no NOWAIT.
+        if let Some(bad) = sig.iter().skip(1).find(|t| {
+            ["IN", "MODE", "NOWAIT", "ONLY"]
+                .iter()
+                .any(|w| t.is_word(w))
+        }) {
+            return Err(refuse(
+                &format!("syntax error at or near \"{}\"", bad.text()),
+                "Redshift's LOCK takes table names only (always ACCESS EXCLUSIVE)",
+            ));
+        }
+        return Ok(Checked::default());
+    }
+    for pair in sig.windows(2) {
+        if let [a, b] = pair {
+            if a.is_word("DISTINCT") && b.is_word("ON") {
+                return Err(refuse(
+                    "syntax error at or near \"ON\"",
+                    "Redshift has no SELECT DISTINCT ON",
+                ));
+            }
+        }
+    }
+    match translated {
+        Some(text) => check_parsed(text),
+        None => Ok(Checked::default()),
+    }
+}
+
+/// The checks on sqlparser's Redshift-dialect parse of the translated text (which differs from
+/// what was sent only by the mapping table: same statement shape).
+fn check_parsed(text: &str) -> Result<Checked, String> {
+    let statements = Parser::parse_sql(&RedshiftSqlDialect {}, text).map_err(|e| {
+        refuse(
+            &format!("syntax error: {e}"),
+            "sqlparser's Redshift dialect cannot read the statement, so nothing of it is checked or run",
+        )
+    })?;
+    let statement = match statements.as_slice() {
+        [one] => one,
+        _ => {
+            return Err(format!(
+                "ERROR: {} statements in one SQL text are not covered by the Data API test server",
+                statements.len()
+            ))
+        }
+    };
+    let returning = || {
+        Err(refuse(
+            "syntax error at or near \"RETURNING\"",
+            "Redshift has no RETURNING",
+        ))
+    };
+    match statement {
+        Parsed::Insert(insert) => {
+            if insert.on.is_some() {
+                return Err(refuse(
+                    "syntax error at or near \"ON\"",
+                    "Redshift has no INSERT … ON CONFLICT (and enforces no unique key to conflict on)",
+                ));
+            }
+            if insert.returning.is_some() {
+                return returning();
+            }
+        }
+        Parsed::Update {
+            returning: Some(_), ..
+        } => return returning(),
+        Parsed::Delete(delete) if delete.returning.is_some() => return returning(),
+        Parsed::CreateIndex(_) => {
+            return Err(refuse(
+                "syntax error at or near \"INDEX\"",
+                "Redshift has no indexes (sort and distribution keys instead)",
+            ))
+        }
+        Parsed::Merge {
+            table,
+            source,
+            on,
+            clauses,
+            ..
+        } => return check_merge(table, source, on, clauses),
+        _ => {}
+    }
+    Ok(Checked::default())
+}
+
+fn is_column(e: &Expr) -> bool {
+    match e {
+        Expr::Nested(inner) => is_column(inner),
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether `e` is `col = col [AND col = col …]`.
+fn equality_predicates(e: &Expr) -> bool {
+    match e {
+        Expr::Nested(inner) => equality_predicates(inner),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => equality_predicates(left) && equality_predicates(right),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => is_column(left) && is_column(right),
+        _ => false,
+    }
+}
+
+/// Redshift's MERGE: `MERGE INTO target USING source [[AS] alias] ON match_condition WHEN
+/// MATCHED THEN {UPDATE SET … | DELETE} WHEN NOT MATCHED THEN INSERT …` (*MERGE*): the target
+/// takes no alias, the source is a table, the match condition is equality predicates between
+/// source and target columns, both clauses without extra conditions; and a target row may not be
+/// matched by more than one source row (checked when it runs, by the query returned).
+fn check_merge(
+    table: &TableFactor,
+    source: &TableFactor,
+    on: &Expr,
+    clauses: &[MergeClause],
+) -> Result<Checked, String> {
+    let target = match table {
+        TableFactor::Table {
+            name, alias: None, ..
+        } => name,
+        TableFactor::Table {
+            alias: Some(alias), ..
+        } => {
+            return Err(refuse(
+                &format!("syntax error at or near \"{}\"", alias.name),
+                "Redshift's MERGE target table takes no alias",
+            ))
+        }
+        _ => {
+            return Err(refuse(
+                "syntax error at or near \"(\"",
+                "Redshift's MERGE target is a table",
+            ))
+        }
+    };
+    let source = match source {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => match alias {
+            Some(alias) => format!("{name} AS {alias}"),
+            None => name.to_string(),
+        },
+        _ => {
+            return Err(refuse(
+                "syntax error at or near \"(\"",
+                "Redshift's MERGE source_table can't be a view or a subquery",
+            ))
+        }
+    };
+    if !equality_predicates(on) {
+        return Err(refuse(
+            &format!("MERGE match condition {on} is not supported"),
+            "Redshift's match_condition is equality predicates between source and target columns",
+        ));
+    }
+    let shape_ok = match clauses {
+        [matched, not_matched] => {
+            matched.clause_kind == MergeClauseKind::Matched
+                && matched.predicate.is_none()
+                && matches!(
+                    matched.action,
+                    MergeAction::Update { .. } | MergeAction::Delete
+                )
+                && not_matched.clause_kind == MergeClauseKind::NotMatched
+                && not_matched.predicate.is_none()
+                && matches!(not_matched.action, MergeAction::Insert(_))
+        }
+        _ => false,
+    };
+    if !shape_ok {
+        let redshift = if clauses.len() == 1 {
+            "MERGE statement with a single WHEN clause is not enabled.".to_owned()
+        } else {
+            "syntax error at or near \"WHEN\"".to_owned()
+        };
+        return Err(refuse(
+            &redshift,
+            "Redshift's MERGE takes WHEN MATCHED THEN UPDATE|DELETE then WHEN NOT MATCHED THEN INSERT, without AND conditions",
+        ));
+    }
+    Ok(Checked {
+        merge_duplicates: Some(format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {target} JOIN {source} ON {on} GROUP BY {target}.ctid HAVING count(*) > 1) AS loglift_duplicate_matches"
+        )),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1442,10 +1861,94 @@ enum Translated {
     Copy(CopySpec),
 }
 
+/// The index of the last token before `i` that is not space.
+fn prev_sig(toks: &[Tok], i: usize) -> Option<usize> {
+    (0..i)
+        .rev()
+        .find(|&j| !matches!(toks.get(j), Some(Tok::Space(_))))
+}
+
+/// The name of the CHECK constraint standing for `VARCHAR(n)`'s byte limit on `column`
+/// (PostgreSQL's `VARCHAR(n)` counts characters; Redshift's counts bytes).
+fn varchar_constraint(n: u32, column: &str) -> String {
+    let column: String = column
+        .trim_matches('"')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let name = format!("{VARCHAR_CHECK}{n}_{column}");
+    name.chars().take(63).collect()
+}
+
+/// The prefix of [`varchar_constraint`] names.
+const VARCHAR_CHECK: &str = "rs_varchar_";
+
+/// Drop the constraint clause starting at `toks[i]` (`UNIQUE`, `PRIMARY KEY`, `FOREIGN KEY`,
+/// `REFERENCES`, with their column lists and a `CONSTRAINT name` before them); returns the index
+/// of its last token. A table constraint also takes the comma before it out of `out`.
+fn drop_constraint(toks: &[Tok], i: usize, out: &mut Vec<Tok>) -> usize {
+    let mut end = i;
+    let skip_list = |from: usize| -> usize {
+        match next_sig(toks, from) {
+            Some(open) if toks.get(open).is_some_and(|t| t.is_punct("(")) => {
+                closing_paren(toks, open).unwrap_or(open)
+            }
+            _ => from,
+        }
+    };
+    let tok = toks.get(i);
+    if tok.is_some_and(|t| t.is_word("PRIMARY") || t.is_word("FOREIGN")) {
+        end = next_sig(toks, end).unwrap_or(end); // KEY
+    }
+    let table_level = next_sig(toks, end)
+        .and_then(|j| toks.get(j))
+        .is_some_and(|t| t.is_punct("("))
+        && !tok.is_some_and(|t| t.is_word("REFERENCES"));
+    if tok.is_some_and(|t| t.is_word("REFERENCES")) {
+        end = next_sig(toks, end).unwrap_or(end); // the table
+    }
+    end = skip_list(end);
+    if tok.is_some_and(|t| t.is_word("FOREIGN")) {
+        // REFERENCES table [(cols)]
+        if let Some(r) =
+            next_sig(toks, end).filter(|&j| toks.get(j).is_some_and(|t| t.is_word("REFERENCES")))
+        {
+            end = next_sig(toks, r).unwrap_or(r);
+            end = skip_list(end);
+        }
+    }
+    // `CONSTRAINT name` before it, then (table level) the comma.
+    let trim = |out: &mut Vec<Tok>| {
+        while matches!(out.last(), Some(Tok::Space(_))) {
+            out.pop();
+        }
+    };
+    trim(out);
+    if matches!(out.last(), Some(Tok::Word(_) | Tok::Ident(_))) {
+        let name = out.len().saturating_sub(1);
+        if prev_sig(out, name)
+            .and_then(|j| out.get(j))
+            .is_some_and(|t| t.is_word("CONSTRAINT"))
+        {
+            let keep = prev_sig(out, name).unwrap_or(name);
+            out.truncate(keep);
+            trim(out);
+        }
+    }
+    if table_level && out.last().is_some_and(|t| t.is_punct(",")) {
+        out.pop();
+    }
+    out.push(Tok::Space(" ".to_owned()));
+    end
+}
+
 fn translate(sql: &str, params: &[(String, String)]) -> Result<Translated, String> {
     let toks = tokenize(sql);
-    let first_sig = toks.iter().position(|t| !matches!(t, Tok::Space(_)));
-    let first_word = match first_sig.and_then(|i| toks.get(i)) {
+    let sig: Vec<&Tok> = toks
+        .iter()
+        .filter(|t| !matches!(t, Tok::Space(_)))
+        .collect();
+    let first_word = match sig.first() {
         Some(Tok::Word(w)) => w.clone(),
         _ => String::new(),
     };
@@ -1454,6 +1957,10 @@ fn translate(sql: &str, params: &[(String, String)]) -> Result<Translated, Strin
             return Ok(Translated::Copy(spec));
         }
     }
+    // Table DDL: CREATE [TEMP] TABLE, ALTER TABLE.
+    let table_ddl = (first_word.eq_ignore_ascii_case("CREATE")
+        || first_word.eq_ignore_ascii_case("ALTER"))
+        && sig.iter().take(4).any(|t| t.is_word("TABLE"));
     let mut out: Vec<Tok> = Vec::with_capacity(toks.len());
     let mut i = 0;
     while let Some(tok) = toks.get(i) {
@@ -1481,19 +1988,58 @@ fn translate(sql: &str, params: &[(String, String)]) -> Result<Translated, Strin
             if let Some(open) = next.filter(|_| next_tok.is_some_and(|t| t.is_punct("("))) {
                 i = closing_paren(&toks, open).unwrap_or(open);
             }
+        } else if table_ddl
+            && (word("UNIQUE")
+                || word("REFERENCES")
+                || (word("PRIMARY") && next_tok.is_some_and(|t| t.is_word("KEY")))
+                || (word("FOREIGN") && next_tok.is_some_and(|t| t.is_word("KEY"))))
+        {
+            // Redshift accepts these and enforces none of them: neither does the translation.
+            i = drop_constraint(&toks, i, &mut out);
         } else if word("VARCHAR") && next_tok.is_some_and(|t| t.is_punct("(")) {
-            out.push(tok.clone());
-            let max = next.and_then(|j| next_sig(&toks, j));
-            let close = max.and_then(|j| next_sig(&toks, j));
-            let is_max = max
-                .and_then(|j| toks.get(j))
-                .is_some_and(|t| t.is_word("MAX"))
-                && close
-                    .and_then(|j| toks.get(j))
-                    .is_some_and(|t| t.is_punct(")"));
-            if is_max {
-                i = close.unwrap_or(i);
+            let open = next.unwrap_or(i);
+            let close = closing_paren(&toks, open).unwrap_or(open);
+            let inner: Vec<&Tok> = toks
+                .iter()
+                .take(close)
+                .skip(open + 1)
+                .filter(|t| !matches!(t, Tok::Space(_)))
+                .collect();
+            let n: Option<u32> = match inner.as_slice() {
+                [t] if t.is_word("MAX") => Some(65_535),
+                [Tok::Word(w)] => w.parse().ok(),
+                _ => None,
+            };
+            let Some(n) = n else {
+                return Err(format!(
+                    "ERROR: syntax error at or near \"{}\"",
+                    inner.first().map_or(String::new(), |t| t.text())
+                ));
+            };
+            if !(1..=65_535).contains(&n) {
+                return Err(format!(
+                    "ERROR: length for type varchar cannot exceed 65535\n  Detail: VARCHAR({n})"
+                ));
             }
+            out.push(Tok::Word(format!("VARCHAR({n})")));
+            // A column definition: `( name VARCHAR(n)`, `, name VARCHAR(n)`, `COLUMN name …`.
+            let name = prev_sig(&toks, i).filter(|_| table_ddl);
+            let before = name
+                .and_then(|j| prev_sig(&toks, j))
+                .and_then(|j| toks.get(j));
+            if let Some(column @ (Tok::Ident(_) | Tok::Word(_))) = name.and_then(|j| toks.get(j)) {
+                if before.is_some_and(|t| {
+                    t.is_punct("(") || t.is_punct(",") || t.is_word("COLUMN") || t.is_word("ADD")
+                }) {
+                    out.push(Tok::Space(" ".to_owned()));
+                    out.push(Tok::Word(format!(
+                        "CONSTRAINT \"{}\" CHECK (octet_length({}) <= {n})",
+                        varchar_constraint(n, &column.text()),
+                        column.text()
+                    )));
+                }
+            }
+            i = close;
         } else if let Tok::Param(name) = tok {
             match params.iter().find(|(n, _)| n == name) {
                 Some((_, value)) => out.push(Tok::Str(quote_literal(value))),
@@ -1556,6 +2102,7 @@ fn parse_copy(toks: &[Tok]) -> Result<Option<CopySpec>, String> {
         ignore_case: false,
     };
     let mut json = false;
+    let mut seen: Vec<String> = Vec::new();
     while let Some(tok) = it.next() {
         let Tok::Word(word) = tok else {
             if tok.is_punct(";") {
@@ -1566,7 +2113,18 @@ fn parse_copy(toks: &[Tok]) -> Result<Option<CopySpec>, String> {
                 tok.text()
             ));
         };
-        match word.to_ascii_uppercase().as_str() {
+        let upper = word.to_ascii_uppercase();
+        // `FORMAT AS JSON`: FORMAT and AS are noise words before the format.
+        if !matches!(upper.as_str(), "FORMAT" | "AS") {
+            if seen.contains(&upper) {
+                return Err(refuse(
+                    "conflicting or redundant options",
+                    &format!("COPY option {upper} is given twice"),
+                ));
+            }
+            seen.push(upper.clone());
+        }
+        match upper.as_str() {
             "MANIFEST" => spec.manifest = true,
             "GZIP" => spec.gzip = true,
             "FORMAT" | "AS" => {}
@@ -1635,7 +2193,42 @@ fn parse_copy(toks: &[Tok]) -> Result<Option<CopySpec>, String> {
                 .to_owned(),
         );
     }
+    check_copy_authorization(&seen)?;
     Ok(Some(spec))
+}
+
+/// COPY's authorization (*Authorization parameters*): an IAM role (`IAM_ROLE`), or key-based
+/// credentials (`ACCESS_KEY_ID` with `SECRET_ACCESS_KEY`, `SESSION_TOKEN` only with them), or
+/// the `CREDENTIALS` string; exactly one of the three.
+fn check_copy_authorization(seen: &[String]) -> Result<(), String> {
+    let has = |o: &str| seen.iter().any(|s| s == o);
+    let kinds = [
+        has("IAM_ROLE"),
+        has("ACCESS_KEY_ID") || has("SECRET_ACCESS_KEY") || has("SESSION_TOKEN"),
+        has("CREDENTIALS"),
+    ];
+    let given = kinds.iter().filter(|k| **k).count();
+    if given == 0 {
+        return Err(refuse(
+            "COPY needs an IAM_ROLE, CREDENTIALS or ACCESS_KEY_ID and SECRET_ACCESS_KEY",
+            "COPY without authorization",
+        ));
+    }
+    if given > 1 {
+        return Err(refuse(
+            "conflicting or redundant options",
+            "COPY takes one kind of authorization: IAM_ROLE, CREDENTIALS, or ACCESS_KEY_ID and SECRET_ACCESS_KEY",
+        ));
+    }
+    if (has("ACCESS_KEY_ID") || has("SECRET_ACCESS_KEY") || has("SESSION_TOKEN"))
+        && !(has("ACCESS_KEY_ID") && has("SECRET_ACCESS_KEY"))
+    {
+        return Err(refuse(
+            "ACCESS_KEY_ID and SECRET_ACCESS_KEY go together",
+            "COPY with half a key pair",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1659,11 +2252,24 @@ mod tests {
         let cases = [
             (
                 "CREATE TABLE IF NOT EXISTS tracking.events (event_id VARCHAR(256) NOT NULL ENCODE zstd, extra SUPER, t TIMESTAMP ENCODE az64) DISTSTYLE AUTO COMPOUND SORTKEY(t, event_id) ENCODE AUTO",
-                "CREATE TABLE IF NOT EXISTS tracking.events (event_id VARCHAR(256) NOT NULL , extra JSONB, t TIMESTAMP )",
+                "CREATE TABLE IF NOT EXISTS tracking.events (event_id VARCHAR(256) CONSTRAINT \"rs_varchar_256_event_id\" CHECK (octet_length(event_id) <= 256) NOT NULL , extra JSONB, t TIMESTAMP )",
             ),
             (
                 "CREATE TABLE u (k VARCHAR(MAX) DISTKEY, v int SORTKEY) DISTSTYLE KEY INTERLEAVED SORTKEY (k) BACKUP NO",
-                "CREATE TABLE u (k VARCHAR , v int )",
+                "CREATE TABLE u (k VARCHAR(65535) CONSTRAINT \"rs_varchar_65535_k\" CHECK (octet_length(k) <= 65535) , v int )",
+            ),
+            // Constraints Redshift does not enforce are dropped; casts keep VARCHAR(n) unchecked.
+            (
+                "CREATE TABLE \"l\" (\"k\" VARCHAR(8) NOT NULL PRIMARY KEY, \"v\" BIGINT UNIQUE, \"p\" BIGINT REFERENCES parent (id), CONSTRAINT l_kv UNIQUE (\"k\", \"v\"), FOREIGN KEY (\"p\") REFERENCES parent (id))",
+                "CREATE TABLE \"l\" (\"k\" VARCHAR(8) CONSTRAINT \"rs_varchar_8_k\" CHECK (octet_length(\"k\") <= 8) NOT NULL , \"v\" BIGINT , \"p\" BIGINT )",
+            ),
+            (
+                "ALTER TABLE \"s\".\"t\" ADD COLUMN \"note\" VARCHAR(30)",
+                "ALTER TABLE \"s\".\"t\" ADD COLUMN \"note\" VARCHAR(30) CONSTRAINT \"rs_varchar_30_note\" CHECK (octet_length(\"note\") <= 30)",
+            ),
+            (
+                "SELECT CAST(MAX(x) AS VARCHAR(32)) FROM t",
+                "SELECT CAST(MAX(x) AS VARCHAR(32)) FROM t",
             ),
             ("SELECT GETDATE(), SYSDATE", "SELECT now(), now()"),
             // Quoted text and identifiers are left alone; encode() the function is kept.
@@ -1678,6 +2284,164 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(sql(input), want, "{input}");
+        }
+    }
+
+    /// The check of `sql` as the server runs it (translation, then Redshift's rules).
+    fn checked(sql: &str, in_batch: bool) -> Result<Checked, String> {
+        let translated = translate(sql, &[])?;
+        let text = match &translated {
+            Translated::Sql { text, .. } => Some(text.as_str()),
+            Translated::Copy(_) => None,
+        };
+        check_statement(sql, text, in_batch)
+    }
+
+    #[test]
+    fn refuses_what_redshift_refuses_with_its_error() {
+        let copy = "COPY t FROM 's3://b/m' MANIFEST FORMAT AS JSON 'auto' GZIP";
+        let cases: Vec<(String, &str)> = vec![
+            ("INSERT INTO t (a) SELECT a FROM s ON CONFLICT (a) DO NOTHING".into(), "syntax error at or near \"ON\""),
+            ("INSERT INTO t (a) VALUES (1) ON CONFLICT DO NOTHING".into(), "syntax error at or near \"ON\""),
+            ("INSERT INTO t (a) VALUES (1) RETURNING a".into(), "\"RETURNING\""),
+            ("UPDATE t SET a = 1 RETURNING a".into(), "\"RETURNING\""),
+            ("DELETE FROM t WHERE a = 1 RETURNING a".into(), "\"RETURNING\""),
+            ("SELECT DISTINCT ON (a) a, b FROM t ORDER BY a".into(), "syntax error at or near \"ON\""),
+            ("INSERT INTO t SELECT * FROM (SELECT DISTINCT ON (a) a FROM s) x".into(), "syntax error at or near \"ON\""),
+            ("CREATE UNIQUE INDEX i ON t (a)".into(), "\"INDEX\""),
+            ("CREATE INDEX i ON t (a)".into(), "\"INDEX\""),
+            // MERGE as Redshift has it, and not otherwise.
+            ("MERGE INTO t AS x USING s ON x.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)".into(), "syntax error at or near \"x\""),
+            ("MERGE INTO t USING (SELECT * FROM s) AS s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)".into(), "can't be a view or a subquery"),
+            ("MERGE INTO t USING s ON t.id = s.id AND t.at BETWEEN '2020-01-01' AND '2020-01-02' WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)".into(), "equality predicates"),
+            ("MERGE INTO t USING s ON t.id = s.id AND t.at > s.at WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)".into(), "equality predicates"),
+            ("MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)".into(), "single WHEN clause is not enabled"),
+            ("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED AND s.v > 1 THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)".into(), "syntax error at or near \"WHEN\""),
+            // Statements that cannot run inside a transaction block, in a batch.
+            ("VACUUM DELETE ONLY t".into(), "VACUUM cannot run inside a transaction block"),
+            ("CREATE DATABASE d".into(), "CREATE DATABASE cannot run inside a transaction block"),
+            ("DROP DATABASE d".into(), "DROP DATABASE cannot run inside a transaction block"),
+            ("CREATE EXTERNAL TABLE s.t (a int) STORED AS PARQUET LOCATION 's3://b/p/'".into(), "CREATE EXTERNAL TABLE cannot run"),
+            ("ALTER TABLE \"s\".\"t\" APPEND FROM u".into(), "ALTER TABLE APPEND cannot run"),
+            ("ALTER TABLE \"s\".\"t\" ALTER COLUMN \"note\" TYPE VARCHAR(300)".into(), "ALTER TABLE ALTER COLUMN cannot run inside a transaction block"),
+            // LOCK takes names only.
+            ("LOCK TABLE t IN SHARE ROW EXCLUSIVE MODE".into(), "syntax error at or near \"IN\""),
+            ("LOCK t NOWAIT".into(), "\"NOWAIT\""),
+            // COPY options and their combinations.
+            (format!("{copy} IAM_ROLE default GZIP"), "conflicting or redundant options"),
+            (format!("{copy} IAM_ROLE default CREDENTIALS 'aws_iam_role=arn:aws:iam::1:role/r'"), "conflicting or redundant options"),
+            (format!("{copy} IAM_ROLE default ACCESS_KEY_ID 'AKIA' SECRET_ACCESS_KEY 's'"), "conflicting or redundant options"),
+            (copy.to_owned(), "COPY needs an IAM_ROLE"),
+            (format!("{copy} ACCESS_KEY_ID 'AKIA'"), "go together"),
+            (format!("{copy} IAM_ROLE default MAXERROR 10"), "MAXERROR above 0"),
+            (format!("{copy} IAM_ROLE default BZIP2"), "BZIP2"),
+            // What sqlparser's Redshift dialect cannot read is not run.
+            ("SELEKT 1".into(), "syntax error"),
+            ("SELECT 1; SELECT 2".into(), "2 statements in one SQL text"),
+        ];
+        for (sql, needle) in &cases {
+            let err = checked(sql, true).expect_err(sql);
+            assert!(err.starts_with("ERROR: "), "{sql}: {err}");
+            assert!(err.contains(needle), "{sql}: {err}");
+        }
+        // What Redshift accepts passes.
+        for sql in [
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)",
+            "MERGE INTO \"a\".\"t\" USING \"s\" AS s ON \"a\".\"t\".\"id\" = s.\"id\" AND (\"a\".\"t\".\"k\" = s.\"k\") WHEN MATCHED THEN DELETE WHEN NOT MATCHED THEN INSERT (id) VALUES (s.id)",
+            "LOCK \"loglift\".\"loglift_load_ledger\"",
+            "LOCK TABLE a, b",
+            "ALTER TABLE t ADD COLUMN c VARCHAR(10)",
+            "SELECT DISTINCT a, b FROM t",
+            "INSERT INTO t (a) VALUES ('ON CONFLICT')",
+        ] {
+            let ok = checked(sql, true);
+            assert!(ok.is_ok(), "{sql}: {ok:?}");
+        }
+        // Outside a batch, the transaction-block kinds are not refused as Redshift refuses them.
+        let alone = checked("VACUUM t", false).unwrap_err();
+        assert!(alone.contains("not covered"), "{alone}");
+        // A MERGE carries the source-uniqueness check to run.
+        let merge = checked("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)", true).unwrap();
+        assert_eq!(
+            merge.merge_duplicates.as_deref(),
+            Some("SELECT count(*) FROM (SELECT 1 FROM t JOIN s ON t.id = s.id GROUP BY t.ctid HAVING count(*) > 1) AS loglift_duplicate_matches")
+        );
+    }
+
+    /// Every statement loglift sends to Redshift (DDL, ledger, loads of every shipped pipeline
+    /// under both policies, the prune and the ledger queries) passes the checks in a batch.
+    #[test]
+    fn the_loaders_statements_pass() {
+        use loglift_core::sql::{self, Dialect, RedshiftSource};
+        use loglift_core::storage::{CuratedObject, LoadBatch, LoaderMessage, ObjectVersion};
+        let d = Dialect::Redshift;
+        let spec =
+            loglift_core::spec::Spec::parse(include_str!("../../spec/pipelines.yaml")).unwrap();
+        let at = chrono::Utc::now();
+        let mut all: Vec<String> = sql::ledger_statements(d);
+        all.push(sql::lock_ledger_sql(d));
+        all.push(sql::prune_ledger_sql(d, at).unwrap());
+        all.push(sql::ledger_sources_sql(d, "p", "s3://a/", "s3://a0").unwrap());
+        all.push(sql::ledger_tables_sql(d, at).unwrap());
+        let mut pipelines = spec.pipelines.clone();
+        for p in &spec.pipelines {
+            let mut other = p.clone();
+            other.duplicates = match p.duplicates {
+                loglift_core::spec::DuplicatePolicy::KeepFirst => {
+                    loglift_core::spec::DuplicatePolicy::Replace
+                }
+                loglift_core::spec::DuplicatePolicy::Replace => {
+                    loglift_core::spec::DuplicatePolicy::KeepFirst
+                }
+            };
+            pipelines.push(other);
+        }
+        for p in &pipelines {
+            all.extend(sql::create_table_statements(d, p).unwrap());
+            all.extend(sql::add_column_statements(d, p, &["event_id".to_owned()]).unwrap());
+            all.push(sql::existing_columns_query(d, p).unwrap());
+            let batch = LoadBatch {
+                attempt: 1,
+                table: p.table.clone(),
+                messages: vec![LoaderMessage {
+                    v: 1,
+                    pipeline: p.name.clone(),
+                    table: p.table.clone(),
+                    spec_version: 1,
+                    source: ObjectVersion {
+                        bucket: "lake".into(),
+                        key: "raw/a".into(),
+                        version: "v1".into(),
+                    },
+                    objects: vec![CuratedObject {
+                        bucket: "lake".into(),
+                        key: "curated/a.ndjson.gz".into(),
+                        version: "e1".into(),
+                        bytes: 10,
+                        rows: 1,
+                        min_event_time: p
+                            .event_time
+                            .as_ref()
+                            .map(|_| "2020-06-01 00:00:00.000000".into()),
+                        max_event_time: p
+                            .event_time
+                            .as_ref()
+                            .map(|_| "2020-06-01 00:00:01.000000".into()),
+                    }],
+                    rejected: 0,
+                }],
+            };
+            let source = RedshiftSource {
+                manifest_url: "s3://lake/manifests/m.json".into(),
+                iam_role: "arn:aws:iam::123456789012:role/copy".into(),
+            };
+            let plan = sql::redshift_load_plan(p, &batch, &source, at).unwrap();
+            all.extend(plan.statements.into_iter().map(|s| s.sql));
+        }
+        assert!(all.len() > 100, "{}", all.len());
+        for sql in &all {
+            let ok = checked(sql, true);
+            assert!(ok.is_ok(), "{sql}: {ok:?}");
         }
     }
 

@@ -57,22 +57,15 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
-};
 use base64::Engine as _;
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use loglift_aws::redshift::{DataApiConfig, Target as RedshiftTarget};
-use loglift_aws::{DataApi, KinesisReader, RedshiftWarehouse, S3Store, SqsQueue};
+use loglift_aws::{KinesisReader, RedshiftWarehouse, S3Store, SqsQueue};
 use loglift_core::spec::{Pipeline, Spec};
-use loglift_core::storage::{parse_arrival_partition, Layout, Location};
+use loglift_core::storage::{parse_arrival_partition, Layout};
 use loglift_core::wire::{FirehoseResponse, FirehoseResult};
 use loglift_local::StaticLookup;
-use loglift_ports::{
-    ObjectStore, Queue, ShardPosition, StreamReader, StreamRecord, SystemClock, Warehouse,
-};
+use loglift_ports::{ObjectStore, Queue, ShardPosition, StreamReader, SystemClock, Warehouse};
 use loglift_samplegen::{FileKind, GenOptions, Generated, Manifest};
 use loglift_stages::audit::{audit, AuditDeps, AuditOptions, AuditReport};
 use loglift_stages::esm::poll_once;
@@ -83,6 +76,7 @@ use loglift_stages::redrive::sqs::{failure_reason, move_messages, peek, MoveOpti
 use loglift_stages::redrive::NoProgress;
 use loglift_stages::transform::{self, TransformDeps};
 use loglift_tests::data_api::DataApiServer;
+use loglift_tests::emulate::{data_api_warehouse, esm_event, notify};
 use loglift_tests::faults::{DataApiFault, FaultKind, FaultPlan, FaultSpec, Faulty, Step, Target};
 use loglift_tests::{create_queue_with_dlq, unique_name, MotoEnv, PgEnv};
 use serde_json::{json, Value};
@@ -394,27 +388,7 @@ impl Env {
         let store = Faulty::new(moto.s3_store(), plan.clone());
         let queues = Faulty::new(sqs, plan.clone());
         let reader = Faulty::new(moto.kinesis_reader(), plan.clone());
-        let api = DataApi::new(
-            server.client(),
-            DataApiConfig {
-                poll_initial: Duration::from_millis(20),
-                poll_max: Duration::from_millis(200),
-                cancel_on_deadline: true,
-                ..DataApiConfig::new(
-                    RedshiftTarget::Serverless {
-                        workgroup: "loglift".into(),
-                    },
-                    "dev",
-                )
-            },
-        );
-        let warehouse = RedshiftWarehouse::new(
-            api,
-            store.clone(),
-            Location::new(&bucket, "manifests/"),
-            "arn:aws:iam::123456789012:role/loglift-copy",
-            LOAD_BUDGET,
-        );
+        let warehouse = data_api_warehouse(&server, store.clone(), &bucket, LOAD_BUDGET);
         // The tables, once, before anything runs (parallel scenarios share the ledger).
         for p in &spec.pipelines {
             let mut tries = 0;
@@ -921,68 +895,6 @@ impl Env {
             assert_eq!((d.visible, d.in_flight), (0, 0), "{url}");
         }
     }
-}
-
-/// Notifications of raw/ and the landing pipelines' prefixes to the transform queue, one
-/// configuration per bucket (as terraform builds it from `Layout::notification_filters`).
-async fn notify(moto: &MotoEnv, layout: &Layout, spec: &Spec, queue_arn: &str) {
-    let configs: Vec<QueueConfiguration> = layout
-        .notification_filters(spec)
-        .into_iter()
-        .map(|f| {
-            let rule = FilterRule::builder()
-                .name(FilterRuleName::Prefix)
-                .value(f.prefix)
-                .build();
-            QueueConfiguration::builder()
-                .queue_arn(queue_arn)
-                .events(Event::from("s3:ObjectCreated:*"))
-                .filter(
-                    NotificationConfigurationFilter::builder()
-                        .key(S3KeyFilter::builder().filter_rules(rule).build())
-                        .build(),
-                )
-                .build()
-                .unwrap()
-        })
-        .collect();
-    moto.s3_client()
-        .put_bucket_notification_configuration()
-        .bucket(&layout.raw.bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .set_queue_configurations(Some(configs))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
-/// The event the Kinesis event source mapping sends for these records.
-fn esm_event(stream_arn: &str, shard: &str, records: &[StreamRecord]) -> Value {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r.partition_key,
-                    "sequenceNumber": r.sequence_number,
-                    "data": base64::engine::general_purpose::STANDARD.encode(&r.data),
-                    "approximateArrivalTimestamp": r.approximate_arrival.timestamp_millis() as f64 / 1000.0,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("{shard}:{}", r.sequence_number),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/loglift-ingest",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": stream_arn,
-            })
-        })
-        .collect();
-    json!({ "Records": records })
 }
 
 async fn keys<S: ObjectStore>(store: &S, bucket: &str, prefix: &str) -> Vec<String> {

@@ -1,6 +1,8 @@
 //! The Redshift Data API client (`loglift_aws::redshift::DataApi`) end to end through the Data
 //! API test server (`loglift_tests::data_api`), executing on the harness PostgreSQL and reading
-//! COPY sources from moto S3.
+//! COPY sources from moto S3; and the server's Redshift rules, each refusal with a test: no
+//! unique index, `ON CONFLICT` and other PostgreSQL-only syntax, MERGE's source uniqueness,
+//! `VARCHAR(n)` in bytes, SUPER and COPY object sizes, transaction-block statements.
 
 #![allow(
     clippy::unwrap_used,
@@ -672,4 +674,270 @@ async fn describe_goes_submitted_started_finished_with_sub_statements() {
             .is_some_and(|e| e.is_resource_not_found_exception()),
         "{err:?}"
     );
+}
+
+/// The FAILED error of a batch, after checking nothing of it was applied to `table`.
+async fn refused(env: &Env, batch: &[String], token: &str, table: &str) -> String {
+    let err = env
+        .api
+        .run_batch(batch, &client_token(token, 1), soon())
+        .await
+        .unwrap_err();
+    let DataApiError::Failed { message, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(!err.is_retryable(), "{message}");
+    assert!(message.starts_with("ERROR: "), "{message}");
+    assert_eq!(count(&env.server, table).await, 0, "rolled back: {message}");
+    message.clone()
+}
+
+#[tokio::test]
+async fn tables_get_no_unique_index_as_on_redshift() {
+    let Some(env) = env().await else {
+        return;
+    };
+    // Redshift accepts PRIMARY KEY and UNIQUE and enforces neither.
+    let batch = sqls(&[
+        "CREATE TABLE keyed (id VARCHAR(8) NOT NULL PRIMARY KEY, v BIGINT UNIQUE, UNIQUE (id, v)) DISTSTYLE AUTO",
+        "INSERT INTO keyed VALUES ('a', 1), ('a', 1)",
+    ]);
+    env.api
+        .run_batch(&batch, &client_token("keyed", 1), soon())
+        .await
+        .unwrap();
+    assert_eq!(count(&env.server, "keyed").await, 2);
+    let indexes = env
+        .server
+        .pg_scalar(&format!(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = '{}' AND tablename = 'keyed'",
+            env.server.schema()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(indexes.as_deref(), Some("0"));
+    // NOT NULL is enforced, as on Redshift.
+    let err = env
+        .api
+        .run_batch(
+            &sqls(&["INSERT INTO keyed VALUES (NULL, 1)"]),
+            &client_token("keyed-null", 1),
+            soon(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.reason().contains("null value"), "{err}");
+}
+
+#[tokio::test]
+async fn on_conflict_and_other_postgresql_only_syntax_is_refused() {
+    let Some(env) = env().await else {
+        return;
+    };
+    env.server
+        .pg_execute("CREATE TABLE pg_only (id VARCHAR(8) PRIMARY KEY, v BIGINT)")
+        .await
+        .unwrap();
+    for (sql, needle) in [
+        (
+            "INSERT INTO pg_only VALUES ('a', 1) ON CONFLICT (id) DO NOTHING",
+            "syntax error at or near \"ON\"",
+        ),
+        (
+            "INSERT INTO pg_only VALUES ('a', 1) RETURNING id",
+            "\"RETURNING\"",
+        ),
+        (
+            "INSERT INTO pg_only SELECT DISTINCT ON (id) id, v FROM pg_only",
+            "\"ON\"",
+        ),
+    ] {
+        let batch = sqls(&["INSERT INTO pg_only VALUES ('z', 0)", sql]);
+        let message = refused(&env, &batch, sql, "pg_only").await;
+        assert!(message.contains(needle), "{sql}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn merge_whose_source_matches_a_target_row_twice_fails() {
+    let Some(env) = env().await else {
+        return;
+    };
+    let setup = sqls(&[
+        "CREATE TABLE merged (id VARCHAR(8), v BIGINT)",
+        "INSERT INTO merged VALUES ('a', 0)",
+    ]);
+    env.api
+        .run_batch(&setup, &client_token("merge-setup", 1), soon())
+        .await
+        .unwrap();
+    let merge = "MERGE INTO merged USING src AS s ON merged.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT (id, v) VALUES (s.id, s.v)";
+    // Two source rows for `a` (in the target): refused, nothing applied.
+    let batch = sqls(&[
+        "CREATE TEMP TABLE src (id VARCHAR(8), v BIGINT)",
+        "INSERT INTO src VALUES ('a', 1), ('a', 2), ('b', 3)",
+        "INSERT INTO merged VALUES ('c', 9)",
+        merge,
+    ]);
+    let err = env
+        .api
+        .run_batch(&batch, &client_token("merge-dup", 1), soon())
+        .await
+        .unwrap_err();
+    assert!(
+        err.reason()
+            .contains("Found multiple matches to update the same tuple"),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(count(&env.server, "merged").await, 1, "rolled back");
+    // Duplicates of an id the target lacks match nothing: Redshift inserts both.
+    let batch = sqls(&[
+        "CREATE TEMP TABLE src (id VARCHAR(8), v BIGINT)",
+        "INSERT INTO src VALUES ('a', 1), ('b', 2), ('b', 3)",
+        merge,
+    ]);
+    let outcome = env
+        .api
+        .run_batch(&batch, &client_token("merge-ok", 1), soon())
+        .await
+        .unwrap();
+    assert_eq!(outcome.result_rows[2], 3);
+    assert_eq!(count(&env.server, "merged").await, 3);
+}
+
+#[tokio::test]
+async fn varchar_counts_bytes_in_insert_update_and_copy() {
+    let Some(env) = env().await else {
+        return;
+    };
+    let setup = sqls(&[
+        "CREATE TABLE bytes4 (id BIGINT, s VARCHAR(4) ENCODE zstd, extra SUPER) DISTSTYLE AUTO",
+        "INSERT INTO bytes4 VALUES (1, 'éé', NULL), (2, 'abcd', NULL)",
+    ]);
+    env.api
+        .run_batch(&setup, &client_token("bytes-setup", 1), soon())
+        .await
+        .unwrap();
+    for (i, sql) in [
+        // 3 characters, 6 bytes: PostgreSQL's VARCHAR(4) would take it.
+        "INSERT INTO bytes4 VALUES (3, 'ééé', NULL)",
+        "UPDATE bytes4 SET s = s || 'x' WHERE id = 1",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let err = env
+            .api
+            .run_batch(
+                &sqls(&[sql]),
+                &client_token(&format!("bytes-{i}"), 1),
+                soon(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.reason()
+                .contains("value too long for type character varying(4)"),
+            "{sql}: {err}"
+        );
+        assert!(!err.is_retryable(), "{err}");
+    }
+    assert_eq!(count(&env.server, "bytes4").await, 2);
+
+    // COPY: the same limit, and SUPER's (65,535-byte strings, 4 MB objects).
+    let s3 = env.moto.s3_client();
+    let bucket = env.moto.new_bucket("data-api-limits").await.unwrap();
+    let long = "x".repeat(65_536);
+    let big = format!("[\"{}\"]", "y".repeat(60_000));
+    let huge: Vec<String> = (0..70).map(|_| "y".repeat(60_000)).collect();
+    let cases = [
+        (
+            "ok",
+            "{\"id\":5,\"s\":\"éé\",\"extra\":{\"k\":\"v\"}}\n".to_owned(),
+            None,
+        ),
+        (
+            "varchar",
+            "{\"id\":6,\"s\":\"ééé\"}\n".to_owned(),
+            Some("value too long for type character varying(4)"),
+        ),
+        (
+            "super-string",
+            format!("{{\"id\":7,\"extra\":{{\"k\":\"{long}\"}}}}\n"),
+            Some("a string of 65536 bytes in a SUPER value"),
+        ),
+        (
+            "object",
+            format!("{{\"id\":8,\"extra\":{}}}\n", serde_json::json!(huge)),
+            Some("a JSON object of"),
+        ),
+        ("under", format!("{{\"id\":9,\"extra\":{big}}}\n"), None),
+    ];
+    for (name, body, want) in cases {
+        let key = format!("curated/{name}.ndjson.gz");
+        s3.put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(loglift_core::compress::gzip(body.as_bytes()).into())
+            .send()
+            .await
+            .unwrap();
+        let copy = format!(
+            "COPY bytes4 FROM 's3://{bucket}/{key}' IAM_ROLE 'arn:aws:iam::123456789012:role/loader' FORMAT AS JSON 'auto' GZIP"
+        );
+        let result = env
+            .api
+            .run_batch(std::slice::from_ref(&copy), &client_token(name, 1), soon())
+            .await;
+        match want {
+            None => assert!(result.is_ok(), "{name}: {result:?}"),
+            Some(needle) => {
+                let err = result.unwrap_err();
+                assert!(
+                    err.reason().contains("Load into table 'bytes4' failed"),
+                    "{name}: {err}"
+                );
+                assert!(err.reason().contains(needle), "{name}: {err}");
+                assert!(!err.is_retryable());
+            }
+        }
+    }
+    assert_eq!(count(&env.server, "bytes4").await, 4);
+}
+
+#[tokio::test]
+async fn statements_that_cannot_run_in_a_transaction_block_fail_in_a_batch() {
+    let Some(env) = env().await else {
+        return;
+    };
+    env.server
+        .pg_execute("CREATE TABLE tx (id BIGINT, note VARCHAR(8))")
+        .await
+        .unwrap();
+    for (sql, needle) in [
+        ("VACUUM tx", "VACUUM cannot run inside a transaction block"),
+        (
+            "ALTER TABLE tx ALTER COLUMN note TYPE VARCHAR(16)",
+            "ALTER TABLE ALTER COLUMN cannot run inside a transaction block",
+        ),
+        ("CREATE DATABASE other", "CREATE DATABASE cannot run"),
+    ] {
+        let batch = sqls(&["INSERT INTO tx VALUES (1, 'a')", sql]);
+        let message = refused(&env, &batch, sql, "tx").await;
+        assert!(message.contains(needle), "{sql}: {message}");
+    }
+    // ADD COLUMN may run in a transaction block.
+    env.api
+        .run_batch(
+            &sqls(&[
+                "ALTER TABLE tx ADD COLUMN more VARCHAR(4)",
+                "INSERT INTO tx (id, more) VALUES (1, 'ab')",
+            ]),
+            &client_token("add-column", 1),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(count(&env.server, "tx").await, 1);
 }

@@ -74,8 +74,9 @@ impl DataApiConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {
     pub statement_id: String,
-    /// `ResultRows` of each sub-statement, in submission order: rows affected (INSERT, DELETE,
-    /// MERGE, COPY) or returned (SELECT); -1 when not applicable.
+    /// `ResultRows` of each sub-statement, in submission order: rows affected or returned; -1
+    /// when not applicable. The load plans read only those of UPDATE, DELETE and INSERT: COPY's
+    /// has been reported as 0 (aws/aws-sdk#333, #356) and MERGE's is undocumented.
     pub result_rows: Vec<i64>,
 }
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use loglift_core::spec::Pipeline;
 use loglift_core::sql::ddl::{
     add_column_statements, create_table_statements, existing_columns_query, ledger_sources_sql,
-    ledger_statements, ledger_tables_sql, prune_ledger_sql,
+    ledger_statements, ledger_tables_sql, lock_ledger_sql, prune_ledger_sql,
 };
 use loglift_core::sql::load::{
     plan_objects, redshift_load_plan, redshift_manifest, RedshiftSource,
@@ -23,7 +23,9 @@ use loglift_core::storage::{LoadBatch, LoadReport, Location};
 use loglift_ports::{LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse};
 use sha2::{Digest, Sha256};
 
-use crate::redshift::{client_token, DataApi};
+use crate::redshift::{client_token, DataApi, MAX_BATCH_STATEMENTS};
+
+mod rows;
 
 /// The Redshift warehouse.
 #[derive(Debug)]
@@ -115,8 +117,13 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
             add_column_statements(Dialect::Redshift, pipeline, &existing).map_err(sql_error)?;
         if !add.is_empty() {
             tracing::info!(table = %pipeline.table, columns = add.len(), "Adding columns");
+        }
+        // One ALTER TABLE per column (Redshift adds one at a time, inside a transaction block
+        // too), at most 40 per batch: a spec adding more is sent in several batches. A batch
+        // that fails leaves the earlier ones committed; the next call adds what is still missing.
+        for chunk in add.chunks(MAX_BATCH_STATEMENTS) {
             self.api
-                .run_batch(&add, &fresh_token("add-columns"), self.deadline())
+                .run_batch(chunk, &fresh_token("add-columns"), self.deadline())
                 .await?;
         }
         Ok(())
@@ -166,12 +173,18 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
     }
 
     async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
-        let sql = prune_ledger_sql(Dialect::Redshift, before).map_err(sql_error)?;
+        // The ledger locked first, as every load locks it first: the prune queues behind loads
+        // (and they behind it) instead of failing one of them on a serialization conflict.
+        let statements = vec![
+            lock_ledger_sql(Dialect::Redshift),
+            prune_ledger_sql(Dialect::Redshift, before).map_err(sql_error)?,
+        ];
         let outcome = self
             .api
-            .run(&sql, &[], Some(&fresh_token("prune")), self.deadline())
+            .run_batch(&statements, &fresh_token("prune"), self.deadline())
             .await?;
-        Ok(u64::try_from(outcome.result_rows).unwrap_or(0))
+        let deleted = outcome.result_rows.get(1).copied().unwrap_or(0);
+        Ok(u64::try_from(deleted).unwrap_or(0))
     }
 
     async fn ledger_sources(

@@ -4,8 +4,11 @@
 //! the curated NDJSON line: the schema's columns in spec order, coerced (`string`, `int`,
 //! `float`, `bool`, `timestamp` as `YYYY-MM-DD HH:MM:SS.ffffff` UTC, `json`), then the system
 //! columns (`extra`, `event_id`, `event_time`, `source_object`, `spec_version`, `ingested_at`).
-//! Byte limits are the warehouse's (`VARCHAR(n)` counts bytes), so a row COPY would refuse is
-//! rejected here with the column named, never in the warehouse.
+//! Byte limits are the warehouse's, so a row COPY would refuse is rejected here (`too_long`) with
+//! the column named, never in the warehouse (where one bad row fails the whole load): a string
+//! column's value over its `VARCHAR(n)` bytes, a json column over its `max_bytes`, a string (or
+//! object key) inside a json column or `extra` over [`MAX_SUPER_STRING_BYTES`] (SUPER's limit),
+//! and the whole line over [`MAX_ROW_BYTES`] (the largest JSON object COPY reads).
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -15,7 +18,9 @@ use serde_json::{Map, Value};
 
 use crate::identity::lookup;
 use crate::reject::{Reason, Rejection};
-use crate::spec::{Column, ColumnType, Pipeline, MAX_JSON_BYTES};
+use crate::spec::{
+    Column, ColumnType, Pipeline, MAX_JSON_BYTES, MAX_ROW_BYTES, MAX_SUPER_STRING_BYTES,
+};
 use crate::timefmt;
 
 /// Where a row came from and when it is written: the system columns that do not depend on it.
@@ -89,6 +94,7 @@ impl<'p> Curator<'p> {
         ctx: &RowContext<'_>,
         out: &mut Vec<u8>,
     ) -> Result<Curated, Rejection> {
+        let start = out.len();
         let mut event_time = None;
         out.push(b'{');
         for column in &self.pipeline.columns {
@@ -151,7 +157,17 @@ impl<'p> Curator<'p> {
         out.push(b',');
         push_key(out, "ingested_at");
         write_json(out, ctx.ingested_at);
-        out.extend_from_slice(b"}\n");
+        out.push(b'}');
+        let len = out.len().saturating_sub(start);
+        if len > MAX_ROW_BYTES as usize {
+            return Err(Rejection::new(
+                Reason::TooLong,
+                format!(
+                    "the curated row is {len} bytes, over {MAX_ROW_BYTES} (the largest JSON object Redshift's COPY reads)"
+                ),
+            ));
+        }
+        out.push(b'\n');
         Ok(Curated { event_time })
     }
 
@@ -167,6 +183,15 @@ impl<'p> Curator<'p> {
                 return Err(Rejection::new(
                     Reason::WrongType,
                     format!("unknown field {k:?} (`extra`) holds a NUL character: {NUL_WHY}"),
+                ));
+            }
+            if let Some(n) = long_super_string(v).or_else(|| over_super_limit(k)) {
+                let shown: String = k.chars().take(80).collect();
+                return Err(Rejection::new(
+                    Reason::TooLong,
+                    format!(
+                        "unknown field {shown:?} (`extra`) holds a string of {n} bytes, over SUPER's {MAX_SUPER_STRING_BYTES}"
+                    ),
                 ));
             }
             out.push(if out.len() == start { b'{' } else { b',' });
@@ -192,6 +217,23 @@ impl<'p> Curator<'p> {
 /// Why a NUL character (U+0000) is refused: PostgreSQL text and JSONB and Redshift VARCHAR
 /// cannot store it, so one such value would fail the whole object's load.
 const NUL_WHY: &str = "no warehouse column can store U+0000";
+
+/// The byte length of `s` when it is over [`MAX_SUPER_STRING_BYTES`].
+fn over_super_limit(s: &str) -> Option<usize> {
+    (s.len() > MAX_SUPER_STRING_BYTES as usize).then_some(s.len())
+}
+
+/// The byte length of the first string or object key inside `value` that SUPER cannot hold.
+fn long_super_string(value: &Value) -> Option<usize> {
+    match value {
+        Value::String(s) => over_super_limit(s),
+        Value::Array(items) => items.iter().find_map(long_super_string),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| over_super_limit(k).or_else(|| long_super_string(v))),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
+    }
+}
 
 /// Whether a string or key inside `value` holds U+0000.
 fn holds_nul(value: &Value) -> bool {
@@ -334,6 +376,15 @@ fn write_value(
             let start = out.len();
             write_json(out, value);
             check_len(column, out.len() - start)?;
+            if let Some(n) = long_super_string(value) {
+                return Err(Rejection::new(
+                    Reason::TooLong,
+                    format!(
+                        "column `{}` holds a string of {n} bytes, over SUPER's {MAX_SUPER_STRING_BYTES}",
+                        column.name
+                    ),
+                ));
+            }
         }
     }
     Ok(None)
@@ -565,6 +616,89 @@ pipelines:
             )
             .unwrap_err();
         assert_eq!(e.reason, Reason::MissingRequired);
+    }
+
+    /// A list of 60,000-byte strings (each under SUPER's limit), about `total` bytes in all.
+    fn strings(total: usize) -> Value {
+        let piece = "x".repeat(60_000);
+        Value::Array(
+            (0..total / 60_000)
+                .map(|_| Value::String(piece.clone()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn rows_copy_would_refuse_are_too_long() {
+        let spec = Spec::parse(
+            r#"
+version: 1
+pipelines:
+  - name: big
+    match: { stream: s }
+    format: json
+    table: t.big
+    identity: { field: id }
+    columns:
+      - { name: id, type: string, required: true }
+      - { name: doc, type: json, max_bytes: 4000000 }
+"#,
+        )
+        .unwrap();
+        let curator = Curator::new(spec.pipeline("big").unwrap(), 1);
+        let curate = |event: Value| {
+            let mut out = Vec::new();
+            let r = curator.curate(event.as_object().unwrap(), "id-1", &ctx(), &mut out);
+            (r, out)
+        };
+        let at_limit = "é".repeat(32_767) + "x"; // 65,535 bytes
+        let over = "é".repeat(32_768); // 65,536 bytes, 32,768 characters
+        let cases = [
+            (
+                json!({"id": "a", "doc": {"k": over}}),
+                "column `doc` holds a string of 65536 bytes",
+            ),
+            (
+                json!({"id": "a", "doc": [[over]]}),
+                "column `doc` holds a string of 65536 bytes",
+            ),
+            (
+                json!({"id": "a", "doc": {over.clone(): 1}}),
+                "column `doc` holds a string of 65536 bytes",
+            ),
+            (
+                json!({"id": "a", "more": over}),
+                "(`extra`) holds a string of 65536 bytes",
+            ),
+            (
+                json!({"id": "a", "more": {"deep": [over]}}),
+                "(`extra`) holds a string of 65536 bytes",
+            ),
+            (
+                json!({"id": "a", over.clone(): 1}),
+                "(`extra`) holds a string of 65536 bytes",
+            ),
+            // Each part under its own limit, the row over 4,000,000 bytes.
+            (
+                json!({"id": "a", "doc": strings(2_040_000), "more": strings(2_040_000)}),
+                "the curated row is",
+            ),
+        ];
+        for (event, needle) in cases {
+            let (r, out) = curate(event);
+            let e = r.unwrap_err();
+            assert_eq!(e.reason, Reason::TooLong, "{needle}: {e}");
+            assert!(e.message.contains(needle), "{needle}: {}", e.message);
+            assert!(out.is_empty(), "a rejected row writes nothing");
+        }
+        for event in [
+            json!({"id": "a", "doc": {"k": at_limit}, "more": at_limit}),
+            json!({"id": "a", "doc": strings(1_980_000), "more": strings(1_980_000)}),
+        ] {
+            let (r, out) = curate(event);
+            assert!(r.is_ok(), "{r:?}");
+            assert!(out.len() <= MAX_ROW_BYTES as usize + 1, "{}", out.len());
+        }
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct Event {
     /// The KPL user record's partition key, when the record was an aggregate.
     pub partition_key: Option<String>,
     pub object: Map<String, Value>,
+    /// The log event's message, unparsed, when its log group's pipeline reads text
+    /// ([`unwrap_record_with`]); `object` is then empty.
+    pub text: Option<String>,
 }
 
 /// One event that could not be read, with its bytes.
@@ -87,10 +90,24 @@ pub enum Unwrapped {
 /// [`Reason::TooLarge`], [`Reason::UnsupportedCompression`], [`Reason::InvalidUtf8`],
 /// [`Reason::BadCloudwatchPayload`]. Never panics.
 pub fn unwrap_record(data: &[u8], limits: &Limits) -> Result<Unwrapped, Rejection> {
+    unwrap_record_with(data, limits, &|_| false)
+}
+
+/// [`unwrap_record`], except that the messages of log groups for which `text_group` is true are
+/// not read as JSON: each non-blank one becomes an [`Event`] with its `text` (the pipeline's text
+/// format reads it after routing).
+pub fn unwrap_record_with(
+    data: &[u8],
+    limits: &Limits,
+    text_group: &dyn Fn(&str) -> bool,
+) -> Result<Unwrapped, Rejection> {
     if data.is_empty() {
         return Err(Rejection::new(Reason::Empty, "record has no bytes"));
     }
-    let mut out = Collector::default();
+    let mut out = Collector {
+        text_group: Some(text_group),
+        ..Collector::default()
+    };
     if kpl::is_aggregate(data) {
         unwrap_aggregate(data, limits, &mut out)?;
     } else {
@@ -391,7 +408,18 @@ fn emit_logs(payload: LogsPayload, partition_key: Option<&str>, out: &mut Collec
         log_events,
         ..
     } = payload;
+    let text = out.text_group.is_some_and(|is_text| is_text(&log_group));
     for event in log_events {
+        if text && !is_blank(&event.message) {
+            let log = LogMeta {
+                log_group: log_group.clone(),
+                log_stream: log_stream.clone(),
+                id: event.id,
+                timestamp_ms: event.timestamp,
+            };
+            out.text_event(log, partition_key, event.message);
+            continue;
+        }
         let parsed = if is_blank(&event.message) {
             Err(Rejection::new(
                 Reason::Empty,
@@ -468,14 +496,16 @@ fn is_blank(s: &str) -> bool {
 }
 
 #[derive(Default)]
-struct Collector {
+struct Collector<'t> {
+    /// Which log groups' messages are text (not JSON).
+    text_group: Option<&'t dyn Fn(&str) -> bool>,
     log_group: Option<String>,
     events: Vec<Event>,
     rejects: Vec<EventReject>,
     next: u32,
 }
 
-impl Collector {
+impl Collector<'_> {
     fn position(&mut self) -> u32 {
         let position = self.next;
         self.next = self.next.saturating_add(1);
@@ -498,6 +528,18 @@ impl Collector {
             log,
             partition_key: partition_key.map(str::to_owned),
             object,
+            text: None,
+        });
+    }
+
+    fn text_event(&mut self, log: LogMeta, partition_key: Option<&str>, message: String) {
+        let position = self.position();
+        self.events.push(Event {
+            position,
+            log: Some(log),
+            partition_key: partition_key.map(str::to_owned),
+            object: Map::new(),
+            text: Some(message),
         });
     }
 

@@ -4,11 +4,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::envelope::{unwrap_record, Event, Limits, Unwrapped};
+use crate::envelope::{unwrap_record_with, Event, Limits, Unwrapped};
 use crate::identity::event_id;
 use crate::record::{Origin as RawOrigin, RawEvent};
 use crate::reject::{Reason, Rejection};
 use crate::route::{Origin, Router};
+use crate::spec::Pipeline;
+use crate::textlog;
 use crate::timefmt;
 
 /// What ingest knows of a record besides its bytes.
@@ -82,7 +84,19 @@ pub fn process_record(
             raw: data.to_vec(),
         })
     };
-    let (events, event_rejects) = match unwrap_record(data, limits) {
+    // Log groups whose pipeline reads text: their messages are parsed after routing.
+    let text_group = |log_group: &str| {
+        router
+            .route(
+                Origin::Logs {
+                    log_group,
+                    stream: ctx.stream.as_deref(),
+                },
+                None,
+            )
+            .is_some_and(|p| p.text.is_some())
+    };
+    let (events, event_rejects) = match unwrap_record_with(data, limits, &text_group) {
         Err(rejection) => return whole(rejection),
         Ok(Unwrapped::Control { .. }) => return RecordOutcome::Dropped,
         Ok(Unwrapped::Events {
@@ -105,7 +119,8 @@ pub fn process_record(
     let arrived_at = timefmt::rfc3339(ctx.arrival);
     for event in events {
         match route_event(router, event, ctx, &arrived_at) {
-            Ok(r) => routed.push(r),
+            Ok(Some(r)) => routed.push(r),
+            Ok(None) => {}
             Err(r) => rejects.push(r),
         }
     }
@@ -115,17 +130,21 @@ pub fn process_record(
     }
 }
 
+/// Route, parse (text log events) and identify one event; `None` for a text header line.
 fn route_event(
     router: &Router<'_>,
-    event: Event,
+    mut event: Event,
     ctx: &RecordContext,
     arrived_at: &str,
-) -> Result<RoutedEvent, EventRejection> {
+) -> Result<Option<RoutedEvent>, EventRejection> {
     let reject = |event: &Event, pipeline: Option<&str>, rejection: Rejection| EventRejection {
         position: Some(event.position),
         pipeline: pipeline.map(str::to_owned),
         rejection,
-        raw: serde_json::to_vec(&event.object).unwrap_or_default(),
+        raw: match &event.text {
+            Some(text) => text.as_bytes().to_vec(),
+            None => serde_json::to_vec(&event.object).unwrap_or_default(),
+        },
     };
     let origin = match &event.log {
         Some(log) => Origin::Logs {
@@ -150,6 +169,13 @@ fn route_event(
             ),
         ));
     };
+    if let Some(text) = event.text.as_deref() {
+        match parse_text(pipeline, text, event.log.as_ref().map(|l| l.timestamp_ms)) {
+            Ok(Some(object)) => event.object = object,
+            Ok(None) => return Ok(None),
+            Err(rejection) => return Err(reject(&event, Some(&pipeline.name), rejection)),
+        }
+    }
     let id = match event_id(
         &pipeline.identity,
         &event.object,
@@ -180,11 +206,50 @@ fn route_event(
     };
     let mut line = serde_json::to_vec(&raw).unwrap_or_default();
     line.push(b'\n');
-    Ok(RoutedEvent {
+    Ok(Some(RoutedEvent {
         pipeline: pipeline.name.clone(),
         event_id: id,
         line,
-    })
+    }))
+}
+
+/// A CloudWatch Logs message read by its pipeline's `text` format: the row (with the log event's
+/// timestamp as [`textlog::LOG_TIMESTAMP`]), `None` for a header line, or the reject.
+fn parse_text(
+    pipeline: &Pipeline,
+    message: &str,
+    timestamp_ms: Option<i64>,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, Rejection> {
+    let line = message.strip_suffix('\n').unwrap_or(message);
+    let Some(spec) = &pipeline.text else {
+        // The pipeline reads JSON after all (a topic rule chose another pipeline).
+        return serde_json::from_str(line).map_err(|e| {
+            Rejection::new(
+                Reason::InvalidJson,
+                format!("message is not a JSON object: {e}"),
+            )
+        });
+    };
+    let parser = spec.parser(pipeline).map_err(|e| {
+        Rejection::new(
+            Reason::NoMatch,
+            format!("pipeline `{}` text: {e}", pipeline.name),
+        )
+    })?;
+    let time = timestamp_ms.and_then(DateTime::<Utc>::from_timestamp_millis);
+    let mut reader = parser.reader(time.unwrap_or_default());
+    match reader.line(line) {
+        textlog::Line::Row(mut object) => {
+            if let Some(t) = time {
+                object
+                    .entry(textlog::LOG_TIMESTAMP)
+                    .or_insert_with(|| textlog::time::write(t).into());
+            }
+            Ok(Some(object))
+        }
+        textlog::Line::Skip => Ok(None),
+        textlog::Line::Reject(rejection) => Err(rejection),
+    }
 }
 
 #[cfg(test)]
@@ -292,6 +357,68 @@ mod tests {
         assert_eq!(
             process_record(&router, &control, &ctx("logs"), &Limits::default()),
             RecordOutcome::Dropped
+        );
+    }
+
+    #[test]
+    fn text_log_groups_are_parsed_after_routing_and_unmatched_lines_are_no_match() {
+        let spec = Spec::parse(
+            "version: 1\npipelines:\n  - name: fn_logs\n    match: { log_group: \"/aws/lambda/*\" }\n    format: cloudwatch_logs\n    text: { format: lambda_platform }\n    table: logs.fn\n    identity: log_event_id\n    event_time: at\n    columns:\n      - { name: at, type: timestamp, source: log_timestamp }\n      - { name: duration_ms, type: float }\n",
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let router = Router::new(&spec);
+        let events = serde_json::json!({
+            "messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "/aws/lambda/f",
+            "logStream": "s", "subscriptionFilters": ["f"],
+            "logEvents": [
+                {"id": "e1", "timestamp": 1_700_000_000_000_i64,
+                 "message": "REPORT RequestId: r1\tDuration: 1.50 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\t\n"},
+                {"id": "e2", "timestamp": 1_700_000_000_001_i64, "message": "hello from the function\n"},
+                {"id": "e3", "timestamp": 1_700_000_000_002_i64, "message": "{\"not\":\"parsed as json\"}"},
+            ]
+        });
+        let payload = crate::compress::gzip(events.to_string().as_bytes());
+
+        let out = process_record(&router, &payload, &ctx("logs"), &Limits::default());
+        let RecordOutcome::Events { events, rejects } = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(events.len(), 1, "{rejects:?}");
+        let raw: RawEvent =
+            serde_json::from_slice(&events[0].line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(events[0].event_id, "e1");
+        assert_eq!(raw.data.get("duration_ms"), Some(&serde_json::json!(1.5)));
+        assert_eq!(
+            raw.data.get("log_timestamp"),
+            Some(&serde_json::json!("2023-11-14T22:13:20Z"))
+        );
+        let got: Vec<(Option<u32>, Option<&str>, Reason, &[u8])> = rejects
+            .iter()
+            .map(|r| {
+                (
+                    r.position,
+                    r.pipeline.as_deref(),
+                    r.rejection.reason,
+                    r.raw.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Some(1),
+                    Some("fn_logs"),
+                    Reason::NoMatch,
+                    b"hello from the function\n".as_slice()
+                ),
+                (
+                    Some(2),
+                    Some("fn_logs"),
+                    Reason::NoMatch,
+                    br#"{"not":"parsed as json"}"#.as_slice()
+                ),
+            ]
         );
     }
 

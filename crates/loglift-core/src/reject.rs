@@ -79,6 +79,8 @@ pub enum Reason {
     /// A Firehose record whose events route to several pipelines (Firehose partitions whole
     /// records); replay it through the Kinesis path, which splits it.
     MixedPipelines,
+    /// A text line its pipeline's `text` format does not match.
+    NoMatch,
 }
 
 impl Reason {
@@ -106,6 +108,7 @@ impl Reason {
             Reason::BadTsv => "bad_tsv",
             Reason::ResponseTooLarge => "response_too_large",
             Reason::MixedPipelines => "mixed_pipelines",
+            Reason::NoMatch => "no_match",
         }
     }
 }

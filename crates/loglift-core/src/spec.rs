@@ -22,8 +22,17 @@ pub const SYSTEM_COLUMNS: [&str; 6] = [
 
 /// The longest string column Redshift allows, in bytes.
 pub const MAX_VARCHAR_BYTES: u32 = 65_535;
-/// The longest json (SUPER) value accepted, in bytes.
-pub const MAX_JSON_BYTES: u32 = 16 * 1024 * 1024;
+/// The longest curated row, in bytes of its JSON line (without the newline): Redshift's COPY
+/// reads a JSON object of at most 4 MB "before any shredding or parsing" (*Using COPY to load
+/// data into SUPER columns*), read conservatively as 4,000,000 bytes.
+pub const MAX_ROW_BYTES: u32 = 4_000_000;
+/// The longest json (SUPER) value accepted, in bytes: no more than the row that carries it
+/// (a SUPER object itself may hold 16 MB, but COPY never reads one that large from JSON).
+pub const MAX_JSON_BYTES: u32 = MAX_ROW_BYTES;
+/// The longest string inside a json (SUPER) value, in bytes, object keys included: "a single
+/// string value loaded to SUPER is limited to the maximum VARCHAR length of 65535 bytes"
+/// (*Limitations – SUPER*; 16,000,000 only with the `enable_large_strings_opt_in` parameter).
+pub const MAX_SUPER_STRING_BYTES: u32 = MAX_VARCHAR_BYTES;
 /// The default size of a string column when the spec gives none (Redshift's own default).
 pub const DEFAULT_STRING_BYTES: u32 = 256;
 
@@ -56,6 +65,10 @@ pub struct Pipeline {
     #[serde(default)]
     pub duplicates: DuplicatePolicy,
     pub columns: Vec<Column>,
+    /// How a text line (a CloudWatch Logs message, a line of a `format: text` file) becomes
+    /// columns; see [`crate::textlog`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<crate::textlog::TextSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<Job>,
 }
@@ -100,6 +113,8 @@ pub enum Format {
     Tsv,
     /// One JSON array of objects (a file may also hold JSON lines: sniffed).
     JsonArray,
+    /// Plain-text lines (files only), read as the pipeline's `text` says.
+    Text,
 }
 
 /// How an event's id is computed. The same event gets the same id whichever path it took.
@@ -405,6 +420,7 @@ fn check(spec: &Spec) -> Vec<(String, String)> {
         }
         check_columns(p, &at, &mut err);
         check_identity(p, &at, &mut err);
+        crate::textlog::check(p, &at, &mut err);
         if let Some(et) = p.event_time.as_deref() {
             match p.column(et) {
                 None => err(
@@ -736,7 +752,9 @@ mod tests {
                 "user_utm",
                 "app_logs",
                 "hit_data",
-                "partner_catalog"
+                "partner_catalog",
+                "lambda_logs",
+                "alb_access"
             ]
         );
         let utm = spec.pipeline("user_utm").unwrap();

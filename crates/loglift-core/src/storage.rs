@@ -459,7 +459,12 @@ mod tests {
         let prefixes: Vec<&str> = filters.iter().map(|f| f.prefix.as_str()).collect();
         assert_eq!(
             prefixes,
-            ["raw/", "landing/hit_data/", "landing/partner_catalog/"]
+            [
+                "raw/",
+                "landing/hit_data/",
+                "landing/partner_catalog/",
+                "landing/alb/"
+            ]
         );
         for (i, a) in prefixes.iter().enumerate() {
             for b in prefixes.iter().skip(i + 1) {

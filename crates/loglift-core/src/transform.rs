@@ -25,6 +25,7 @@ use crate::record::RawEvent;
 use crate::reject::{Position, Reason, RejectRecord, Rejection, Source, Stage};
 use crate::spec::{Format, Pipeline};
 use crate::storage::{source_id, CuratedObject, Layout, LoaderMessage, ObjectVersion};
+use crate::textlog;
 use crate::timefmt;
 
 /// Sizes that bound memory and shape the output.
@@ -182,6 +183,11 @@ pub fn transform_object<R: BufRead, S: Sink>(
         }
         (SourceKind::Landing, Format::Tsv) => read_tsv(reader, &mut run, sink),
         (SourceKind::Landing, Format::JsonArray) => read_array(reader, &mut run, sink),
+        (SourceKind::Landing, Format::Text) => {
+            read_lines(reader, ctx.limits.max_line, &mut run, sink, |r, s, n, b| {
+                r.text_line(s, n, b)
+            })
+        }
         (SourceKind::Landing, _) => {
             let mut reader = reader;
             match jsonarray::first_byte_is_array(&mut reader) {
@@ -438,6 +444,8 @@ struct Run<'a> {
     outcome: Outcome,
     last_line: u64,
     line_buf: Vec<u8>,
+    /// The pipeline's text reader (landing files of `format: text`).
+    text: Option<textlog::Reader<'a>>,
 }
 
 /// Open curated parts by partition hour (Unix seconds of the hour).
@@ -487,6 +495,35 @@ impl<'a> Run<'a> {
             outcome: Outcome::default(),
             last_line: 0,
             line_buf: Vec::with_capacity(4096),
+            text: pipeline
+                .text
+                .as_ref()
+                .and_then(|t| t.parser(pipeline).ok())
+                .map(|p| p.reader(source.arrival)),
+        }
+    }
+
+    /// A line of a `format: text` landing file, read by the pipeline's text format.
+    fn text_line<S: Sink>(&mut self, sink: &mut S, number: u64, bytes: &[u8]) -> Step<S::Error> {
+        let position = Position::line(number);
+        let line = match std::str::from_utf8(bytes) {
+            Ok(line) => line,
+            Err(e) => {
+                let rejection = Rejection::new(Reason::InvalidUtf8, e.to_string());
+                return self.reject(sink, position, &rejection, bytes);
+            }
+        };
+        let parsed = match self.text.as_mut() {
+            Some(reader) => reader.line(line),
+            None => textlog::Line::Reject(Rejection::new(
+                Reason::NoMatch,
+                "the pipeline declares no valid text format",
+            )),
+        };
+        match parsed {
+            textlog::Line::Row(event) => self.landing_event(sink, position, number, event, bytes),
+            textlog::Line::Skip => Ok(()),
+            textlog::Line::Reject(rejection) => self.reject(sink, position, &rejection, bytes),
         }
     }
 

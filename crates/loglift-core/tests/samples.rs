@@ -1,11 +1,14 @@
 //! Every sample event under `samples/events/` is read with `wire` and each record unwrapped with
-//! `envelope::unwrap_record`; the table below is the expected outcome per record (it is also what
+//! `envelope::unwrap_record_with` (the log groups of the shipped spec's text pipelines read as
+//! text, as ingest does); the table below is the expected outcome per record (it is also what
 //! `samples/README.md` says). A file in the folder that is not in the table fails the listing test.
 
 use std::collections::BTreeSet;
 
-use loglift_core::envelope::{unwrap_record, Limits, Unwrapped};
+use loglift_core::envelope::{unwrap_record, unwrap_record_with, Limits, Unwrapped};
 use loglift_core::reject::{Reason, Rejection};
+use loglift_core::route::{Origin, Router};
+use loglift_core::spec::Spec;
 use loglift_core::wire::{self, EventShape, FirehoseBatch, KinesisBatch};
 
 /// What one record of a sample must unwrap to.
@@ -15,6 +18,8 @@ enum Outcome {
     Events(usize),
     /// Events from a CloudWatch Logs payload of this log group.
     Logs(usize, &'static str),
+    /// Text events (unparsed messages) from a log group a text pipeline reads.
+    Text(usize, &'static str),
     /// A CONTROL_MESSAGE, dropped.
     Control,
     /// Events beside rejected events (in position order).
@@ -116,6 +121,15 @@ fn samples() -> Vec<Sample> {
             &[Events(1), Events(1)]
         ),
         sample!("kinesis-empty.json", EventShape::Kinesis, None, &[]),
+        sample!(
+            "kinesis-lambda-logs.json",
+            EventShape::Kinesis,
+            Some("logs"),
+            &[
+                Text(5, "/aws/lambda/checkout-api"),
+                Text(6, "/aws/lambda/resize-image")
+            ]
+        ),
     ]
 }
 
@@ -124,6 +138,7 @@ fn samples() -> Vec<Sample> {
 enum Got {
     Events(usize),
     Logs(usize, String),
+    Text(usize, String),
     Control,
     Partly(usize, Vec<Reason>),
     Rejected(Reason),
@@ -135,6 +150,7 @@ impl From<&Outcome> for Got {
         match *outcome {
             Events(n) => Got::Events(n),
             Logs(n, group) => Got::Logs(n, group.to_owned()),
+            Text(n, group) => Got::Text(n, group.to_owned()),
             Control => Got::Control,
             Partly(n, reasons) => Got::Partly(n, reasons.to_vec()),
             Rejected(reason) => Got::Rejected(reason),
@@ -144,12 +160,23 @@ impl From<&Outcome> for Got {
 }
 
 /// The outcome of one record, in the table's terms.
-fn outcome(data: &Result<Vec<u8>, Rejection>) -> Got {
+fn outcome(router: &Router<'_>, data: &Result<Vec<u8>, Rejection>) -> Got {
     let data = match data {
         Ok(data) => data,
         Err(rejection) => return Got::BadData(rejection.reason),
     };
-    match unwrap_record(data, &Limits::default()) {
+    let text_group = |log_group: &str| {
+        router
+            .route(
+                Origin::Logs {
+                    log_group,
+                    stream: None,
+                },
+                None,
+            )
+            .is_some_and(|p| p.text.is_some())
+    };
+    match unwrap_record_with(data, &Limits::default(), &text_group) {
         Err(rejection) => Got::Rejected(rejection.reason),
         Ok(Unwrapped::Control { .. }) => Got::Control,
         Ok(Unwrapped::Events {
@@ -168,7 +195,11 @@ fn outcome(data: &Result<Vec<u8>, Rejection>) -> Got {
                     assert!(events
                         .iter()
                         .all(|e| e.log.as_ref().is_some_and(|l| l.log_group == group)));
-                    Got::Logs(events.len(), group)
+                    if events.iter().all(|e| e.text.is_some()) {
+                        Got::Text(events.len(), group)
+                    } else {
+                        Got::Logs(events.len(), group)
+                    }
                 }
                 None => Got::Events(events.len()),
             }
@@ -178,6 +209,9 @@ fn outcome(data: &Result<Vec<u8>, Rejection>) -> Got {
 
 #[test]
 fn every_sample_unwraps_as_its_table_says() {
+    let spec = Spec::parse(include_str!("../../../spec/pipelines.yaml"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let router = Router::new(&spec);
     for sample in samples() {
         let name = sample.name;
         let json: serde_json::Value =
@@ -201,7 +235,11 @@ fn every_sample_unwraps_as_its_table_says() {
                     Ok(&batch),
                     "{name}: from bytes == from value"
                 );
-                batch.records.iter().map(|r| outcome(&r.data)).collect()
+                batch
+                    .records
+                    .iter()
+                    .map(|r| outcome(&router, &r.data))
+                    .collect()
             }
             EventShape::Kinesis => {
                 let batch = KinesisBatch::from_slice(sample.bytes)
@@ -223,7 +261,11 @@ fn every_sample_unwraps_as_its_table_says() {
                     Ok(&batch),
                     "{name}: from bytes == from value"
                 );
-                batch.records.iter().map(|r| outcome(&r.data)).collect()
+                batch
+                    .records
+                    .iter()
+                    .map(|r| outcome(&router, &r.data))
+                    .collect()
             }
             other => panic!("{name}: no sample of shape {other:?}"),
         };

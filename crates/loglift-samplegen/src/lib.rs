@@ -20,7 +20,7 @@
 //! path (Kinesis and Firehose). With probability `bad_rate` it is followed by one bad item of a
 //! kind drawn from those its path can carry: not base64, truncated gzip, invalid UTF-8, not JSON,
 //! no identity, an unknown pipeline (stream `clickstream-legacy`, log group
-//! `/aws/lambda/idp-worker`), and events that pass ingest but that transform must reject
+//! `/ecs/idp-worker`), and events that pass ingest but that transform must reject
 //! (`wrong_type`, `missing_required`); landing files get bad TSV rows, bad timestamps, broken
 //! JSON lines.
 //!

@@ -14,7 +14,7 @@ pub(crate) const BASE_MS: i64 = 1_590_969_600_000;
 
 pub(crate) const IDP_LOG_GROUP: &str = "prod_/srv/idp/shared/log/events.log";
 /// A log group no pipeline matches.
-pub(crate) const OTHER_LOG_GROUP: &str = "/aws/lambda/idp-worker";
+pub(crate) const OTHER_LOG_GROUP: &str = "/ecs/idp-worker";
 
 pub(crate) fn time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()

@@ -17,5 +17,6 @@ pub mod load;
 pub mod obs;
 pub mod priority;
 pub mod redrive;
+pub mod smoke;
 pub mod status;
 pub mod transform;

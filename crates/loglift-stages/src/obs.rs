@@ -177,7 +177,10 @@ mod tests {
             _ => None,
         };
         let id = MetricsId::from_lookup("ingest", env);
-        assert_eq!((id.function.as_str(), id.level), ("prod-loglift-ingest", "WARN"));
+        assert_eq!(
+            (id.function.as_str(), id.level),
+            ("prod-loglift-ingest", "WARN")
+        );
         let mut t = Tally::default();
         t.pipeline("a").records_in += 1;
         for line in t.emf_lines(&id, 0) {

@@ -274,6 +274,13 @@ pub fn add_column_statements(
         .collect())
 }
 
+/// `LOCK` of the ledger (Redshift and PostgreSQL), for statements that write it outside a load:
+/// run it first in the same transaction, as the load plans do, so the two queue instead of
+/// forming a serialization cycle.
+pub fn lock_ledger_sql(dialect: Dialect) -> String {
+    format!("LOCK {}", ledger_ref(dialect))
+}
+
 /// `DELETE` of the ledger rows loaded before `before`.
 pub fn prune_ledger_sql(dialect: Dialect, before: DateTime<Utc>) -> Result<String, SqlError> {
     Ok(format!(

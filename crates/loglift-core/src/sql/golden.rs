@@ -106,6 +106,17 @@ fn plan(dialect: Dialect, p: &Pipeline) -> LoadPlan {
     .unwrap_or_else(|e| panic!("{dialect} {}: {e}", p.name))
 }
 
+/// `user_events` under `replace`: the shipped spec has no `replace` pipeline with an event time,
+/// the case where a newer version (or a re-sent event) carries another event time.
+fn replace_with_event_time(spec: &Spec) -> Pipeline {
+    let mut p = spec
+        .pipeline("user_events")
+        .unwrap_or_else(|| panic!("user_events"))
+        .clone();
+    p.duplicates = crate::spec::DuplicatePolicy::Replace;
+    p
+}
+
 fn script(statements: &[String]) -> String {
     statements
         .iter()
@@ -129,6 +140,10 @@ fn generated() -> Vec<(String, String)> {
             files.push((format!("{d}/{}.ddl.sql", p.name), script(&ddl)));
             files.push((format!("{d}/{}.load.sql", p.name), plan(d, p).to_script()));
         }
+        files.push((
+            format!("{d}/user_events_replace.load.sql"),
+            plan(d, &replace_with_event_time(&spec)).to_script(),
+        ));
     }
     let spec = self::spec();
     let p = spec
@@ -216,6 +231,9 @@ fn statements_to_parse() -> Vec<(Dialect, String, String)> {
             for s in plan(d, p).statements {
                 out.push((d, s.role.as_str().to_owned(), s.sql));
             }
+        }
+        for s in plan(d, &replace_with_event_time(&spec)).statements {
+            out.push((d, s.role.as_str().to_owned(), s.sql));
         }
     }
     out

@@ -2,24 +2,31 @@
 //! its affected-row count feeds the [`LoadReport`], a [`Measure`]. An adapter runs them in order,
 //! collects one count per statement and calls [`LoadPlan::report`].
 //!
-//! The steps: lock the target; stage the batch's rows in a temporary table with their position in
-//! the batch (`loglift_ord`); leave out the objects the ledger holds (key + version), checked
-//! after the lock; keep one row per `event_id` (`keep_first`: the first in the batch; `replace`:
-//! the latest by `event_time`, then `ingested_at`, then position); apply by the duplicate policy;
-//! record the objects in the ledger. `replace` never lets an older row (by `event_time`, then
-//! `ingested_at`) overwrite a newer one, so redeliveries in any order converge on the latest.
+//! The steps: lock the target (Redshift: the ledger, then the target); stage the batch's rows in
+//! a temporary table with their position in the batch (`loglift_ord`); leave out the objects the
+//! ledger holds (key + version), checked after the lock; keep one row per `event_id`
+//! (`keep_first`: the first in the batch; `replace`: the latest by `event_time`, then
+//! `ingested_at`, then position); apply by the duplicate policy; record the objects in the
+//! ledger. `replace` never lets an older row (by `event_time`, then `ingested_at`) overwrite a
+//! newer one, so redeliveries in any order converge on the latest. Rows are matched to the
+//! target by `event_id` alone, never by event time: a newer version or a re-sent event whose
+//! event time changed still finds the row it supersedes, so the table keeps one row per
+//! `event_id` without any uniqueness enforced by the warehouse (Redshift enforces none).
 //!
 //! Per dialect:
 //! - Redshift (Data API `BatchExecuteStatement`, no parameters): one `COPY … MANIFEST FORMAT AS
 //!   JSON 'auto' GZIP` of every object. COPY fills only columns present in the JSON, so the rows
 //!   are tied to their loader message by the row's own `source_object` (= the message's
 //!   `s3://bucket/key#version`); the ledger skip is per source: a source's rows are dropped when
-//!   all its objects are in the ledger. The target is scanned only inside the batch's event-time
-//!   window (sort-key pruning) when the pipeline has event time. `replace` is a `MERGE` from the
-//!   deduplicated staging table; a `MarkExisting` update before it counts the replaced rows. The
-//!   plan is 14 (`keep_first`) or 15 (`replace`) statements whatever the batch size; the objects
-//!   are listed once as literals, so the batch is bounded by the 100 KB statement limit (about
-//!   200 objects with typical keys): the builder errors beyond it and the caller splits.
+//!   all its objects are in the ledger. Counts come only from UPDATE and DELETE/INSERT statements
+//!   (the Data API's `ResultRows` of COPY has been reported as 0, and MERGE's is undocumented):
+//!   the staged rows are the rows `TagRows` tags (every row of a source still to load), the
+//!   replaced rows those `Replace` updates, the inserted rows those `Insert` inserts. `replace` is
+//!   `DropStale` (staged rows older than the target's), an `UPDATE … FROM` of the target,
+//!   `DropExisting` (the ids the target now holds), then the insert — no `MERGE`. The plan is 15
+//!   (`keep_first`) or 17 (`replace`) statements whatever the batch size; the objects are listed
+//!   once as literals, so the batch is bounded by the 100 KB statement limit (about 200 objects
+//!   with typical keys): the builder errors beyond it and the caller splits.
 //! - PostgreSQL: the ledger is read first (after the lock) and only unloaded objects are streamed
 //!   into `COPY … FROM STDIN`. `keep_first`: one `INSERT … SELECT … ORDER BY loglift_ord ON
 //!   CONFLICT ("event_id") DO NOTHING` (the first copy in batch order wins; later copies and ids
@@ -53,8 +60,9 @@ const OBJECTS: &str = "\"loglift_objects\"";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Lock the target for the transaction: `LOCK` (Redshift, PostgreSQL), `BEGIN IMMEDIATE`
-    /// (SQLite: the adapter commits).
+    /// Lock for the transaction: `LOCK` of the ledger then of the target (Redshift, two
+    /// statements, always in that order), `LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE` of the target
+    /// (PostgreSQL), `BEGIN IMMEDIATE` (SQLite: the adapter commits).
     Lock,
     /// Create a temporary table.
     CreateTemp,
@@ -64,27 +72,25 @@ pub enum Role {
     /// of every object not in the ledger, in plan order, `loglift_ord` counting rows from 0;
     /// SQLite: one `INSERT` per such row, the columns then `loglift_ord` bound as `?1…?n`.
     Stage,
-    /// Redshift: give each staged row its source's position, matched by `source_object`.
+    /// Redshift: give each staged row of a source still to load (not skipped) its source's
+    /// position, matched by `source_object` (count = rows staged).
     TagRows,
     /// The objects the ledger holds. Redshift: deletes them from `loglift_objects` (count =
     /// objects). PostgreSQL: a query, `$1` keys and `$2` versions (`text[]`), returning the held
     /// `(object_key, object_version)` pairs (count = rows returned). SQLite: a query run once per
     /// object, `?1` key `?2` version, returning a row when held (count = objects held).
     SkipLoadedObjects,
-    /// Redshift: delete the staged rows of sources whose objects are all in the ledger.
+    /// Redshift: delete the staged rows left untagged (sources whose objects are all in the
+    /// ledger).
     DropLoadedRows,
     /// Keep one row per `event_id` (into `loglift_dedup`).
     Dedupe,
-    /// `keep_first` on Redshift: drop staged ids the target holds (inside the window).
+    /// Redshift: drop the staged ids the target holds (`replace`: after updating them).
     DropExisting,
     /// `replace` on Redshift: drop staged rows older than the target's row.
     DropStale,
-    /// `replace` on Redshift: mark the staged rows the target holds (count = replaced).
-    MarkExisting,
-    /// `replace` on PostgreSQL and SQLite: update the target's rows that are not newer.
+    /// `replace`: update the target's rows that are not newer (count = replaced).
     Replace,
-    /// `replace` on Redshift: `MERGE` (count = inserted + replaced).
-    Merge,
     /// Insert the new rows.
     Insert,
     /// Record the objects in the ledger. Redshift: from `loglift_objects`. PostgreSQL: `$1` keys,
@@ -109,9 +115,7 @@ impl Role {
             Role::Dedupe => "dedupe",
             Role::DropExisting => "drop_existing",
             Role::DropStale => "drop_stale",
-            Role::MarkExisting => "mark_existing",
             Role::Replace => "replace",
-            Role::Merge => "merge",
             Role::Insert => "insert",
             Role::Ledger => "ledger",
             Role::Cleanup => "cleanup",
@@ -125,16 +129,12 @@ impl Role {
 pub enum Measure {
     /// Objects of the batch the ledger already holds.
     ObjectsSkipped,
-    /// Rows staged.
+    /// Rows staged (of objects not in the ledger).
     RowsStaged,
-    /// Staged rows removed because their objects were loaded before.
-    RowsUnstaged,
     /// Target rows replaced.
     Replaced,
     /// Rows inserted.
     Inserted,
-    /// Rows inserted plus rows replaced (a `MERGE`).
-    Applied,
 }
 
 impl Measure {
@@ -142,10 +142,8 @@ impl Measure {
         match self {
             Measure::ObjectsSkipped => "objects_skipped",
             Measure::RowsStaged => "rows_staged",
-            Measure::RowsUnstaged => "rows_unstaged",
             Measure::Replaced => "replaced",
             Measure::Inserted => "inserted",
-            Measure::Applied => "applied",
         }
     }
 }
@@ -224,7 +222,8 @@ pub struct LoadPlan {
     pub columns: Vec<TableColumn>,
     pub objects: Vec<PlannedObject>,
     /// The batch's event-time window (`YYYY-MM-DD HH:MM:SS.ffffff`, inclusive), when the pipeline
-    /// has event time and every object states its bounds.
+    /// has event time and every object states its bounds. Informational: no plan restricts its
+    /// matching to it (an event's stored row may lie outside it when its event time changed).
     pub window: Option<(String, String)>,
     pub statements: Vec<Statement>,
 }
@@ -253,9 +252,9 @@ impl LoadPlan {
                 .sum()
         };
         let objects_skipped = sum(Measure::ObjectsSkipped);
-        let staged = sum(Measure::RowsStaged).saturating_sub(sum(Measure::RowsUnstaged));
+        let staged = sum(Measure::RowsStaged);
         let replaced = sum(Measure::Replaced);
-        let inserted = sum(Measure::Inserted) + sum(Measure::Applied).saturating_sub(replaced);
+        let inserted = sum(Measure::Inserted);
         Ok(LoadReport {
             inserted,
             replaced,
@@ -429,18 +428,6 @@ impl Common {
         }
     }
 
-    /// ` AND t."event_time" BETWEEN lo AND hi`, or nothing.
-    fn window_clause(&self, dialect: Dialect, t: &str) -> Result<String, SqlError> {
-        match &self.window {
-            Some((lo, hi)) => Ok(format!(
-                " AND {t}.\"event_time\" BETWEEN {} AND {}",
-                timestamp_literal(dialect, lo)?,
-                timestamp_literal(dialect, hi)?
-            )),
-            None => Ok(String::new()),
-        }
-    }
-
     fn plan(self, dialect: Dialect, pipeline: &Pipeline, statements: Vec<Statement>) -> LoadPlan {
         LoadPlan {
             dialect,
@@ -560,7 +547,11 @@ pub fn redshift_load_plan(
     let cols = c.list(None);
     let defs = column_definitions(d, &c.columns, false).join(",\n    ");
     let policy = pipeline.duplicates;
+    let ledger = ledger_ref(d);
     let mut s = vec![
+        // The ledger, then the target, always in that order and first: every loader and the
+        // prune take the ledger first, so they queue instead of forming a serialization cycle.
+        st(Role::Lock, format!("LOCK {ledger}")),
         st(Role::Lock, format!("LOCK {target}")),
         st(
             Role::CreateTemp,
@@ -575,12 +566,7 @@ pub fn redshift_load_plan(
         ),
         st(
             Role::CreateTemp,
-            match policy {
-                DuplicatePolicy::KeepFirst => format!("CREATE TEMP TABLE {DEDUP} (\n    {defs}\n)"),
-                DuplicatePolicy::Replace => format!(
-                    "CREATE TEMP TABLE {DEDUP} (\n    {defs},\n    \"loglift_matched\" BOOLEAN\n)"
-                ),
-            },
+            format!("CREATE TEMP TABLE {DEDUP} (\n    {defs}\n)"),
         ),
     ];
     let mut rows = Vec::with_capacity(c.objects.len());
@@ -601,25 +587,24 @@ pub fn redshift_load_plan(
             rows.join(",\n    ")
         ),
     ));
-    s.push(measured(
+    // COPY's own ResultRows is not used: the Data API has been seen reporting 0 for it.
+    s.push(st(
         Role::Stage,
         format!("COPY {STAGE} FROM {manifest} IAM_ROLE {role} MANIFEST FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF"),
-        Measure::RowsStaged,
     ));
-    s.push(st(
-        Role::TagRows,
-        format!("UPDATE {STAGE} SET \"loglift_ord\" = o.\"ord\" FROM (SELECT DISTINCT \"ord\", \"source_object\" FROM {OBJECTS}) AS o WHERE {STAGE}.\"source_object\" = o.\"source_object\""),
-    ));
-    let ledger = ledger_ref(d);
     s.push(measured(
         Role::SkipLoadedObjects,
         format!("DELETE FROM {OBJECTS} USING {ledger} AS l WHERE {OBJECTS}.\"object_key\" = l.\"object_key\" AND {OBJECTS}.\"object_version\" = l.\"object_version\""),
         Measure::ObjectsSkipped,
     ));
     s.push(measured(
+        Role::TagRows,
+        format!("UPDATE {STAGE} SET \"loglift_ord\" = o.\"ord\" FROM (SELECT DISTINCT \"ord\", \"source_object\" FROM {OBJECTS}) AS o WHERE {STAGE}.\"source_object\" = o.\"source_object\""),
+        Measure::RowsStaged,
+    ));
+    s.push(st(
         Role::DropLoadedRows,
-        format!("DELETE FROM {STAGE} WHERE \"loglift_ord\" NOT IN (SELECT \"ord\" FROM {OBJECTS})"),
-        Measure::RowsUnstaged,
+        format!("DELETE FROM {STAGE} WHERE \"loglift_ord\" IS NULL"),
     ));
     s.push(st(
         Role::Dedupe,
@@ -628,44 +613,35 @@ pub fn redshift_load_plan(
             c.order(policy)
         ),
     ));
-    let window_t = c.window_clause(d, "t")?;
-    match policy {
-        DuplicatePolicy::KeepFirst => {
-            s.push(st(
-                Role::DropExisting,
-                format!("DELETE FROM {DEDUP} USING {target} AS t WHERE {DEDUP}.\"event_id\" = t.\"event_id\"{window_t}"),
-            ));
-            s.push(measured(
-                Role::Insert,
-                format!("INSERT INTO {target} ({cols})\nSELECT {cols} FROM {DEDUP}"),
-                Measure::Inserted,
-            ));
-        }
-        DuplicatePolicy::Replace => {
-            s.push(st(
-                Role::DropStale,
-                format!(
-                    "DELETE FROM {DEDUP} USING {target} AS t WHERE {DEDUP}.\"event_id\" = t.\"event_id\"{window_t} AND NOT ({})",
-                    c.not_older(DEDUP, "t")
-                ),
-            ));
-            s.push(measured(
-                Role::MarkExisting,
-                format!("UPDATE {DEDUP} SET \"loglift_matched\" = TRUE FROM {target} AS t WHERE {DEDUP}.\"event_id\" = t.\"event_id\"{window_t}"),
-                Measure::Replaced,
-            ));
-            let window_target = c.window_clause(d, target)?;
-            s.push(measured(
-                Role::Merge,
-                format!(
-                    "MERGE INTO {target}\nUSING {DEDUP} AS s\nON {target}.\"event_id\" = s.\"event_id\"{window_target}\nWHEN MATCHED THEN UPDATE SET {}\nWHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({})",
-                    c.assignments("s"),
-                    c.list(Some("s"))
-                ),
-                Measure::Applied,
-            ));
-        }
+    let drop_existing = st(
+        Role::DropExisting,
+        format!(
+            "DELETE FROM {DEDUP} USING {target} AS t WHERE {DEDUP}.\"event_id\" = t.\"event_id\""
+        ),
+    );
+    if policy == DuplicatePolicy::Replace {
+        s.push(st(
+            Role::DropStale,
+            format!(
+                "DELETE FROM {DEDUP} USING {target} AS t WHERE {DEDUP}.\"event_id\" = t.\"event_id\" AND NOT ({})",
+                c.not_older(DEDUP, "t")
+            ),
+        ));
+        s.push(measured(
+            Role::Replace,
+            format!(
+                "UPDATE {target} SET {}\nFROM {DEDUP} AS d\nWHERE {target}.\"event_id\" = d.\"event_id\"",
+                c.assignments("d")
+            ),
+            Measure::Replaced,
+        ));
     }
+    s.push(drop_existing);
+    s.push(measured(
+        Role::Insert,
+        format!("INSERT INTO {target} ({cols})\nSELECT {cols} FROM {DEDUP}"),
+        Measure::Inserted,
+    ));
     s.push(st(
         Role::Ledger,
         format!(
@@ -1042,8 +1018,8 @@ mod tests {
             };
             let plan = redshift_load_plan(p, &batch, &source(), at()).unwrap();
             let expected = match p.duplicates {
-                DuplicatePolicy::KeepFirst => 14,
-                DuplicatePolicy::Replace => 15,
+                DuplicatePolicy::KeepFirst => 15,
+                DuplicatePolicy::Replace => 17,
             };
             assert_eq!(plan.statements.len(), expected, "{}", p.name);
             let too_many: Vec<CuratedObject> = (0..1000)
@@ -1156,21 +1132,28 @@ mod tests {
             messages: vec![message(utm, "raw/1", vec![object("a", None, None)])],
         };
         let plan = redshift_load_plan(utm, &batch, &source(), at()).unwrap();
-        // 10 rows copied, 2 of a loaded source dropped, 1 object skipped, 3 replaced, merge
-        // touched 7 (3 replaced + 4 inserted): 8 staged - 7 applied = 1 duplicate.
+        // 8 rows tagged (COPY's own count is ignored), 1 object skipped, 3 replaced, 4 inserted:
+        // 8 staged - 7 applied = 1 duplicate.
         let counts: Vec<u64> = plan
             .statements
             .iter()
             .map(|s| match s.measure {
-                Some(Measure::RowsStaged) => 10,
-                Some(Measure::RowsUnstaged) => 2,
+                Some(Measure::RowsStaged) => 8,
                 Some(Measure::ObjectsSkipped) => 1,
                 Some(Measure::Replaced) => 3,
-                Some(Measure::Applied) => 7,
-                Some(Measure::Inserted) => 99,
+                Some(Measure::Inserted) => 4,
                 None => 1000,
             })
             .collect();
+        assert_eq!(
+            plan.statement(Role::Stage).and_then(|s| s.measure),
+            None,
+            "COPY's ResultRows is not trusted"
+        );
+        assert_eq!(
+            plan.statement(Role::TagRows).and_then(|s| s.measure),
+            Some(Measure::RowsStaged)
+        );
         assert_eq!(
             plan.report(&counts).unwrap(),
             LoadReport {
@@ -1207,6 +1190,81 @@ mod tests {
                 objects_skipped: 0
             }
         );
+    }
+
+    #[test]
+    fn redshift_plans_lock_ledger_then_target_and_match_by_event_id_alone() {
+        let spec = spec();
+        let mut pipelines: Vec<Pipeline> = spec.pipelines.clone();
+        for p in &spec.pipelines {
+            let mut other = p.clone();
+            other.duplicates = match p.duplicates {
+                DuplicatePolicy::KeepFirst => DuplicatePolicy::Replace,
+                DuplicatePolicy::Replace => DuplicatePolicy::KeepFirst,
+            };
+            pipelines.push(other);
+        }
+        for p in &pipelines {
+            let batch = LoadBatch {
+                attempt: 0,
+                table: p.table.clone(),
+                messages: vec![message(
+                    p,
+                    "raw/1",
+                    vec![object(
+                        "curated/a",
+                        Some("2020-06-01 00:10:00.000000"),
+                        Some("2020-06-01 00:20:00.000000"),
+                    )],
+                )],
+            };
+            let plan = redshift_load_plan(p, &batch, &source(), at()).unwrap();
+            let target = TableName::parse(&p.table).unwrap().sql(Dialect::Redshift);
+            let sqls: Vec<&str> = plan.statements.iter().map(|s| s.sql.as_str()).collect();
+            assert_eq!(
+                sqls[..2],
+                [
+                    "LOCK \"loglift\".\"loglift_load_ledger\"".to_owned(),
+                    format!("LOCK {target}")
+                ],
+                "{}",
+                p.name
+            );
+            assert!(
+                plan.statements.iter().skip(2).all(|s| s.role != Role::Lock),
+                "{}",
+                p.name
+            );
+            for sql in &sqls {
+                assert!(
+                    !sql.contains("BETWEEN"),
+                    "{} matches by window: {sql}",
+                    p.name
+                );
+                assert!(!sql.starts_with("MERGE"), "{}: {sql}", p.name);
+                assert!(!sql.contains("ON CONFLICT"), "{}: {sql}", p.name);
+            }
+            // Every statement that touches the target joins on event_id only.
+            for s in &plan.statements {
+                if matches!(s.role, Role::DropExisting | Role::DropStale | Role::Replace) {
+                    assert!(s.sql.contains("\"event_id\" = "), "{}: {}", p.name, s.sql);
+                }
+            }
+            let measured: Vec<(Role, Measure)> = plan
+                .statements
+                .iter()
+                .filter_map(|s| s.measure.map(|m| (s.role, m)))
+                .collect();
+            let mut want = vec![
+                (Role::SkipLoadedObjects, Measure::ObjectsSkipped),
+                (Role::TagRows, Measure::RowsStaged),
+            ];
+            if p.duplicates == DuplicatePolicy::Replace {
+                want.push((Role::Replace, Measure::Replaced));
+            }
+            want.push((Role::Insert, Measure::Inserted));
+            assert_eq!(measured, want, "{}", p.name);
+        }
     }
 
     #[test]

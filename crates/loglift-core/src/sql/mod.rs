@@ -21,8 +21,8 @@ use crate::spec::is_identifier;
 
 pub use ddl::{
     add_column_statements, create_table_statements, ddl_script, existing_columns_query,
-    ledger_sources_sql, ledger_statements, ledger_tables_sql, prune_ledger_sql, table_columns,
-    TableColumn, LEDGER_TABLE, LOADER_COLUMNS,
+    ledger_sources_sql, ledger_statements, ledger_tables_sql, lock_ledger_sql, prune_ledger_sql,
+    table_columns, TableColumn, LEDGER_TABLE, LOADER_COLUMNS,
 };
 pub use load::{
     plan_objects, postgres_load_plan, redshift_load_plan, redshift_manifest, sqlite_load_plan,

@@ -56,6 +56,8 @@ pub trait Progress: Send + Sync {
     fn set_total(&self, _total: u64) {}
     /// `n` more items handled.
     fn advance(&self, _n: u64) {}
+    /// What is going on now (a bar shows it next to the count).
+    fn message(&self, _text: &str) {}
 }
 
 /// No progress output.

@@ -250,9 +250,9 @@ async fn reject_files<S: ObjectStore, Q>(
 
 /// The records of one reject file with their line numbers; a line that is no reject record is an
 /// `Err` with its reason.
-type RejectLines = Vec<(u64, Result<RejectRecord, String>)>;
+pub(crate) type RejectLines = Vec<(u64, Result<RejectRecord, String>)>;
 
-async fn read_reject_file<S: ObjectStore>(
+pub(crate) async fn read_reject_file<S: ObjectStore>(
     store: &S,
     bucket: &str,
     key: &str,

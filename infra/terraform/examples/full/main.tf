@@ -35,11 +35,11 @@ module "loglift" {
   }
   log_group_names = var.log_group_names
   api_gateway = {
-    enabled                  = true
-    authorization            = "AWS_IAM"
-    rate_limit               = 1000
-    burst_limit              = 2000
-    set_account_logging_role = var.api_gateway_set_account_logging_role
+    enabled              = true
+    authorization        = "AWS_IAM"
+    rate_limit           = 1000
+    burst_limit          = 2000
+    account_logging_role = var.api_gateway_account_logging_role
   }
   opensearch = { enabled = var.opensearch_domain_arn != null, domain_arn = var.opensearch_domain_arn }
 
@@ -56,6 +56,8 @@ module "loglift" {
     subnet_ids         = var.redshift_subnet_ids
     security_group_ids = var.redshift_security_group_ids
   }
+
+  lambda_concurrency_quota = var.lambda_concurrency_quota
 
   alarm_emails = var.alarm_emails
   tags         = var.tags

@@ -28,6 +28,16 @@ output "warehouse" {
   value       = module.loglift.warehouse
 }
 
+output "warehouse_setup_sql" {
+  description = "What an administrator runs once, in order, in the workgroup before the first load (as the admin_secret_arn user)."
+  value       = module.loglift.warehouse_setup_sql
+}
+
+output "claimed_concurrency" {
+  description = "Concurrent executions the mappings can claim (compare with the region's Lambda quota)."
+  value       = module.loglift.claimed_concurrency
+}
+
 output "glue_database" {
   description = "Glue database for Athena."
   value       = module.loglift.glue_database

@@ -46,10 +46,16 @@ variable "redshift_security_group_ids" {
   default     = null
 }
 
-variable "api_gateway_set_account_logging_role" {
-  description = "Create and set the region's API Gateway CloudWatch role (needed once per account and region for stage access logs; leave false if it is already set)."
-  type        = bool
-  default     = false
+variable "api_gateway_account_logging_role" {
+  description = "The stage's access logs need API Gateway's CloudWatch role, ONE setting per account and region (`aws apigateway get-account`). \"create\" (default, so a first deploy works in a region without one): create <name>-apigateway-cloudwatch and set it, which OVERWRITES a role already set there and stays set after destroy; \"existing\": the region already has one (another deployment set it), access logs on; \"none\": no access logs."
+  type        = string
+  default     = "create"
+}
+
+variable "lambda_concurrency_quota" {
+  description = "The region's Lambda concurrent executions quota (L-B99A9384; new accounts may have 10): the plan fails if the mappings can claim more. Null skips the check."
+  type        = number
+  default     = null
 }
 
 variable "redrive_schedule_enabled" {

@@ -4,7 +4,7 @@ output "lake_bucket" {
 }
 
 output "streams" {
-  description = "Kinesis streams: ARN and consumer."
+  description = "Kinesis streams by the spec's name: deployed name, ARN and consumer."
   value       = module.loglift.streams
 }
 
@@ -76,6 +76,21 @@ output "athena_workgroup" {
 output "alarm_topic_arn" {
   description = "SNS topic of the alarms."
   value       = module.loglift.alarm_topic_arn
+}
+
+output "warehouse" {
+  description = "The warehouse target and the loader's database user."
+  value       = module.loglift.warehouse
+}
+
+output "warehouse_setup_sql" {
+  description = "Redshift: what an administrator runs once, in order, before the first load."
+  value       = module.loglift.warehouse_setup_sql
+}
+
+output "claimed_concurrency" {
+  description = "Concurrent executions the mappings can claim (compare with the region's Lambda quota)."
+  value       = module.loglift.claimed_concurrency
 }
 
 output "transform_dlq_url" {

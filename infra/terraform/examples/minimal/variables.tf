@@ -34,11 +34,44 @@ variable "warehouse" {
   default     = { kind = "postgres" }
 }
 
+variable "postgres_secret_arn" {
+  description = "Secrets Manager secret with the PostgreSQL credentials (username, password, host, port, dbname) when warehouse.kind = postgres: the way to pass them (see the module's variable)."
+  type        = string
+  default     = null
+}
+
+variable "postgres_secret_kms_key_arn" {
+  description = "The customer-managed KMS key of postgres_secret_arn, if it has one."
+  type        = string
+  default     = null
+}
+
 variable "postgres_url" {
-  description = "postgres://user:password@host:5432/db when warehouse.kind = postgres."
+  description = "postgres://user:password@host:5432/db when warehouse.kind = postgres and no secret is used (the password then sits in the state and the function's environment)."
   type        = string
   default     = null
   sensitive   = true
+}
+
+variable "postgres_ca_file" {
+  description = "Path of the CA bundle in the loader's filesystem that verifies the server (RDS: its global bundle); null: the platform's roots."
+  type        = string
+  default     = null
+}
+
+variable "loader_vpc_config" {
+  description = "Subnets and security groups of the dedupe-loader, for a database reachable only inside its VPC (RDS). The subnets need routes to S3, SQS and Secrets Manager (VPC endpoints or NAT)."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+}
+
+variable "lambda_concurrency_quota" {
+  description = "The region's Lambda concurrent executions quota (L-B99A9384): the plan fails if the mappings can claim more. Null skips the check."
+  type        = number
+  default     = null
 }
 
 variable "alarm_emails" {

@@ -122,3 +122,60 @@ CREATE TABLE IF NOT EXISTS "catalog"."partner_accommodations" (
     "spec_version" BIGINT NOT NULL,
     "ingested_at" TIMESTAMP NOT NULL
 );
+
+-- pipeline lambda_logs
+CREATE SCHEMA IF NOT EXISTS "logs";
+
+CREATE TABLE IF NOT EXISTS "logs"."lambda" (
+    "logged_at" TIMESTAMP,
+    "record_type" TEXT,
+    "request_id" TEXT,
+    "level" TEXT,
+    "duration_ms" DOUBLE PRECISION,
+    "billed_duration_ms" BIGINT,
+    "memory_size_mb" BIGINT,
+    "max_memory_used_mb" BIGINT,
+    "init_duration_ms" DOUBLE PRECISION,
+    "message" TEXT,
+    "extra" JSONB,
+    "event_id" TEXT NOT NULL UNIQUE,
+    "event_time" TIMESTAMP,
+    "source_object" TEXT NOT NULL,
+    "spec_version" BIGINT NOT NULL,
+    "ingested_at" TIMESTAMP NOT NULL
+);
+
+-- pipeline alb_access
+CREATE SCHEMA IF NOT EXISTS "logs";
+
+CREATE TABLE IF NOT EXISTS "logs"."alb_access" (
+    "time" TIMESTAMP,
+    "request_type" TEXT,
+    "elb" TEXT,
+    "client_ip" TEXT,
+    "client_port" BIGINT,
+    "target_ip" TEXT,
+    "target_port" BIGINT,
+    "request_processing_time" DOUBLE PRECISION,
+    "target_processing_time" DOUBLE PRECISION,
+    "response_processing_time" DOUBLE PRECISION,
+    "elb_status_code" BIGINT,
+    "target_status_code" BIGINT,
+    "received_bytes" BIGINT,
+    "sent_bytes" BIGINT,
+    "request_method" TEXT,
+    "request_url" TEXT,
+    "request_protocol" TEXT,
+    "user_agent" TEXT,
+    "ssl_protocol" TEXT,
+    "target_group_arn" TEXT,
+    "trace_id" TEXT,
+    "domain_name" TEXT,
+    "error_reason" TEXT,
+    "extra" JSONB,
+    "event_id" TEXT NOT NULL UNIQUE,
+    "event_time" TIMESTAMP,
+    "source_object" TEXT NOT NULL,
+    "spec_version" BIGINT NOT NULL,
+    "ingested_at" TIMESTAMP NOT NULL
+);

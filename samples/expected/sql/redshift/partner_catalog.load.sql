@@ -1,7 +1,10 @@
 -- 1. lock
+LOCK "loglift"."loglift_load_ledger";
+
+-- 2. lock
 LOCK "catalog"."partner_accommodations";
 
--- 2. create_temp
+-- 3. create_temp
 CREATE TEMP TABLE "loglift_stage" (
     "partner_name" VARCHAR(255),
     "accommodation_id" VARCHAR(255),
@@ -15,10 +18,10 @@ CREATE TEMP TABLE "loglift_stage" (
     "loglift_ord" INTEGER
 );
 
--- 3. create_temp
+-- 4. create_temp
 CREATE TEMP TABLE "loglift_objects" ("ord" INTEGER, "source_object" VARCHAR(4096), "object_key" VARCHAR(1024), "object_version" VARCHAR(1024), "row_count" BIGINT);
 
--- 4. create_temp
+-- 5. create_temp
 CREATE TEMP TABLE "loglift_dedup" (
     "partner_name" VARCHAR(255),
     "accommodation_id" VARCHAR(255),
@@ -28,50 +31,51 @@ CREATE TEMP TABLE "loglift_dedup" (
     "event_time" TIMESTAMP,
     "source_object" VARCHAR(4096),
     "spec_version" BIGINT,
-    "ingested_at" TIMESTAMP,
-    "loglift_matched" BOOLEAN
+    "ingested_at" TIMESTAMP
 );
 
--- 5. register_objects
+-- 6. register_objects
 INSERT INTO "loglift_objects" ("ord", "source_object", "object_key", "object_version", "row_count") VALUES
     (0, 's3://lake/raw/pipeline=partner_catalog/dt=2020-06-01/hour=00/0a1b.ndjson.gz#v-0a1b', 'curated/pipeline=partner_catalog/dt=2020-06-01/hour=00/0a1b-00000.ndjson.gz', 'etag0a1b0', 10),
     (0, 's3://lake/raw/pipeline=partner_catalog/dt=2020-06-01/hour=00/0a1b.ndjson.gz#v-0a1b', 'curated/pipeline=partner_catalog/dt=2020-06-01/hour=01/0a1b-00001.ndjson.gz', 'etag0a1b1', 10),
     (1, 's3://lake/raw/pipeline=partner_catalog/dt=2020-06-01/hour=00/2c3d.ndjson.gz#v-2c3d', 'curated/pipeline=partner_catalog/dt=2020-06-01/hour=00/2c3d-00000.ndjson.gz', 'etag2c3d0', 10);
 
--- 6. stage (rows_staged)
+-- 7. stage
 COPY "loglift_stage" FROM 's3://lake/manifests/loader/batch-0001.json' IAM_ROLE 'arn:aws:iam::123456789012:role/loglift-redshift-copy' MANIFEST FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF;
-
--- 7. tag_rows
-UPDATE "loglift_stage" SET "loglift_ord" = o."ord" FROM (SELECT DISTINCT "ord", "source_object" FROM "loglift_objects") AS o WHERE "loglift_stage"."source_object" = o."source_object";
 
 -- 8. skip_loaded_objects (objects_skipped)
 DELETE FROM "loglift_objects" USING "loglift"."loglift_load_ledger" AS l WHERE "loglift_objects"."object_key" = l."object_key" AND "loglift_objects"."object_version" = l."object_version";
 
--- 9. drop_loaded_rows (rows_unstaged)
-DELETE FROM "loglift_stage" WHERE "loglift_ord" NOT IN (SELECT "ord" FROM "loglift_objects");
+-- 9. tag_rows (rows_staged)
+UPDATE "loglift_stage" SET "loglift_ord" = o."ord" FROM (SELECT DISTINCT "ord", "source_object" FROM "loglift_objects") AS o WHERE "loglift_stage"."source_object" = o."source_object";
 
--- 10. dedupe
+-- 10. drop_loaded_rows
+DELETE FROM "loglift_stage" WHERE "loglift_ord" IS NULL;
+
+-- 11. dedupe
 INSERT INTO "loglift_dedup" ("partner_name", "accommodation_id", "accommodation_data", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
 SELECT "partner_name", "accommodation_id", "accommodation_data", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at"
 FROM (SELECT "partner_name", "accommodation_id", "accommodation_data", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "ingested_at" DESC, "loglift_ord" DESC NULLS LAST) AS "loglift_rn" FROM "loglift_stage") AS ranked
 WHERE "loglift_rn" = 1;
 
--- 11. drop_stale
+-- 12. drop_stale
 DELETE FROM "loglift_dedup" USING "catalog"."partner_accommodations" AS t WHERE "loglift_dedup"."event_id" = t."event_id" AND NOT ("loglift_dedup"."ingested_at" >= t."ingested_at");
 
--- 12. mark_existing (replaced)
-UPDATE "loglift_dedup" SET "loglift_matched" = TRUE FROM "catalog"."partner_accommodations" AS t WHERE "loglift_dedup"."event_id" = t."event_id";
+-- 13. replace (replaced)
+UPDATE "catalog"."partner_accommodations" SET "partner_name" = d."partner_name", "accommodation_id" = d."accommodation_id", "accommodation_data" = d."accommodation_data", "extra" = d."extra", "event_time" = d."event_time", "source_object" = d."source_object", "spec_version" = d."spec_version", "ingested_at" = d."ingested_at"
+FROM "loglift_dedup" AS d
+WHERE "catalog"."partner_accommodations"."event_id" = d."event_id";
 
--- 13. merge (applied)
-MERGE INTO "catalog"."partner_accommodations"
-USING "loglift_dedup" AS s
-ON "catalog"."partner_accommodations"."event_id" = s."event_id"
-WHEN MATCHED THEN UPDATE SET "partner_name" = s."partner_name", "accommodation_id" = s."accommodation_id", "accommodation_data" = s."accommodation_data", "extra" = s."extra", "event_time" = s."event_time", "source_object" = s."source_object", "spec_version" = s."spec_version", "ingested_at" = s."ingested_at"
-WHEN NOT MATCHED THEN INSERT ("partner_name", "accommodation_id", "accommodation_data", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at") VALUES (s."partner_name", s."accommodation_id", s."accommodation_data", s."extra", s."event_id", s."event_time", s."source_object", s."spec_version", s."ingested_at");
+-- 14. drop_existing
+DELETE FROM "loglift_dedup" USING "catalog"."partner_accommodations" AS t WHERE "loglift_dedup"."event_id" = t."event_id";
 
--- 14. ledger
+-- 15. insert (inserted)
+INSERT INTO "catalog"."partner_accommodations" ("partner_name", "accommodation_id", "accommodation_data", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
+SELECT "partner_name", "accommodation_id", "accommodation_data", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_dedup";
+
+-- 16. ledger
 INSERT INTO "loglift"."loglift_load_ledger" ("target_table", "object_key", "object_version", "source_object", "pipeline", "row_count", "loaded_at")
 SELECT 'catalog.partner_accommodations', "object_key", "object_version", "source_object", 'partner_catalog', "row_count", '2026-11-21 10:00:00.000000'::timestamp FROM "loglift_objects";
 
--- 15. cleanup
+-- 17. cleanup
 DROP TABLE "loglift_stage", "loglift_objects", "loglift_dedup";

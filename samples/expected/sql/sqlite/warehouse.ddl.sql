@@ -110,3 +110,56 @@ CREATE TABLE IF NOT EXISTS main."catalog__partner_accommodations" (
     "spec_version" INTEGER NOT NULL,
     "ingested_at" TEXT NOT NULL
 ) STRICT;
+
+-- pipeline lambda_logs
+CREATE TABLE IF NOT EXISTS main."logs__lambda" (
+    "logged_at" TEXT,
+    "record_type" TEXT,
+    "request_id" TEXT,
+    "level" TEXT,
+    "duration_ms" REAL,
+    "billed_duration_ms" INTEGER,
+    "memory_size_mb" INTEGER,
+    "max_memory_used_mb" INTEGER,
+    "init_duration_ms" REAL,
+    "message" TEXT,
+    "extra" TEXT,
+    "event_id" TEXT NOT NULL UNIQUE,
+    "event_time" TEXT,
+    "source_object" TEXT NOT NULL,
+    "spec_version" INTEGER NOT NULL,
+    "ingested_at" TEXT NOT NULL
+) STRICT;
+
+-- pipeline alb_access
+CREATE TABLE IF NOT EXISTS main."logs__alb_access" (
+    "time" TEXT,
+    "request_type" TEXT,
+    "elb" TEXT,
+    "client_ip" TEXT,
+    "client_port" INTEGER,
+    "target_ip" TEXT,
+    "target_port" INTEGER,
+    "request_processing_time" REAL,
+    "target_processing_time" REAL,
+    "response_processing_time" REAL,
+    "elb_status_code" INTEGER,
+    "target_status_code" INTEGER,
+    "received_bytes" INTEGER,
+    "sent_bytes" INTEGER,
+    "request_method" TEXT,
+    "request_url" TEXT,
+    "request_protocol" TEXT,
+    "user_agent" TEXT,
+    "ssl_protocol" TEXT,
+    "target_group_arn" TEXT,
+    "trace_id" TEXT,
+    "domain_name" TEXT,
+    "error_reason" TEXT,
+    "extra" TEXT,
+    "event_id" TEXT NOT NULL UNIQUE,
+    "event_time" TEXT,
+    "source_object" TEXT NOT NULL,
+    "spec_version" INTEGER NOT NULL,
+    "ingested_at" TEXT NOT NULL
+) STRICT;

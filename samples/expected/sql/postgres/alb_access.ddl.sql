@@ -1,0 +1,33 @@
+CREATE SCHEMA IF NOT EXISTS "logs";
+
+CREATE TABLE IF NOT EXISTS "logs"."alb_access" (
+    "time" TIMESTAMP,
+    "request_type" TEXT,
+    "elb" TEXT,
+    "client_ip" TEXT,
+    "client_port" BIGINT,
+    "target_ip" TEXT,
+    "target_port" BIGINT,
+    "request_processing_time" DOUBLE PRECISION,
+    "target_processing_time" DOUBLE PRECISION,
+    "response_processing_time" DOUBLE PRECISION,
+    "elb_status_code" BIGINT,
+    "target_status_code" BIGINT,
+    "received_bytes" BIGINT,
+    "sent_bytes" BIGINT,
+    "request_method" TEXT,
+    "request_url" TEXT,
+    "request_protocol" TEXT,
+    "user_agent" TEXT,
+    "ssl_protocol" TEXT,
+    "target_group_arn" TEXT,
+    "trace_id" TEXT,
+    "domain_name" TEXT,
+    "error_reason" TEXT,
+    "extra" JSONB,
+    "event_id" TEXT NOT NULL UNIQUE,
+    "event_time" TIMESTAMP,
+    "source_object" TEXT NOT NULL,
+    "spec_version" BIGINT NOT NULL,
+    "ingested_at" TIMESTAMP NOT NULL
+);
