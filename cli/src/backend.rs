@@ -47,7 +47,18 @@ impl Backend {
         if place.local {
             return Ok(Backend::Local(Box::new(Local::open(&place.opts)?)));
         }
-        let spec = local::load_spec(place.opts.spec.as_deref())?;
+        // As deployed: terraform prefixes stream names (`LOGLIFT_STREAM_NAMES`).
+        let stream_names = match std::env::var("LOGLIFT_STREAM_NAMES") {
+            Ok(v) => loglift_stages::config::name_pairs(
+                "LOGLIFT_STREAM_NAMES",
+                loglift_stages::config::STREAM_NAMES_SHAPE,
+                &v,
+            )
+            .map_err(|e| e.to_string())?,
+            Err(_) => Vec::new(),
+        };
+        let spec = local::load_spec(place.opts.spec.as_deref())?
+            .with_deployed_streams(stream_names.iter().map(|(a, b)| (a, b)));
         let layout = Layout::from_lookup(|name| std::env::var(name).ok()).map_err(|e| {
             format!("{e} (set LOGLIFT_LAKE_BUCKET to the lake bucket, or use --local)")
         })?;

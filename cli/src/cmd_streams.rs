@@ -83,9 +83,16 @@ pub struct FirehoseArgs {
     /// starts its object names with).
     #[arg(long, value_name = "NAME")]
     pub delivery_stream: Option<String>,
-    /// The Kinesis stream a delivery stream reads (repeatable); delivery streams not named are
-    /// taken as Direct PUT.
-    #[arg(long = "source-stream", value_name = "DELIVERY=STREAM", value_parser = parse_pair)]
+    /// The Kinesis stream a delivery stream reads (repeatable, or comma-separated; default from
+    /// `LOGLIFT_FIREHOSE_SOURCE_STREAMS`, which terraform's `cli_environment` exports);
+    /// delivery streams not named are taken as Direct PUT.
+    #[arg(
+        long = "source-stream",
+        value_name = "DELIVERY=STREAM",
+        value_parser = parse_pair,
+        env = "LOGLIFT_FIREHOSE_SOURCE_STREAMS",
+        value_delimiter = ','
+    )]
     pub source_streams: Vec<(String, String)>,
     #[command(flatten)]
     pub place: Where,

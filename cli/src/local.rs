@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use loglift_core::spec::Spec;
-use loglift_core::storage::{Layout, LoadReport};
+use loglift_core::storage::{Layout, LoadReport, Location};
 use loglift_core::wire::{detect, BatchItemFailures, EventShape, FirehoseResponse};
 use loglift_local::{FsObjectStore, SqliteQueue, SqliteWarehouse, StaticLookup};
 use loglift_ports::{ObjectMeta, ObjectStore, OutgoingMessage, Queue, Redrive, SystemClock};
@@ -160,8 +160,16 @@ impl Local {
     /// Every object under raw/ and landing/ with its etag.
     async fn snapshot(&self) -> Result<BTreeMap<String, ObjectMeta>, String> {
         let layout = &self.transform.layout;
+        self.objects_under(&[&layout.raw, &layout.landing]).await
+    }
+
+    /// Every object in `areas` with its etag.
+    async fn objects_under(
+        &self,
+        areas: &[&Location],
+    ) -> Result<BTreeMap<String, ObjectMeta>, String> {
         let mut out = BTreeMap::new();
-        for area in [&layout.raw, &layout.landing] {
+        for area in areas {
             let mut next = None;
             loop {
                 let page = self
@@ -365,6 +373,38 @@ fn landing_key(path: &Path) -> Option<String> {
     (!rest.is_empty()).then(|| format!("landing/{}", rest.join("/")))
 }
 
+/// The landing key of an input file: with `--pipeline`, the pipeline's landing prefix and the
+/// file's name; else the file's path below a `landing/` directory, if it is under one.
+fn landing_target(
+    local: &Local,
+    pipeline: Option<&str>,
+    file: &Path,
+) -> Result<Option<String>, String> {
+    let Some(name) = pipeline else {
+        return Ok(landing_key(file));
+    };
+    let prefix = local
+        .transform
+        .spec
+        .pipeline(name)
+        .ok_or_else(|| format!("the spec declares no pipeline {name:?}"))?
+        .matcher
+        .s3_prefix
+        .as_deref()
+        .ok_or_else(|| format!("pipeline {name:?} reads no files (it has no match.s3_prefix)"))?;
+    let file_name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("{} names no file", file.display()))?;
+    Ok(Some(
+        local
+            .transform
+            .layout
+            .landing
+            .key(&format!("{prefix}{file_name}")),
+    ))
+}
+
 /// What a local run did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Summary {
@@ -383,6 +423,8 @@ pub struct Summary {
     pub failed_messages: u64,
     /// What the loader did per table (`<data dir>/warehouse.db`).
     pub tables: BTreeMap<String, LoadReport>,
+    /// The report files the pipelines' jobs wrote (or rewrote) in this run.
+    pub reports: Vec<String>,
     pub data_dir: String,
 }
 
@@ -411,7 +453,16 @@ pub struct TransformCounts {
     pub rejected: u64,
 }
 
-pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<Summary, String> {
+/// Drive `inputs` through every stage. With `pipeline`, every input file is a landing file of
+/// that pipeline, wherever it lies; without, files under a `landing/` directory are landing files
+/// and the others ingest events. Landing files are copied into the lake without being held in
+/// memory.
+pub async fn run(
+    local: &Local,
+    inputs: &[PathBuf],
+    data_dir: &Path,
+    pipeline: Option<&str>,
+) -> Result<Summary, String> {
     let inputs = if inputs.is_empty() {
         let defaults: Vec<PathBuf> = ["samples/events", "samples/landing"]
             .iter()
@@ -427,6 +478,8 @@ pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<S
     };
     let files = expand(&inputs)?;
     let before = local.snapshot().await?;
+    let reports_area = &local.transform.layout.reports;
+    let reports_before = local.objects_under(&[reports_area]).await?;
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {wide_msg}")
@@ -441,19 +494,12 @@ pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<S
     let mut ingest = Tally::default();
     for file in &files {
         bar.set_message(file.display().to_string());
-        if let Some(key) = landing_key(file) {
-            let bytes =
-                std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        if let Some(key) = landing_target(local, pipeline, file)? {
             let layout = &local.transform.layout;
             local
                 .transform
                 .store
-                .put(
-                    &layout.landing.bucket,
-                    &key,
-                    bytes.into(),
-                    "application/octet-stream",
-                )
+                .put_file(&layout.landing.bucket, &key, file)
                 .await
                 .map_err(|e| e.to_string())?;
             summary.landing_files += 1;
@@ -535,6 +581,22 @@ pub async fn run(local: &Local, inputs: &[PathBuf], data_dir: &Path) -> Result<S
             curated: c.records_out,
             rejected: c.rejected,
         };
+    }
+    let reports_after = local.objects_under(&[reports_area]).await?;
+    for (key, meta) in &reports_after {
+        // A rewrite with the same content is still a report of this run.
+        let unchanged = reports_before
+            .get(key)
+            .is_some_and(|old| old.etag == meta.etag && old.last_modified == meta.last_modified);
+        if unchanged {
+            continue;
+        }
+        let path = local
+            .transform
+            .store
+            .object_path(&meta.bucket, key)
+            .map_err(|e| e.to_string())?;
+        summary.reports.push(path.display().to_string());
     }
     summary.unrouted_rejected = ingest.unrouted.rejected;
     summary.dropped = ingest.total().dropped + transform.total().dropped;
@@ -624,6 +686,9 @@ impl std::fmt::Display for Summary {
                 "{} message(s) failed: they retry, then wait in the transform-dlq / loader-dlq queues",
                 self.failed_messages
             )?;
+        }
+        for path in &self.reports {
+            writeln!(f, "report: {path}")?;
         }
         for s in &self.skipped {
             writeln!(f, "skipped {s}")?;

@@ -101,6 +101,10 @@ enum LocalCommand {
     Run {
         /// Event files or directories of them (default: samples/events).
         inputs: Vec<PathBuf>,
+        /// Take every input file as a landing file of this pipeline (it goes to the pipeline's
+        /// landing prefix), wherever it lies.
+        #[arg(long)]
+        pipeline: Option<String>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -147,10 +151,16 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             })
         }),
-        Command::Local(LocalCommand::Run { inputs, json, opts }) => runtime().and_then(|rt| {
+        Command::Local(LocalCommand::Run {
+            inputs,
+            pipeline,
+            json,
+            opts,
+        }) => runtime().and_then(|rt| {
             rt.block_on(async {
                 let local = local::Local::open(&opts)?;
-                let summary = local::run(&local, &inputs, &opts.data_dir).await?;
+                let summary =
+                    local::run(&local, &inputs, &opts.data_dir, pipeline.as_deref()).await?;
                 if json {
                     println!(
                         "{}",

@@ -345,7 +345,7 @@ resource "aws_api_gateway_account" "this" {
 resource "aws_api_gateway_stage" "this" {
   #checkov:skip=CKV_AWS_120: every method is a POST that writes a record: nothing to cache.
   #checkov:skip=CKV2_AWS_51: client certificates authenticate API Gateway to HTTP backends; the integration is the Kinesis API, called with the stage's IAM role.
-  #checkov:skip=CKV2_AWS_4: execution logging needs the account-wide API Gateway CloudWatch role (aws_api_gateway_account), which a module must not take over; access logs are on.
+  #checkov:skip=CKV2_AWS_4: execution logging needs the account-wide API Gateway CloudWatch role (aws_api_gateway_account), which a module must not take over unasked; access logs are on whenever api_gateway.account_logging_role says the role exists or is created here.
   #checkov:skip=CKV2_AWS_29: a WAF web ACL is a per-account choice: pass it as api_gateway.web_acl_arn and it is associated with the stage.
   #checkov:skip=CKV2_AWS_77: the web ACL (and its rule groups, such as the Log4j AMR) belongs to the deployer, who passes it in api_gateway.web_acl_arn.
   count = var.api_gateway.enabled ? 1 : 0

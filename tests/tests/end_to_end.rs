@@ -101,10 +101,12 @@ const SCENARIO_LIMIT: Duration = Duration::from_secs(300);
 
 /// The spec's stream names and tables, replaced per scenario (moto and PostgreSQL are shared).
 const STREAMS: [&str; 3] = ["user-events", "user-utm", "clickstream-legacy"];
-const TABLES: [(&str, &str); 5] = [
+const TABLES: [(&str, &str); 7] = [
     ("tracking.events", "tracking_events"),
     ("tracking.utm", "tracking_utm"),
     ("logs.events", "logs_events"),
+    ("logs.lambda", "logs_lambda"),
+    ("logs.alb_access", "logs_alb_access"),
     ("analytics.hits", "analytics_hits"),
     (
         "catalog.partner_accommodations",

@@ -348,6 +348,40 @@ async fn fs_store_maps_keys_to_readable_reversible_paths() {
 }
 
 #[tokio::test]
+async fn fs_store_puts_a_file_by_streaming_it() {
+    // Several copy chunks and a tail: the object holds the file's bytes with the same etag a
+    // put of the whole body gives, and replaces what was there.
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsObjectStore::new(dir.path().join("s3"));
+    let body = body_of(2 * 1024 * 1024 + 17, 7);
+    let source = dir.path().join("big.tsv");
+    std::fs::write(&source, &body).unwrap();
+    store
+        .put(
+            "b",
+            "landing/hit_data/big.tsv",
+            Bytes::from_static(b"old"),
+            "",
+        )
+        .await
+        .unwrap();
+    let meta = store
+        .put_file("b", "landing/hit_data/big.tsv", &source)
+        .await
+        .unwrap();
+    assert_eq!(meta.etag, md5_hex(&body));
+    assert_eq!(meta.size, body.len() as u64);
+    let (read, data) = read_streamed(&store, "b", "landing/hit_data/big.tsv").await;
+    assert_eq!(read.etag, meta.etag, "the sidecar holds the streamed etag");
+    assert!(data == body, "the object holds the file's bytes");
+    let missing = store
+        .put_file("b", "landing/x", &dir.path().join("absent"))
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("cannot read"), "{missing}");
+}
+
+#[tokio::test]
 async fn fs_store_hashes_files_put_by_hand_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsObjectStore::new(dir.path().to_path_buf());

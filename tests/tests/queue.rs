@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use loglift_local::SqliteQueue;
-use loglift_ports::{OutgoingMessage, Queue, QueueDepth};
+use loglift_ports::{MessageAttribute, OutgoingMessage, Queue, QueueDepth};
 use loglift_tests::{create_queue_with_dlq, unique_name, TestQueues};
 
 const NO_WAIT: Duration = Duration::ZERO;
@@ -21,10 +21,22 @@ const WAIT: Duration = Duration::from_secs(2);
 fn message(body: &str) -> OutgoingMessage {
     let mut m = OutgoingMessage::new(body);
     m.attributes = BTreeMap::from([
-        ("loglift-kind".to_owned(), "s3-event".to_owned()),
+        (
+            "loglift-kind".to_owned(),
+            MessageAttribute::string("s3-event"),
+        ),
         (
             "trace.id_2".to_owned(),
-            "Root=1-abc; ünïcode ✓ with spaces".to_owned(),
+            MessageAttribute::string("Root=1-abc; ünïcode ✓ with spaces"),
+        ),
+        ("n".to_owned(), MessageAttribute::number("12.50")),
+        (
+            "raw".to_owned(),
+            MessageAttribute::binary(vec![0u8, 0xff, b'x']),
+        ),
+        (
+            "f".to_owned(),
+            MessageAttribute::text("Number.float", "1e-3"),
         ),
     ]);
     m
@@ -127,7 +139,8 @@ async fn queue_contract<Q: TestQueues>(queues: &Q) {
         .unwrap();
     for bad in ["trace id", "ümlaut", "a/b"] {
         let mut m = OutgoingMessage::new("x");
-        m.attributes.insert(bad.to_owned(), "v".to_owned());
+        m.attributes
+            .insert(bad.to_owned(), MessageAttribute::string("v"));
         let err = queues
             .send(&scratch, &m)
             .await

@@ -21,7 +21,10 @@ use loglift_aws::{MoveTaskStatus, SqsQueue};
 use loglift_core::spec::Spec;
 use loglift_core::storage::Layout;
 use loglift_local::{FsObjectStore, SqliteQueue, StaticLookup};
-use loglift_ports::{OutgoingMessage, PortResult, Queue, QueueDepth, ReceivedMessage, SystemClock};
+use loglift_ports::{
+    AttributeValue, MessageAttribute, OutgoingMessage, PortResult, Queue, QueueDepth,
+    ReceivedMessage, SystemClock,
+};
 use loglift_stages::esm::{local_queue_arn, poll_once};
 use loglift_stages::priority::PriorityCache;
 use loglift_stages::redrive::sqs::{self, BodySummary, Filter, MoveOptions};
@@ -42,13 +45,44 @@ fn loader_body(pipeline: &str, n: usize) -> String {
     .to_string()
 }
 
-/// A message with two string attributes, one with spaces and non-ASCII text.
+/// A message with an attribute of each SQS data type: String (one with spaces and non-ASCII
+/// text), Number, Binary (bytes that are no UTF-8), and custom `Number.float` / `String.custom`
+/// / `Binary.gz` types.
 fn message(body: String, n: usize) -> OutgoingMessage {
     OutgoingMessage {
         body,
         attributes: BTreeMap::from([
-            ("loglift-n".to_owned(), n.to_string()),
-            ("trace.id".to_owned(), format!("Root=1-{n}; ünïcode ✓")),
+            (
+                "loglift-n".to_owned(),
+                MessageAttribute::string(n.to_string()),
+            ),
+            (
+                "trace.id".to_owned(),
+                MessageAttribute::string(format!("Root=1-{n}; ünïcode ✓")),
+            ),
+            (
+                "count".to_owned(),
+                MessageAttribute::number(format!("-{n}.5")),
+            ),
+            (
+                "blob".to_owned(),
+                MessageAttribute::binary(vec![0u8, 0xff, 0xfe, n as u8, b'\n']),
+            ),
+            (
+                "ratio".to_owned(),
+                MessageAttribute::text("Number.float", "3.25e2"),
+            ),
+            (
+                "tag".to_owned(),
+                MessageAttribute::text("String.custom", format!("t{n}")),
+            ),
+            (
+                "packed".to_owned(),
+                MessageAttribute {
+                    data_type: "Binary.gz".to_owned(),
+                    value: AttributeValue::Binary(vec![0x1f, 0x8b, 0x08].into()),
+                },
+            ),
         ]),
     }
 }
@@ -318,11 +352,50 @@ async fn a_filtered_redrive_moves_only_matches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_keeps_each_attribute_type_and_value() {
+    // A message moved from a DLQ arrives with each attribute's data type and value as sent:
+    // Number stays Number (not String), Binary keeps its bytes, custom types keep their suffix.
+    let Some(env) = moto() else { return };
+    let (queues, source, dlq) = moto_dlq_with(&env, "q-types", 1).await;
+    let report = sqs::move_messages(&queues, &dlq, &source, &MoveOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!((report.moved, report.failed), (1, 0));
+    let arrived = drain_all(&queues, &source).await;
+    let [m] = arrived.as_slice() else {
+        panic!("{arrived:?}")
+    };
+    let types: Vec<(&str, &str)> = m
+        .attributes
+        .iter()
+        .map(|(name, a)| (name.as_str(), a.data_type.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("blob", "Binary"),
+            ("count", "Number"),
+            ("loglift-n", "String"),
+            ("packed", "Binary.gz"),
+            ("ratio", "Number.float"),
+            ("tag", "String.custom"),
+            ("trace.id", "String"),
+        ]
+    );
+    assert_eq!(
+        m.attributes["blob"].value,
+        AttributeValue::Binary(vec![0u8, 0xff, 0xfe, 0, b'\n'].into())
+    );
+    assert_eq!(m.attributes["count"].as_str(), Some("-0.5"));
+    assert_eq!(m.attributes, message(loader_body("a", 0), 0).attributes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_redrive_empties_the_dlq_and_each_message_arrives_once_intact() {
     let Some(env) = moto() else { return };
     let n = 25;
     let (queues, source, dlq) = moto_dlq_with(&env, "q-full", n).await;
-    let sent: HashMap<String, BTreeMap<String, String>> = (0..n)
+    let sent: HashMap<String, BTreeMap<String, MessageAttribute>> = (0..n)
         .map(|i| {
             let m = message(loader_body(if i % 2 == 0 { "a" } else { "b" }, i), i);
             (m.body, m.attributes)
@@ -575,7 +648,7 @@ async fn local_mode_moves_sqlite_dlq_messages_with_the_same_function() {
     let arrived = drain_all(queues, &source).await;
     assert_eq!(arrived.len(), 4);
     for m in &arrived {
-        let n: usize = m.attributes["loglift-n"].parse().unwrap();
+        let n: usize = m.attributes["loglift-n"].as_str().unwrap().parse().unwrap();
         assert_eq!(m.body, loader_body("a", n));
         assert_eq!(m.attributes, message(loader_body("a", n), n).attributes);
     }

@@ -486,12 +486,20 @@ fn exactly_one_row_per_event_id_without_a_unique_index() {
         a.unwrap_or_else(|e| panic!("keep_first: {e}"));
         b.unwrap_or_else(|e| panic!("replace: {e}"));
     });
-    let mut runner = TestRunner::new(Config {
-        cases: 3,
+    // Three random cases unless PROPTEST_CASES says otherwise (about 1.5 s each), a fixed seed
+    // unless PROPTEST_RNG_SEED gives one.
+    let mut config = Config {
         max_shrink_iters: 64,
         failure_persistence: None,
         ..Config::default()
-    });
+    };
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 3;
+    }
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x0013_5eed);
+    }
+    let mut runner = TestRunner::new(config);
     let n = std::sync::atomic::AtomicU32::new(1);
     let result = runner.run(&cases(), |case| {
         let base = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 100;

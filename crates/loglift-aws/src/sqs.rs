@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use loglift_ports::{
-    OutgoingMessage, PortError, PortResult, Queue, QueueDepth, ReceivedMessage, Redrive,
+    AttributeValue, MessageAttribute, OutgoingMessage, PortError, PortResult, Queue, QueueDepth,
+    ReceivedMessage, Redrive,
 };
 
 use crate::error::port_error;
@@ -395,6 +398,31 @@ pub fn queue_name(name_or_url: &str) -> &str {
     }
 }
 
+/// A port attribute as SQS takes it: bytes as `BinaryValue`, text as `StringValue`, the data
+/// type (custom suffix included) unchanged.
+fn to_sdk_attribute(
+    attribute: &MessageAttribute,
+) -> Result<MessageAttributeValue, aws_sdk_sqs::error::BuildError> {
+    let builder = MessageAttributeValue::builder().data_type(&attribute.data_type);
+    match &attribute.value {
+        AttributeValue::Text(text) => builder.string_value(text),
+        AttributeValue::Binary(bytes) => builder.binary_value(Blob::new(bytes.to_vec())),
+    }
+    .build()
+}
+
+/// A received attribute as the port carries it; `None` for one with no value (SQS's reserved
+/// list types, which it never returns).
+fn from_sdk_attribute(v: &MessageAttributeValue) -> Option<MessageAttribute> {
+    let data_type = v.data_type().to_owned();
+    let value = match (v.string_value(), v.binary_value()) {
+        (Some(text), _) => AttributeValue::Text(text.to_owned()),
+        (None, Some(blob)) => AttributeValue::Binary(Bytes::copy_from_slice(blob.as_ref())),
+        (None, None) => return None,
+    };
+    Some(MessageAttribute { data_type, value })
+}
+
 fn seconds_i32(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
@@ -406,16 +434,12 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(queue)
             .message_body(&message.body);
-        for (name, value) in &message.attributes {
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| PortError::Rejected {
-                    op: "SendMessage",
-                    target: queue.to_owned(),
-                    message: format!("attribute {name}: {e}"),
-                })?;
+        for (name, attribute) in &message.attributes {
+            let value = to_sdk_attribute(attribute).map_err(|e| PortError::Rejected {
+                op: "SendMessage",
+                target: queue.to_owned(),
+                message: format!("attribute {name}: {e}"),
+            })?;
             req = req.message_attributes(name, value);
         }
         let out = req
@@ -451,11 +475,11 @@ impl Queue for SqsQueue {
             .map(|m| {
                 let system = m.attributes();
                 let system_attr = |name| system.and_then(|a| a.get(&name)).map(String::as_str);
-                let attributes: BTreeMap<String, String> = m
+                let attributes: BTreeMap<String, MessageAttribute> = m
                     .message_attributes()
                     .into_iter()
                     .flatten()
-                    .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_owned())))
+                    .filter_map(|(k, v)| Some((k.clone(), from_sdk_attribute(v)?)))
                     .collect();
                 ReceivedMessage {
                     message_id: m.message_id().unwrap_or_default().to_owned(),

@@ -12,7 +12,12 @@
 //! decompressed input; the ratio is pass 1 over pass 3.
 //!
 //! Without `--bench` (as under `cargo test --benches`) it runs 2 MB as a smoke test.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+// `is_multiple_of` is newer than the workspace's rust-version (1.85).
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::manual_is_multiple_of
+)]
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};

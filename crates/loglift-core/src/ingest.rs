@@ -392,7 +392,7 @@ mod tests {
             raw.data.get("log_timestamp"),
             Some(&serde_json::json!("2023-11-14T22:13:20Z"))
         );
-        let got: Vec<(Option<u32>, Option<&str>, Reason, &[u8])> = rejects
+        let got: Vec<_> = rejects
             .iter()
             .map(|r| {
                 (

@@ -31,6 +31,8 @@ const GLOB: MatchOptions = MatchOptions {
 #[derive(Debug)]
 pub struct Router<'s> {
     rules: Vec<Rule<'s>>,
+    /// Deployed stream name → the spec's ([`Spec::deployed_streams`]).
+    deployed_streams: &'s std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -60,7 +62,29 @@ impl<'s> Router<'s> {
                     .and_then(|t| Pattern::new(&t.glob).ok().map(|p| (t.field.as_str(), p))),
             })
             .collect();
-        Router { rules }
+        Router {
+            rules,
+            deployed_streams: &spec.deployed_streams,
+        }
+    }
+
+    /// The origin with a deployed stream name read as the spec's name.
+    fn as_spec<'a>(&'a self, origin: Origin<'a>) -> Origin<'a> {
+        let spec_name = |stream: &'a str| -> &'a str {
+            self.deployed_streams
+                .get(stream)
+                .map_or(stream, String::as_str)
+        };
+        match origin {
+            Origin::Stream { stream } => Origin::Stream {
+                stream: spec_name(stream),
+            },
+            Origin::Logs { log_group, stream } => Origin::Logs {
+                log_group,
+                stream: stream.map(spec_name),
+            },
+            landing @ Origin::Landing { .. } => landing,
+        }
     }
 
     /// The pipeline for an event, if any. `event` is the decoded event (for topic matching).
@@ -69,6 +93,7 @@ impl<'s> Router<'s> {
         origin: Origin<'_>,
         event: Option<&Map<String, Value>>,
     ) -> Option<&'s Pipeline> {
+        let origin = self.as_spec(origin);
         self.rules
             .iter()
             .find(|rule| rule.matches(origin, event))
@@ -77,6 +102,7 @@ impl<'s> Router<'s> {
 
     /// Whether any pipeline could take records of this origin, whatever their content.
     pub fn any_for(&self, origin: Origin<'_>) -> bool {
+        let origin = self.as_spec(origin);
         self.rules.iter().any(|rule| rule.matches_origin(origin))
     }
 }
@@ -126,6 +152,38 @@ mod tests {
 
     fn name(p: Option<&Pipeline>) -> Option<&str> {
         p.map(|p| p.name.as_str())
+    }
+
+    #[test]
+    fn deployed_stream_names_route_as_the_specs() {
+        let names = std::collections::BTreeMap::from([
+            ("user-events".to_owned(), "prod-user-events".to_owned()),
+            ("logs".to_owned(), "prod-logs".to_owned()),
+        ]);
+        let spec = Spec::parse(SPEC)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .with_deployed_streams(&names);
+        let router = Router::new(&spec);
+        let deployed = Origin::Stream {
+            stream: "prod-user-events",
+        };
+        assert_eq!(name(router.route(deployed, None)), Some("user_events"));
+        assert!(router.any_for(deployed));
+        // The spec's own name still routes (an undeployed run, a replay of an old reject).
+        let plain = Origin::Stream {
+            stream: "user-events",
+        };
+        assert_eq!(name(router.route(plain, None)), Some("user_events"));
+        // Another deployment's stream does not.
+        let other = Origin::Stream {
+            stream: "staging-user-events",
+        };
+        assert_eq!(name(router.route(other, None)), None);
+        let logs = Origin::Logs {
+            log_group: "prod_/srv/idp/shared/log/events.log",
+            stream: Some("prod-logs"),
+        };
+        assert_eq!(name(router.route(logs, None)), Some("app_logs"));
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub struct Spec {
     /// Bumped on every change; recorded in every curated row.
     pub version: u32,
     pub pipelines: Vec<Pipeline>,
+    /// A deployment's stream names → the spec's (`match.stream`) names, for a deployment that
+    /// names its streams apart from the spec (terraform prefixes them with the deployment name).
+    /// Not part of the file: set at init ([`Spec::with_deployed_streams`]) from
+    /// `LOGLIFT_STREAM_NAMES`; routing reads a record's stream through it.
+    #[serde(skip)]
+    pub deployed_streams: BTreeMap<String, String>,
 }
 
 /// One pipeline.
@@ -255,6 +261,20 @@ fn default_ttl() -> u64 {
 }
 
 impl Spec {
+    /// The spec as deployed: `spec_to_deployed` maps a spec stream name to the deployed stream's
+    /// name (`LOGLIFT_STREAM_NAMES`); a record from a deployed stream routes as if it came
+    /// through the spec's stream. Reject records and redrive keep the deployed name.
+    pub fn with_deployed_streams<'a>(
+        mut self,
+        spec_to_deployed: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Spec {
+        self.deployed_streams = spec_to_deployed
+            .into_iter()
+            .map(|(spec_name, deployed)| (deployed.clone(), spec_name.clone()))
+            .collect();
+        self
+    }
+
     /// Parse and check a spec. Every problem found is returned, each with its line and field.
     pub fn parse(text: &str) -> Result<Spec, Vec<SpecError>> {
         let de = serde_yaml_ng::Deserializer::from_str(text);

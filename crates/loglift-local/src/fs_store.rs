@@ -5,7 +5,7 @@
 //! body is read asynchronously, through a `tokio::fs::File`.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub const LIST_PAGE_SIZE: usize = 1000;
 const MAX_KEY_BYTES: usize = 1024;
 /// The directory under the root holding the etag sidecars (no bucket name starts with a dot).
 const META_DIR: &str = ".meta";
+/// Bytes copied at a time by [`FsObjectStore::put_reader`].
+const COPY_CHUNK: usize = 1024 * 1024;
 /// Sidecar format tag.
 const SIDECAR_VERSION: &str = "loglift-meta-v1";
 
@@ -61,6 +63,31 @@ impl FsObjectStore {
     /// The file an object lives in (whether or not it exists).
     pub fn object_path(&self, bucket: &str, key: &str) -> PortResult<PathBuf> {
         self.tree.object_path(bucket, key)
+    }
+
+    /// Put an object whose body is read from `reader` (a file of any size): copied into place in
+    /// chunks while its MD5 is computed, never held whole. Atomic like [`ObjectStore::put`].
+    pub async fn put_reader<R: Read + Send + 'static>(
+        &self,
+        bucket: &str,
+        key: &str,
+        reader: R,
+    ) -> PortResult<ObjectMeta> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        self.blocking("PutObject", target(bucket, key), move |tree| {
+            tree.put_reader(&b, &k, reader)
+        })
+        .await
+    }
+
+    /// Put the file at `source` as an object, streaming it (see [`FsObjectStore::put_reader`]).
+    pub async fn put_file(&self, bucket: &str, key: &str, source: &Path) -> PortResult<ObjectMeta> {
+        let file = File::open(source).map_err(|e| PortError::Rejected {
+            op: "PutObject",
+            target: target(bucket, key),
+            message: format!("cannot read {}: {e}", source.display()),
+        })?;
+        self.put_reader(bucket, key, file).await
     }
 
     /// Run `work` on the tree as one blocking task.
@@ -188,6 +215,30 @@ impl Tree {
             .map_err(|e| io_error_at("PutObject", target(bucket, key), e))?;
         let stamp = Stamp::of(&stat);
         write_sidecar(&self.sidecar_path(bucket, key), &etag, stamp);
+        Ok(meta(bucket, key, &stat, etag))
+    }
+
+    fn put_reader(&self, bucket: &str, key: &str, mut reader: impl Read) -> PortResult<ObjectMeta> {
+        let path = self.object_path(bucket, key)?;
+        let mut hasher = Md5::new();
+        let stat = write_atomically_with(&path, |file| {
+            let mut buf = vec![0u8; COPY_CHUNK];
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+                    return Ok(());
+                };
+                hasher.update(chunk);
+                file.write_all(chunk)?;
+            }
+        })
+        .map_err(|e| io_error_at("PutObject", target(bucket, key), e))?;
+        let etag = hex::encode(hasher.finalize());
+        write_sidecar(&self.sidecar_path(bucket, key), &etag, Stamp::of(&stat));
         Ok(meta(bucket, key, &stat, etag))
     }
 
@@ -401,6 +452,14 @@ fn write_sidecar(path: &Path, etag: &str, stamp: Stamp) {
 /// Write `body` to a temporary file beside `path`, then rename it over `path`. Returns the stat of
 /// the written file.
 fn write_atomically(path: &Path, body: &[u8]) -> io::Result<fs::Metadata> {
+    write_atomically_with(path, |file| file.write_all(body))
+}
+
+/// [`write_atomically`] with the body written by `fill` into the temporary file.
+fn write_atomically_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<fs::Metadata> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
@@ -413,15 +472,21 @@ fn write_atomically(path: &Path, body: &[u8]) -> io::Result<fs::Metadata> {
     ));
     // A concurrent delete may prune the directory we just created: try again a few times.
     let mut attempt = 0;
-    loop {
+    let mut file = loop {
         attempt += 1;
         fs::create_dir_all(dir).map_err(|e| conflict(e, dir))?;
-        match fs::write(&tmp, body) {
-            Ok(()) => break,
+        match File::create(&tmp) {
+            Ok(file) => break file,
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => continue,
             Err(e) => return Err(e),
         }
+    };
+    if let Err(e) = fill(&mut file) {
+        drop(file);
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
+    drop(file);
     let renamed = fs::metadata(&tmp).and_then(|stat| fs::rename(&tmp, path).map(|()| stat));
     if renamed.is_err() {
         let _ = fs::remove_file(&tmp);

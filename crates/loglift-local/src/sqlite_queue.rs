@@ -8,9 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use loglift_ports::{
-    OutgoingMessage, PortError, PortResult, Queue, QueueDepth, ReceivedMessage, Redrive,
+    base_type, AttributeValue, MessageAttribute, OutgoingMessage, PortError, PortResult, Queue,
+    QueueDepth, ReceivedMessage, Redrive,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::{json, Map, Value};
 
 /// The largest message SQS accepts (body plus attributes), in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -260,10 +262,10 @@ impl SqliteQueue {
                 )
                 .map_err(err)?;
                 let attributes =
-                    serde_json::from_str(&c.attributes).map_err(|e| PortError::Rejected {
+                    decode_attributes(&c.attributes).map_err(|e| PortError::Rejected {
                         op: OP,
                         target: format!("{queue} message {}", c.message_id),
-                        message: format!("stored attributes are not a JSON string map: {e}"),
+                        message: format!("stored attributes: {e}"),
                     })?;
                 received.push(ReceivedMessage {
                     message_id: c.message_id,
@@ -300,7 +302,7 @@ impl Queue for SqliteQueue {
             + message
                 .attributes
                 .iter()
-                .map(|(k, v)| k.len() + v.len())
+                .map(|(k, v)| k.len() + v.data_type.len() + value_len(v))
                 .sum::<usize>();
         if size > MAX_MESSAGE_BYTES {
             return Err(PortError::Rejected {
@@ -316,12 +318,7 @@ impl Queue for SqliteQueue {
                 message: problem,
             });
         }
-        let attributes =
-            serde_json::to_string(&message.attributes).map_err(|e| PortError::Rejected {
-                op: OP,
-                target: queue.to_owned(),
-                message: e.to_string(),
-            })?;
+        let attributes = encode_attributes(&message.attributes);
         let err = |e| sql_error(OP, queue, e);
         let conn = self.lock();
         load_queue(&conn, queue)?;
@@ -456,9 +453,77 @@ fn load_queue(conn: &Connection, queue: &str) -> PortResult<QueueRow> {
     })
 }
 
+fn value_len(a: &MessageAttribute) -> usize {
+    match &a.value {
+        AttributeValue::Text(text) => text.len(),
+        AttributeValue::Binary(bytes) => bytes.len(),
+    }
+}
+
+/// The stored form of attributes: a JSON object of name → `{"DataType", "StringValue"}` or
+/// `{"DataType", "BinaryValue": <hex>}`, as SQS names the fields.
+fn encode_attributes(attributes: &BTreeMap<String, MessageAttribute>) -> String {
+    let map: Map<String, Value> = attributes
+        .iter()
+        .map(|(name, a)| {
+            let value = match &a.value {
+                AttributeValue::Text(text) => {
+                    json!({"DataType": a.data_type, "StringValue": text})
+                }
+                AttributeValue::Binary(bytes) => {
+                    json!({"DataType": a.data_type, "BinaryValue": hex::encode(bytes)})
+                }
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    Value::Object(map).to_string()
+}
+
+/// Read stored attributes; a plain string value (what earlier versions stored) is a `String`.
+fn decode_attributes(stored: &str) -> Result<BTreeMap<String, MessageAttribute>, String> {
+    let map: Map<String, Value> = serde_json::from_str(stored).map_err(|e| e.to_string())?;
+    map.into_iter()
+        .map(|(name, value)| {
+            let attribute = match &value {
+                Value::String(text) => MessageAttribute::string(text.clone()),
+                Value::Object(fields) => {
+                    let data_type = fields
+                        .get("DataType")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| format!("attribute {name} has no DataType"))?;
+                    match (
+                        fields.get("StringValue").and_then(Value::as_str),
+                        fields.get("BinaryValue").and_then(Value::as_str),
+                    ) {
+                        (Some(text), _) => MessageAttribute::text(data_type, text),
+                        (None, Some(hex_bytes)) => MessageAttribute {
+                            data_type: data_type.to_owned(),
+                            value: AttributeValue::Binary(
+                                hex::decode(hex_bytes)
+                                    .map_err(|e| format!("attribute {name}: {e}"))?
+                                    .into(),
+                            ),
+                        },
+                        (None, None) => return Err(format!("attribute {name} has no value")),
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "attribute {name} is neither a string nor an object"
+                    ))
+                }
+            };
+            Ok((name, attribute))
+        })
+        .collect()
+}
+
 /// SQS's rules for message attributes: at most 10; names of `A-Z a-z 0-9 _ - .`, at most 256
-/// characters, no leading or trailing `.`, no `..`, no `AWS.`/`Amazon.` prefix; values not empty.
-fn attribute_problem(attributes: &BTreeMap<String, String>) -> Option<String> {
+/// characters, no leading or trailing `.`, no `..`, no `AWS.`/`Amazon.` prefix; values not empty;
+/// a data type of `String`, `Number` or `Binary` with an optional `.custom` suffix, bytes for
+/// `Binary` and text for the others, a number for `Number`.
+fn attribute_problem(attributes: &BTreeMap<String, MessageAttribute>) -> Option<String> {
     if attributes.len() > MAX_ATTRIBUTES {
         return Some(format!(
             "{} message attributes, at most {MAX_ATTRIBUTES} allowed",
@@ -479,11 +544,29 @@ fn attribute_problem(attributes: &BTreeMap<String, String>) -> Option<String> {
             Some(format!(
                 "InvalidParameterValue: message attribute name {name:?} is invalid (A-Z, a-z, 0-9, '_', '-', '.')"
             ))
-        } else if value.is_empty() {
+        } else if value_len(value) == 0 {
             Some(format!("InvalidParameterValue: message attribute {name:?} has an empty value"))
         } else {
-            None
+            data_type_problem(name, value)
         }
+    })
+}
+
+fn data_type_problem(name: &str, a: &MessageAttribute) -> Option<String> {
+    let base = base_type(&a.data_type);
+    let custom_ok = a.data_type.len() <= 256
+        && !a.data_type.ends_with('.')
+        && a.data_type.chars().all(|c| c.is_ascii_graphic());
+    let fits = match (base, &a.value) {
+        ("String", AttributeValue::Text(_)) | ("Binary", AttributeValue::Binary(_)) => true,
+        ("Number", AttributeValue::Text(n)) => n.trim().parse::<f64>().is_ok(),
+        _ => false,
+    };
+    (!custom_ok || !fits).then(|| {
+        format!(
+            "InvalidParameterValue: message attribute {name:?} of type {:?} does not fit its value (String, Number or Binary, an optional .custom suffix)",
+            a.data_type
+        )
     })
 }
 
@@ -623,7 +706,8 @@ mod tests {
             ("empty", "", false),
         ] {
             let mut m = OutgoingMessage::new("x");
-            m.attributes.insert(name.to_owned(), value.to_owned());
+            m.attributes
+                .insert(name.to_owned(), MessageAttribute::string(value));
             assert_eq!(
                 q.send("q", &m).await.is_ok(),
                 ok,
@@ -631,10 +715,60 @@ mod tests {
             );
         }
         let mut m = OutgoingMessage::new("x");
-        m.attributes = (0..11).map(|i| (format!("a{i}"), "v".to_owned())).collect();
+        m.attributes = (0..11)
+            .map(|i| (format!("a{i}"), MessageAttribute::string("v")))
+            .collect();
         assert!(q.send("q", &m).await.is_err(), "11 attributes");
         let big = OutgoingMessage::new("x".repeat(MAX_MESSAGE_BYTES + 1));
         assert!(q.send("q", &big).await.is_err(), "body over 1 MiB");
+    }
+
+    #[tokio::test]
+    async fn attributes_keep_their_data_type_and_value() {
+        let q = SqliteQueue::in_memory().unwrap();
+        q.create_queue("q", Duration::from_secs(30), None).unwrap();
+        let mut m = OutgoingMessage::new("x");
+        m.attributes = BTreeMap::from([
+            ("s".to_owned(), MessageAttribute::string("text")),
+            ("n".to_owned(), MessageAttribute::number("-1.5e3")),
+            ("b".to_owned(), MessageAttribute::binary(vec![0u8, 255, 10])),
+            (
+                "f".to_owned(),
+                MessageAttribute::text("Number.float", "3.25"),
+            ),
+            ("c".to_owned(), MessageAttribute::text("String.custom", "x")),
+            (
+                "bc".to_owned(),
+                MessageAttribute {
+                    data_type: "Binary.gz".to_owned(),
+                    value: AttributeValue::Binary(vec![1u8, 2].into()),
+                },
+            ),
+        ]);
+        q.send("q", &m).await.unwrap();
+        let got = q.receive("q", 1, Duration::ZERO, None).await.unwrap();
+        assert_eq!(got[0].attributes, m.attributes);
+        for (data_type, value, ok) in [
+            ("Number", AttributeValue::Text("twelve".into()), false),
+            ("Binary", AttributeValue::Text("text".into()), false),
+            ("String", AttributeValue::Binary(vec![1u8].into()), false),
+            ("Decimal", AttributeValue::Text("1".into()), false),
+            ("Number.int", AttributeValue::Text("12".into()), true),
+        ] {
+            let mut m = OutgoingMessage::new("x");
+            let a = MessageAttribute {
+                data_type: data_type.to_owned(),
+                value: value.clone(),
+            };
+            m.attributes.insert("a".to_owned(), a);
+            assert_eq!(q.send("q", &m).await.is_ok(), ok, "{data_type} {value:?}");
+        }
+    }
+
+    #[test]
+    fn reads_attributes_stored_as_plain_strings() {
+        let got = decode_attributes(r#"{"origin":"test"}"#).unwrap();
+        assert_eq!(got["origin"], MessageAttribute::string("test"));
     }
 
     #[tokio::test]

@@ -147,12 +147,89 @@ pub trait ObjectStore: Send + Sync {
     fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// A message attribute as SQS keeps it: its data type (`String`, `Number`, `Binary`, or one of
+/// them with a custom suffix such as `Number.float`) and its value, text or bytes. Adapters carry
+/// both unchanged, so a message moved between queues keeps every attribute as it was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAttribute {
+    pub data_type: String,
+    pub value: AttributeValue,
+}
+
+/// The value of a [`MessageAttribute`]: `Binary` types carry bytes, the others text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeValue {
+    Text(String),
+    Binary(Bytes),
+}
+
+impl MessageAttribute {
+    /// A `String` attribute.
+    pub fn string(value: impl Into<String>) -> Self {
+        Self::text("String", value)
+    }
+
+    /// A `Number` attribute (SQS keeps numbers as their text).
+    pub fn number(value: impl Into<String>) -> Self {
+        Self::text("Number", value)
+    }
+
+    /// A `Binary` attribute.
+    pub fn binary(value: impl Into<Bytes>) -> Self {
+        MessageAttribute {
+            data_type: "Binary".to_owned(),
+            value: AttributeValue::Binary(value.into()),
+        }
+    }
+
+    /// A text attribute of any data type (`String.custom`, `Number.float`, …).
+    pub fn text(data_type: impl Into<String>, value: impl Into<String>) -> Self {
+        MessageAttribute {
+            data_type: data_type.into(),
+            value: AttributeValue::Text(value.into()),
+        }
+    }
+
+    /// The text of a `String` or `Number` attribute; `None` for bytes.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            AttributeValue::Text(text) => Some(text),
+            AttributeValue::Binary(_) => None,
+        }
+    }
+
+    /// Whether the data type is `Binary` (or `Binary.<custom>`), whose value is bytes.
+    pub fn is_binary_type(&self) -> bool {
+        base_type(&self.data_type) == "Binary"
+    }
+}
+
+/// The SQS base type of a data type: `Number.float` → `Number`.
+pub fn base_type(data_type: &str) -> &str {
+    data_type
+        .split_once('.')
+        .map_or(data_type, |(base, _)| base)
+}
+
+impl std::fmt::Display for MessageAttribute {
+    /// `value` for text, `<n bytes>` for bytes, with the data type when it is not `String`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.value, self.data_type.as_str()) {
+            (AttributeValue::Text(text), "String") => write!(f, "{text}"),
+            (AttributeValue::Text(text), data_type) => write!(f, "{text} ({data_type})"),
+            (AttributeValue::Binary(bytes), data_type) => {
+                write!(f, "<{} bytes> ({data_type})", bytes.len())
+            }
+        }
+    }
+}
+
 /// A message to send.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutgoingMessage {
     pub body: String,
-    /// String message attributes.
-    pub attributes: BTreeMap<String, String>,
+    /// Message attributes of any data type.
+    pub attributes: BTreeMap<String, MessageAttribute>,
 }
 
 impl OutgoingMessage {
@@ -170,7 +247,7 @@ pub struct ReceivedMessage {
     pub message_id: String,
     pub receipt_handle: String,
     pub body: String,
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: BTreeMap<String, MessageAttribute>,
     /// How many times it has been received, this time included.
     pub receive_count: u32,
     pub sent_at: Option<DateTime<Utc>>,

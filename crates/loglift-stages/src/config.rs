@@ -123,11 +123,42 @@ fn spec_missing() -> ConfigError {
     }
 }
 
-/// What every function needs: the spec's location and the lake layout.
+/// `a=b,c=d` (spaces around names ignored, empty items skipped) as pairs, in order; `shape`
+/// names the two sides in the error (`spec-stream=deployed-stream`).
+pub fn name_pairs(
+    name: &'static str,
+    shape: &str,
+    value: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
+                Ok((a.trim().to_owned(), b.trim().to_owned()))
+            }
+            _ => Err(ConfigError::Invalid {
+                name,
+                value: pair.to_owned(),
+                reason: format!("write {shape} pairs, comma-separated"),
+            }),
+        })
+        .collect()
+}
+
+/// The pairs of `LOGLIFT_STREAM_NAMES` and `LOGLIFT_FIREHOSE_SOURCE_STREAMS`.
+pub const STREAM_NAMES_SHAPE: &str = "spec-stream=deployed-stream";
+pub const FIREHOSE_SOURCES_SHAPE: &str = "delivery-stream=kinesis-stream";
+
+/// What every function needs: the spec's location, the lake layout, and the deployed stream names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommonConfig {
     pub spec: SpecSource,
     pub layout: Layout,
+    /// `LOGLIFT_STREAM_NAMES`: `spec-stream=deployed-stream,…` (terraform prefixes every stream
+    /// with the deployment name; routing compares the spec's names).
+    pub stream_names: BTreeMap<String, String>,
 }
 
 impl CommonConfig {
@@ -140,7 +171,23 @@ impl CommonConfig {
     ) -> Result<CommonConfig, ConfigError> {
         let spec = SpecSource::parse(&lookup("LOGLIFT_SPEC").ok_or_else(spec_missing)?)?;
         let layout = Layout::from_lookup(&lookup)?;
-        Ok(CommonConfig { spec, layout })
+        let stream_names = match lookup("LOGLIFT_STREAM_NAMES") {
+            Some(v) => name_pairs("LOGLIFT_STREAM_NAMES", STREAM_NAMES_SHAPE, &v)?
+                .into_iter()
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        Ok(CommonConfig {
+            spec,
+            layout,
+            stream_names,
+        })
+    }
+
+    /// Read the spec, as deployed (stream names mapped, [`Spec::with_deployed_streams`]).
+    pub async fn load_spec<S: ObjectStore>(&self, store: &S) -> Result<Spec, ConfigError> {
+        let spec = self.spec.load(store).await?;
+        Ok(spec.with_deployed_streams(&self.stream_names))
     }
 }
 
@@ -361,17 +408,13 @@ impl RedriveConfig {
                 .map(str::to_owned)
                 .collect()
         };
-        let mut firehose_sources = BTreeMap::new();
-        for pair in list("LOGLIFT_FIREHOSE_SOURCE_STREAMS") {
-            let Some((delivery, stream)) = pair.split_once('=') else {
-                return Err(ConfigError::Invalid {
-                    name: "LOGLIFT_FIREHOSE_SOURCE_STREAMS",
-                    value: pair,
-                    reason: "write delivery-stream=kinesis-stream pairs, comma-separated".into(),
-                });
-            };
-            firehose_sources.insert(delivery.trim().to_owned(), stream.trim().to_owned());
-        }
+        let firehose_sources = name_pairs(
+            "LOGLIFT_FIREHOSE_SOURCE_STREAMS",
+            FIREHOSE_SOURCES_SHAPE,
+            &get("LOGLIFT_FIREHOSE_SOURCE_STREAMS").unwrap_or_default(),
+        )?
+        .into_iter()
+        .collect();
         Ok(RedriveConfig {
             transform_queue: get("LOGLIFT_TRANSFORM_QUEUE"),
             dlqs: list("LOGLIFT_DLQS"),
@@ -449,6 +492,33 @@ mod tests {
             ok.ok().map(|c| c.layout.raw.bucket),
             Some("lake".to_owned())
         );
+    }
+
+    #[test]
+    fn deployed_stream_names_are_read_as_spec_to_deployed_pairs() {
+        let c = CommonConfig::from_lookup(lookup(&[
+            ("LOGLIFT_SPEC", "s3://cfg/p.yaml"),
+            ("LOGLIFT_LAKE_BUCKET", "lake"),
+            (
+                "LOGLIFT_STREAM_NAMES",
+                "user-events=prod-user-events, logs=prod-logs",
+            ),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.stream_names.get("user-events").map(String::as_str),
+            Some("prod-user-events")
+        );
+        assert_eq!(c.stream_names.len(), 2);
+        let e = CommonConfig::from_lookup(lookup(&[
+            ("LOGLIFT_SPEC", "s3://cfg/p.yaml"),
+            ("LOGLIFT_LAKE_BUCKET", "lake"),
+            ("LOGLIFT_STREAM_NAMES", "user-events"),
+        ]))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("spec-stream=deployed-stream"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod diagnostic;
 pub mod esm;
 pub mod failure;
 pub mod firehose;

@@ -66,24 +66,6 @@ pub struct DeploymentNames {
     pub log_stream: String,
 }
 
-fn pairs(name: &'static str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
-                Ok((a.trim().to_owned(), b.trim().to_owned()))
-            }
-            _ => Err(ConfigError::Invalid {
-                name,
-                value: pair.to_owned(),
-                reason: "write name=name pairs, comma-separated".into(),
-            }),
-        })
-        .collect()
-}
-
 impl DeploymentNames {
     pub fn from_env(spec: &Spec) -> Result<DeploymentNames, ConfigError> {
         Self::from_lookup(spec, |name| std::env::var(name).ok())
@@ -96,7 +78,13 @@ impl DeploymentNames {
     ) -> Result<DeploymentNames, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let named = get("LOGLIFT_STREAM_NAMES")
-            .map(|v| pairs("LOGLIFT_STREAM_NAMES", &v))
+            .map(|v| {
+                crate::config::name_pairs(
+                    "LOGLIFT_STREAM_NAMES",
+                    crate::config::STREAM_NAMES_SHAPE,
+                    &v,
+                )
+            })
             .transpose()?;
         // The log stream: as told; else the one deployed stream no `match.stream` names (the
         // stream terraform creates for CloudWatch Logs, whatever `log_stream_name` says); else
@@ -125,10 +113,14 @@ impl DeploymentNames {
                 .collect(),
         };
         let delivery_streams = match get("LOGLIFT_FIREHOSE_SOURCE_STREAMS") {
-            Some(v) => pairs("LOGLIFT_FIREHOSE_SOURCE_STREAMS", &v)?
-                .into_iter()
-                .map(|(delivery, _)| delivery)
-                .collect(),
+            Some(v) => crate::config::name_pairs(
+                "LOGLIFT_FIREHOSE_SOURCE_STREAMS",
+                crate::config::FIREHOSE_SOURCES_SHAPE,
+                &v,
+            )?
+            .into_iter()
+            .map(|(delivery, _)| delivery)
+            .collect(),
             None => Vec::new(),
         };
         Ok(DeploymentNames {

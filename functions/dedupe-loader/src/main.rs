@@ -12,6 +12,7 @@ use loglift_core::storage::Location;
 use loglift_ports::{Clock, SystemClock, Warehouse};
 use loglift_postgres::{PgConnectOptions, PgWarehouse};
 use loglift_stages::config::{CommonConfig, LoadConfig, RedshiftEndpoint, WarehouseTarget};
+use loglift_stages::diagnostic::Failure;
 use loglift_stages::load::{handle_sqs, LoadDeps};
 use loglift_stages::obs::{init_or_exit, MetricsId};
 use serde_json::Value;
@@ -27,7 +28,7 @@ async fn main() -> Result<(), Error> {
     let config = init_or_exit(LoadConfig::from_env());
     let sdk = loglift_aws::sdk_config().await;
     let store = S3Store::new(loglift_aws::s3_client(&sdk));
-    let spec = init_or_exit(common.spec.load(&store).await);
+    let spec = init_or_exit(common.load_spec(&store).await);
     let retention = chrono::TimeDelta::days(config.ledger_retention_days);
     match config.target {
         WarehouseTarget::Redshift {
@@ -103,7 +104,7 @@ async fn serve<W: Warehouse>(
             loaded
                 .tally
                 .report(metrics, deps.clock.now().timestamp_millis());
-            Ok::<_, Error>(response)
+            Ok::<_, Failure>(response)
         }
     }))
     .await

@@ -137,3 +137,35 @@ async fn loads_loader_messages_into_postgres_through_the_runtime_api() {
         .unwrap()
         .is_some());
 }
+
+#[test]
+fn names_the_failure_kind_of_a_failed_invocation() {
+    // A batch that is not the SQS event shape fails the whole invocation as a malformed event,
+    // not as a Rust type name. The Redshift target needs no connection at init.
+    let api = RuntimeApi::start().expect("runtime api");
+    let spec = format!("{REPO}/spec/pipelines.yaml");
+    let _loader = api
+        .start_function(
+            env!("CARGO_BIN_EXE_dedupe-loader"),
+            "loglift-dedupe-loader",
+            &[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+                ("LOGLIFT_SPEC", &spec),
+                ("LOGLIFT_LAKE_BUCKET", "lake"),
+                ("LOGLIFT_REDSHIFT_WORKGROUP", "wg"),
+                (
+                    "LOGLIFT_COPY_ROLE_ARN",
+                    "arn:aws:iam::123456789012:role/copy",
+                ),
+            ],
+        )
+        .expect("start the dedupe-loader binary");
+    api.push_event("req-1", r#"{"Records":[{"messageId":7}]}"#);
+    let posted = api.wait_posted(1, Duration::from_secs(60));
+    let [Posted::Error { request_id, body }] = posted.as_slice() else {
+        panic!("{posted:?}")
+    };
+    assert_eq!(request_id, "req-1");
+    let error: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(error["errorType"], "loglift::MalformedEvent", "{error}");
+}

@@ -3,13 +3,14 @@
 //! (`ListDeadLetterSourceQueues`); each invocation's JSON command goes to
 //! `loglift_stages::redrive::command::run` and its counts are the response.
 
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
 use loglift_aws::{KinesisReader, S3Store, SqsQueue};
 use loglift_ports::SystemClock;
 use loglift_stages::config::{CommonConfig, RedriveConfig};
+use loglift_stages::diagnostic::Failure;
 use loglift_stages::ingest::IngestDeps;
 use loglift_stages::obs::init_or_exit;
-use loglift_stages::redrive::command::{run, Command, CommandError, RedriveDeps};
+use loglift_stages::redrive::command::{run, Command, RedriveDeps};
 use serde_json::Value;
 
 #[tokio::main]
@@ -20,7 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = loglift_aws::sdk_config().await;
     let store = S3Store::new(loglift_aws::s3_client(&sdk));
     let queue = SqsQueue::new(loglift_aws::sqs_client(&sdk));
-    let spec = init_or_exit(common.spec.load(&store).await);
+    let spec = init_or_exit(common.load_spec(&store).await);
     let mut dlqs = Vec::new();
     for dlq in &config.dlqs {
         let sources = init_or_exit(queue.dead_letter_sources(dlq).await);
@@ -41,9 +42,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deps = &deps;
         async move {
-            let bytes = serde_json::to_vec(&event.payload).map_err(|e| failed("Parse", e))?;
-            let command = Command::parse(&bytes).map_err(|e| failed(kind(&e), e))?;
-            let report = run(deps, command).await.map_err(|e| failed(kind(&e), e))?;
+            let bytes = serde_json::to_vec(&event.payload)?;
+            let command = Command::parse(&bytes)?;
+            let report = run(deps, command).await?;
             tracing::info!(
                 moved = report.moved,
                 skipped = report.skipped,
@@ -52,24 +53,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 dry_run = report.dry_run,
                 "Invocation summary"
             );
-            Ok::<_, Diagnostic>(report)
+            Ok::<_, Failure>(report)
         }
     }))
     .await
-}
-
-fn kind(e: &CommandError) -> &'static str {
-    match e {
-        CommandError::Parse(_) => "Parse",
-        CommandError::Invalid(_) => "InvalidCommand",
-        CommandError::Port(p) if p.is_retryable() => "Transient",
-        CommandError::Port(_) => "Rejected",
-    }
-}
-
-fn failed(kind: &str, e: impl std::fmt::Display) -> Diagnostic {
-    Diagnostic {
-        error_type: format!("loglift::{kind}"),
-        error_message: e.to_string(),
-    }
 }

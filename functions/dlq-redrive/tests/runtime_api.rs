@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use loglift_ports::{OutgoingMessage, Queue};
+use loglift_ports::{MessageAttribute, OutgoingMessage, Queue};
 use loglift_tests::runtime_api::{Posted, RuntimeApi};
 use loglift_tests::{create_queue_with_dlq, moto, unique_name};
 use serde_json::{json, Value};
@@ -43,7 +43,8 @@ async fn redrives_dead_letter_queues_through_the_runtime_api() {
     .unwrap();
     for i in 0..3 {
         let mut m = OutgoingMessage::new(format!("{{\"n\":{i}}}"));
-        m.attributes.insert("origin".into(), "test".into());
+        m.attributes
+            .insert("origin".into(), MessageAttribute::string("test"));
         queues.send(&dlq, &m).await.unwrap();
     }
 
@@ -101,7 +102,7 @@ async fn redrives_dead_letter_queues_through_the_runtime_api() {
     assert_eq!(bodies, ["{\"n\":0}", "{\"n\":1}", "{\"n\":2}"]);
     assert!(moved
         .iter()
-        .all(|m| m.attributes.get("origin").map(String::as_str) == Some("test")));
+        .all(|m| m.attributes.get("origin") == Some(&MessageAttribute::string("test"))));
 
     let Posted::Error { body, .. } = invoke(&api, "r3", 3, json!({"source": "tape"})).await else {
         panic!("a bad command must fail")

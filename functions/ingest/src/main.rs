@@ -5,6 +5,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use loglift_ports::{Clock, SystemClock};
 use loglift_stages::config::CommonConfig;
+use loglift_stages::diagnostic::Failure;
 use loglift_stages::ingest::{handle_event, IngestDeps};
 use loglift_stages::obs::{init_or_exit, MetricsId};
 use serde_json::Value;
@@ -16,14 +17,14 @@ async fn main() -> Result<(), Error> {
     let config = init_or_exit(CommonConfig::from_env());
     let sdk = loglift_aws::sdk_config().await;
     let store = loglift_aws::S3Store::new(loglift_aws::s3_client(&sdk));
-    let spec = init_or_exit(config.spec.load(&store).await);
+    let spec = init_or_exit(config.load_spec(&store).await);
     let deps = IngestDeps::new(spec, config.layout, store, SystemClock);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (deps, metrics) = (&deps, &metrics);
         async move {
             let (response, tally) = handle_event(deps, event.payload).await?;
             tally.report(metrics, deps.clock.now().timestamp_millis());
-            Ok::<_, Error>(response)
+            Ok::<_, Failure>(response)
         }
     }))
     .await

@@ -87,3 +87,53 @@ fn fails_its_init_without_a_spec() {
         "no invocation may be answered"
     );
 }
+
+/// The error object a failed invocation posted.
+fn posted_error(posted: &[Posted]) -> Value {
+    let [Posted::Error { body, .. }] = posted else {
+        panic!("one invocation error expected: {posted:?}")
+    };
+    serde_json::from_str(body).expect("json error")
+}
+
+#[test]
+fn names_the_failure_kind_of_a_failed_invocation() {
+    // The reject file of an undecodable Firehose record cannot be written (nothing listens where
+    // the object store should be): the invocation fails as an object-store failure, not as a Rust
+    // type name. A payload of neither shape is an unknown event.
+    let api = RuntimeApi::start().expect("runtime api");
+    let spec = format!("{REPO}/spec/pipelines.yaml");
+    let _ingest = api
+        .start_function(
+            env!("CARGO_BIN_EXE_ingest"),
+            "loglift-ingest",
+            &[
+                ("LOGLIFT_LAKE_BUCKET", "lake"),
+                ("LOGLIFT_SPEC", &spec),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+                ("AWS_MAX_ATTEMPTS", "1"),
+            ],
+        )
+        .expect("start the ingest binary");
+    let event = serde_json::json!({
+        "invocationId": "inv-1",
+        "deliveryStreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/user-events-to-s3",
+        "region": "us-east-1",
+        "records": [{"recordId": "r1", "approximateArrivalTimestamp": 1590969625000u64, "data": "not base64!"}]
+    });
+    api.push_event("req-1", &event.to_string());
+    let error = posted_error(&api.wait_posted(1, Duration::from_secs(60)));
+    assert_eq!(error["errorType"], "loglift::ObjectStore", "{error}");
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("writing reject records"),
+        "{error}"
+    );
+
+    api.push_event("req-2", r#"{"hello":"world"}"#);
+    let posted = api.wait_posted(2, Duration::from_secs(60));
+    let error = posted_error(&posted[1..]);
+    assert_eq!(error["errorType"], "loglift::UnknownEvent", "{error}");
+}

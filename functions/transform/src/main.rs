@@ -5,6 +5,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use loglift_ports::{Clock, SystemClock};
 use loglift_stages::config::{CommonConfig, TransformConfig};
+use loglift_stages::diagnostic::Failure;
 use loglift_stages::obs::{init_or_exit, MetricsId};
 use loglift_stages::priority::PriorityCache;
 use loglift_stages::transform::{handle_sqs, TransformDeps};
@@ -18,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let config = init_or_exit(TransformConfig::from_env());
     let sdk = loglift_aws::sdk_config().await;
     let store = loglift_aws::S3Store::new(loglift_aws::s3_client(&sdk));
-    let spec = init_or_exit(common.spec.load(&store).await);
+    let spec = init_or_exit(common.load_spec(&store).await);
     let deps = TransformDeps {
         spec,
         layout: common.layout,
@@ -37,7 +38,7 @@ async fn main() -> Result<(), Error> {
             let bytes = serde_json::to_vec(&event.payload)?;
             let (response, tally) = handle_sqs(deps, &bytes).await?;
             tally.report(metrics, deps.clock.now().timestamp_millis());
-            Ok::<_, Error>(response)
+            Ok::<_, Failure>(response)
         }
     }))
     .await

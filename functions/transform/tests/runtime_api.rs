@@ -104,3 +104,38 @@ async fn transforms_notified_objects_through_the_runtime_api() {
         .unwrap();
     assert!(failure.is_some(), "the poison message's reason is recorded");
 }
+
+#[test]
+fn names_the_failure_kind_of_a_failed_invocation() {
+    // A batch that is not the SQS event shape fails the whole invocation as a malformed event,
+    // not as a Rust type name (a failed message is a partial batch response instead).
+    let api = RuntimeApi::start().expect("runtime api");
+    let spec = format!("{REPO}/spec/pipelines.yaml");
+    let _transform = api
+        .start_function(
+            env!("CARGO_BIN_EXE_transform"),
+            "loglift-transform",
+            &[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+                ("LOGLIFT_SPEC", &spec),
+                ("LOGLIFT_LAKE_BUCKET", "lake"),
+                (
+                    "LOGLIFT_LOADER_QUEUE",
+                    "http://127.0.0.1:9/123456789012/loader",
+                ),
+            ],
+        )
+        .expect("start the transform binary");
+    api.push_event("req-1", r#"{"Records":5}"#);
+    let posted = api.wait_posted(1, Duration::from_secs(60));
+    let [Posted::Error { request_id, body }] = posted.as_slice() else {
+        panic!("{posted:?}")
+    };
+    assert_eq!(request_id, "req-1");
+    let error: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(error["errorType"], "loglift::MalformedEvent", "{error}");
+    assert!(
+        error["errorMessage"].as_str().unwrap().contains("Records"),
+        "{error}"
+    );
+}

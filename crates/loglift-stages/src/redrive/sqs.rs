@@ -547,6 +547,8 @@ pub struct InspectedMessage {
     /// Seconds since it was first sent.
     pub age_seconds: Option<i64>,
     pub summary: BodySummary,
+    /// Message attributes as text: the value, with the data type when it is not `String`
+    /// (`<n bytes>` for binary ones).
     pub attributes: BTreeMap<String, String>,
     /// The recorded reason, when one of the failure queues has it.
     pub failure: Option<FailureReason>,
@@ -583,7 +585,11 @@ impl InspectedMessage {
             message_id: m.message_id,
             receive_count: m.receive_count,
             sent_at: m.sent_at,
-            attributes: m.attributes,
+            attributes: m
+                .attributes
+                .into_iter()
+                .map(|(name, a)| (name, a.to_string()))
+                .collect(),
             failure,
         }
     }
