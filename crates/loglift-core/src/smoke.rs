@@ -123,6 +123,7 @@ pub fn event(
             *value = Value::String(as_text(value));
         }
     }
+    hash_carries_tag(&pipeline.identity, &fields, tag, text).map_err(fail)?;
     let log_event_id = matches!(pipeline.identity, Identity::LogEventId).then_some(tag);
     let id = event_id(&pipeline.identity, &fields, log_event_id)
         .map_err(|r| fail(format!("no event id for a smoke event: {}", r.message)))?;
@@ -185,6 +186,7 @@ fn text_event(
             column.name
         ));
     }
+    hash_carries_tag(&pipeline.identity, &fields, tag, false)?;
     let log_event_id = matches!(pipeline.identity, Identity::LogEventId).then_some(tag);
     let id = event_id(&pipeline.identity, &fields, log_event_id)
         .map_err(|r| format!("no event id for a smoke event: {}", r.message))?;
@@ -194,6 +196,37 @@ fn text_event(
         fields,
         line: Some(line),
     })
+}
+
+/// A hash identity's id is unique to the run only if a hashed field holds the whole tag: with
+/// every hashed field truncated or typed (a number, a boolean), two runs would send the same id,
+/// and the cleanup, which deletes by id, could remove a real row of that id.
+fn hash_carries_tag(
+    identity: &Identity,
+    fields: &Map<String, Value>,
+    tag: &str,
+    flat: bool,
+) -> Result<(), String> {
+    let Identity::Hash(paths) = identity else {
+        return Ok(());
+    };
+    let carries = paths.iter().any(|path| {
+        let value = if flat {
+            fields.get(path.as_str())
+        } else {
+            crate::identity::lookup(fields, path)
+        };
+        value.is_some_and(|v| as_text(v).contains(tag))
+    });
+    if carries {
+        Ok(())
+    } else {
+        Err(format!(
+            "no hashed field of its identity ({}) can hold the whole smoke tag `{tag}`, so its \
+             smoke ids would not be unique to this run (and the cleanup deletes by id)",
+            paths.join(", ")
+        ))
+    }
 }
 
 /// An ALB access log line (the 29 fields every line has) whose request and trace id carry the
@@ -565,6 +598,21 @@ mod tests {
         let spec = Spec::parse(text).unwrap();
         let err = event(&spec.pipelines[0], "smoke-ab12cd34-0-0", "ab12cd34", now()).unwrap_err();
         assert!(err.to_string().contains("holds at most 8 bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_hash_identity_no_field_of_which_holds_the_tag_is_refused() {
+        // Every hashed field typed or too short: two runs would hash to the same id.
+        let text = "version: 1\npipelines:\n  - name: h\n    match: { stream: s }\n    format: json\n    table: t.h\n    identity: { hash: [n, code] }\n    columns:\n      - { name: n, type: integer, required: true }\n      - { name: code, type: string, max_bytes: 4, required: true }\n";
+        let spec = Spec::parse(text).unwrap();
+        let err = event(&spec.pipelines[0], "smoke-ab12cd34-0-0", "ab12cd34", now()).unwrap_err();
+        assert!(err.to_string().contains("whole smoke tag"), "{err}");
+        // One hashed field wide enough is all it takes.
+        let wide = text.replace("max_bytes: 4", "max_bytes: 64");
+        let spec = Spec::parse(&wide).unwrap();
+        let a = event(&spec.pipelines[0], "smoke-ab12cd34-0-0", "ab12cd34", now()).unwrap();
+        let b = event(&spec.pipelines[0], "smoke-ff12cd34-0-0", "ff12cd34", now()).unwrap();
+        assert_ne!(a.event_id, b.event_id);
     }
 
     #[test]

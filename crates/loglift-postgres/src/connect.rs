@@ -244,7 +244,7 @@ impl PgConnectOptions {
                 None => (Roots::Platform, false, requested),
             },
         };
-        let mode = effective_mode(requested, config.get_hosts());
+        let mode = effective_mode(requested, config.get_hosts(), config.get_hostaddrs());
         let check = Check::of(mode, explicit_ca);
         config.ssl_mode(mode.negotiation());
         let tls = check
@@ -364,12 +364,15 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The mode in effect: never TLS over Unix sockets; unless asked, `verify-full` for remote
-/// hosts and `disable` when every host is local.
-fn effective_mode(requested: Option<SslMode>, hosts: &[Host]) -> SslMode {
-    if hosts.iter().all(is_socket) {
+/// hosts and `disable` when every host is local. A `hostaddr` is where the connection really
+/// goes (the host name then only names the server for TLS), so every address must be loopback
+/// too: `host=localhost hostaddr=10.0.0.7` is remote.
+fn effective_mode(requested: Option<SslMode>, hosts: &[Host], addrs: &[IpAddr]) -> SslMode {
+    if addrs.is_empty() && hosts.iter().all(is_socket) {
         return SslMode::Disable;
     }
-    requested.unwrap_or(if hosts.iter().all(is_local) {
+    let local = hosts.iter().all(is_local) && addrs.iter().all(IpAddr::is_loopback);
+    requested.unwrap_or(if local {
         SslMode::Disable
     } else {
         SslMode::VerifyFull
@@ -557,6 +560,14 @@ mod tests {
             ("postgres://u@127.0.0.1:5432/loglift", SslMode::Disable),
             ("postgres://u@127.8.9.10/loglift", SslMode::Disable),
             ("postgres://u@[::1]:5432/loglift", SslMode::Disable),
+            (
+                "postgres://u@localhost/loglift?hostaddr=10.0.0.7",
+                SslMode::VerifyFull,
+            ),
+            (
+                "postgres://u@localhost/loglift?hostaddr=127.0.0.1",
+                SslMode::Disable,
+            ),
             (
                 "postgres://u@localhost,db.example.com/loglift",
                 SslMode::VerifyFull,

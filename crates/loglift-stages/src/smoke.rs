@@ -396,6 +396,8 @@ pub fn plan(
     let router = Router::new(spec);
     let mut plan = Plan::default();
     let mut reached = BTreeSet::new();
+    // Ids already planned, per table: the cleanup deletes by id, so two events may not share one.
+    let mut planned_ids = BTreeSet::new();
     for (i, entry) in entries.iter().enumerate() {
         let mut n = 0;
         let mut planned_any = false;
@@ -447,6 +449,13 @@ pub fn plan(
                         stream: entry.routing().unwrap_or_default(),
                     },
                 };
+                if !planned_ids.insert((pipeline.table.clone(), event.event_id.clone())) {
+                    refused = Some(format!(
+                        "two smoke events of `{}` would share the id {}",
+                        pipeline.name, event.event_id
+                    ));
+                    break;
+                }
                 match router.route(origin, Some(&event.fields)) {
                     Some(p) if p.name == pipeline.name => events.push(event),
                     Some(p) => {
@@ -919,7 +928,11 @@ where
                     }
                 }
             }
-            Err(e) => last_error = Some(e.to_string()),
+            // Without the last count a second copy could have come unseen: not a pass.
+            Err(e) => report.failures.push(format!(
+                "the final count of the smoke events in {table} failed, so exactly-once is \
+                 unproven: {e}"
+            )),
         }
     }
     report.waited_seconds = secs(began.elapsed());
