@@ -603,7 +603,7 @@ mod tests {
     #[test]
     fn a_hash_identity_no_field_of_which_holds_the_tag_is_refused() {
         // Every hashed field typed or too short: two runs would hash to the same id.
-        let text = "version: 1\npipelines:\n  - name: h\n    match: { stream: s }\n    format: json\n    table: t.h\n    identity: { hash: [n, code] }\n    columns:\n      - { name: n, type: integer, required: true }\n      - { name: code, type: string, max_bytes: 4, required: true }\n";
+        let text = "version: 1\npipelines:\n  - name: h\n    match: { stream: s }\n    format: json\n    table: t.h\n    identity: { hash: [n, code] }\n    columns:\n      - { name: n, type: int, required: true }\n      - { name: code, type: string, max_bytes: 4, required: true }\n";
         let spec = Spec::parse(text).unwrap();
         let err = event(&spec.pipelines[0], "smoke-ab12cd34-0-0", "ab12cd34", now()).unwrap_err();
         assert!(err.to_string().contains("whole smoke tag"), "{err}");
