@@ -370,6 +370,7 @@ pub fn check_transform(data: &[u8], shape: Shape, limits: transform::Limits) -> 
         kind,
         pipeline: pipeline(name),
         arrival: now(),
+        ingested_at: now(),
     };
     let priority = ["expedia", "booking", "hotels", "agoda"].map(str::to_owned);
     let ctx = Context {

@@ -591,6 +591,7 @@ async fn rows_copy_would_refuse_are_rejected_and_the_rest_loads() {
         kind: SourceKind::Landing,
         pipeline: &p,
         arrival: chrono::Utc::now(),
+        ingested_at: chrono::Utc::now(),
     };
     let priority: Vec<String> = ["expedia", "booking"].map(String::from).to_vec();
     let ctx = Context {

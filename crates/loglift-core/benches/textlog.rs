@@ -195,6 +195,10 @@ fn run(spec: &Spec, pipeline: &str, path: &Path, decompressed: u64) {
             .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
             .single()
             .unwrap(),
+        ingested_at: Utc
+            .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
+            .single()
+            .unwrap(),
     };
     let ctx = Context {
         layout: &layout,

@@ -77,6 +77,11 @@ pub struct SourceObject<'a> {
     /// The raw object's arrival hour, or the landing object's last-modified time: the partition
     /// of pipelines without event time, the `dt/hour` of reject files, the jobs' source date.
     pub arrival: DateTime<Utc>,
+    /// When the object arrived in the store (its Last-Modified, else the notification's event
+    /// time, else when transform read it): its rows' `ingested_at`, which orders a `replace`
+    /// pipeline's versions when it has no event time, so a file transformed late (a retry, a
+    /// redrive) never overwrites the rows of a file that arrived after it.
+    pub ingested_at: DateTime<Utc>,
 }
 
 impl SourceObject<'_> {
@@ -483,7 +488,7 @@ impl<'a> Run<'a> {
             curator,
             source_id: source.id(),
             source_object: format!("s3://{}/{}#{}", source.bucket, source.key, source.version),
-            ingested_at: timefmt::curated(ctx.now),
+            ingested_at: timefmt::curated(source.ingested_at),
             parts: Parts::default(),
             rejects: None,
             reject_part: 0,
@@ -838,6 +843,7 @@ mod tests {
             kind,
             pipeline: spec.pipeline(pipeline).unwrap(),
             arrival: now(),
+            ingested_at: now(),
         };
         let ctx = Context {
             layout: &layout,
@@ -943,6 +949,7 @@ mod tests {
                     kind: SourceKind::Raw,
                     pipeline: spec.pipeline("user_events").unwrap(),
                     arrival: now(),
+                    ingested_at: now(),
                 },
                 spec.version,
             )
@@ -1215,6 +1222,7 @@ mod tests {
             kind: SourceKind::Raw,
             pipeline: spec.pipeline("user_events").unwrap(),
             arrival: now(),
+            ingested_at: now(),
         };
         let ctx = Context {
             layout: &layout,

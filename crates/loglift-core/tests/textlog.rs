@@ -71,6 +71,7 @@ fn transform(
         kind,
         pipeline: spec.pipeline(pipeline).unwrap(),
         arrival: now(),
+        ingested_at: now(),
     };
     let ctx = Context {
         layout: &layout,

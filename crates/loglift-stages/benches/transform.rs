@@ -126,6 +126,7 @@ fn child(mode: &str, path: &Path) -> Result<(), String> {
                 kind: SourceKind::Raw,
                 pipeline,
                 arrival: now,
+                ingested_at: now,
             };
             let ctx = Context {
                 layout: &layout,

@@ -195,10 +195,8 @@ where
         Err(e) => return Err(port(e, "reading the object")),
     };
     let meta = opened.meta.clone();
-    let arrival = raw_hour
-        .or(meta.last_modified)
-        .or(object.event_time)
-        .unwrap_or(now);
+    let ingested_at = meta.last_modified.or(object.event_time).unwrap_or(now);
+    let arrival = raw_hour.unwrap_or(ingested_at);
     let version = meta.version_or_etag().to_owned();
     let job = Job {
         pipeline: pipeline.clone(),
@@ -212,6 +210,7 @@ where
         version,
         kind,
         arrival,
+        ingested_at,
     };
     let store = deps.store.clone();
     let handle = tokio::runtime::Handle::current();
@@ -322,6 +321,7 @@ struct Job {
     version: String,
     kind: SourceKind,
     arrival: DateTime<Utc>,
+    ingested_at: DateTime<Utc>,
 }
 
 impl Job {
@@ -336,6 +336,7 @@ impl Job {
                 .arrival
                 .duration_trunc(TimeDelta::hours(1))
                 .unwrap_or(self.arrival),
+            ingested_at: self.ingested_at,
         }
     }
 
