@@ -247,20 +247,25 @@ impl Local {
     async fn announce_raw(&self) -> usize {
         let objects = list(&self.store, &self.layout.raw.prefix).await;
         for meta in &objects {
-            let body = notification_body(
-                &meta.bucket,
-                &meta.key,
-                meta.size,
-                &meta.etag,
-                meta.version_id.as_deref(),
-                meta.last_modified,
-            );
-            self.queue()
-                .send(TRANSFORM, &OutgoingMessage::new(body))
-                .await
-                .unwrap();
+            self.announce(meta).await;
         }
         objects.len()
+    }
+
+    /// Announce one object on the transform queue, as its S3 notification would.
+    async fn announce(&self, meta: &ObjectMeta) {
+        let body = notification_body(
+            &meta.bucket,
+            &meta.key,
+            meta.size,
+            &meta.etag,
+            meta.version_id.as_deref(),
+            meta.last_modified,
+        );
+        self.queue()
+            .send(TRANSFORM, &OutgoingMessage::new(body))
+            .await
+            .unwrap();
     }
 
     /// Drain the transform queue, then the loader queue; returns what the loader did (summed)
@@ -1066,19 +1071,7 @@ async fn a_replace_file_transformed_late_never_overwrites_a_newer_one() {
     // The newer file first, then the older one (a retry of a failed first attempt, say).
     for key in [newer, older] {
         let meta = local.store.head(BUCKET, key).await.unwrap().unwrap();
-        let body = notification_body(
-            &meta.bucket,
-            &meta.key,
-            meta.size,
-            &meta.etag,
-            meta.version_id.as_deref(),
-            meta.last_modified,
-        );
-        local
-            .queue()
-            .send(TRANSFORM, &OutgoingMessage::new(body))
-            .await
-            .unwrap();
+        local.announce(&meta).await;
         let (_, failed) = local.drain().await;
         assert_eq!(failed, 0);
     }
