@@ -3,14 +3,13 @@
 //! mode's data directory with `--local`. Commands match on [`Backend`] and call the same generic
 //! stage function with either set of adapters.
 
-use chrono::{DateTime, Utc};
-use loglift_aws::redshift::{DataApiConfig, Target};
-use loglift_aws::{DataApi, KinesisReader, RedshiftWarehouse, S3Store, SecretsManager, SqsQueue};
-use loglift_core::spec::{Pipeline, Spec};
-use loglift_core::storage::{Layout, LoadBatch, LoadReport, Location};
-use loglift_ports::{LedgerSource, LedgerTable, PortResult, Warehouse};
-use loglift_postgres::{PgConnectOptions, PgWarehouse};
-use loglift_stages::config::{LoadConfig, RedshiftEndpoint, WarehouseTarget};
+use std::time::Duration;
+
+use loglift_aws::{KinesisReader, S3Store, SqsQueue};
+use loglift_core::spec::Spec;
+use loglift_core::storage::Layout;
+pub use loglift_runtime::warehouse::AnyWarehouse;
+use loglift_stages::config::{LoadConfig, RedriveConfig};
 use loglift_stages::status::WatchedQueue;
 
 use crate::local::{self, Local, LocalOpts};
@@ -108,15 +107,11 @@ impl Aws {
                 });
             }
         }
-        for dlq in std::env::var("LOGLIFT_DLQS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-        {
+        let redrive = RedriveConfig::from_env().map_err(|e| e.to_string())?;
+        for dlq in redrive.dlqs {
             queues.push(WatchedQueue {
-                label: loglift_aws::queue_name(dlq).to_owned(),
-                address: dlq.to_owned(),
+                label: loglift_aws::queue_name(&dlq).to_owned(),
+                address: dlq,
                 dead_letter: true,
             });
         }
@@ -127,53 +122,17 @@ impl Aws {
     }
 
     /// The warehouse the dedupe-loader loads, from the same variables (`LOGLIFT_WAREHOUSE`, …).
-    pub async fn warehouse(&self) -> Result<AwsWarehouse, String> {
+    pub async fn warehouse(&self) -> Result<AnyWarehouse, String> {
         let config = LoadConfig::from_env().map_err(|e| e.to_string())?;
-        Ok(match config.target {
-            WarehouseTarget::Redshift {
-                endpoint,
-                secret_arn,
-                database,
-                copy_role_arn,
-            } => {
-                let target = match endpoint {
-                    RedshiftEndpoint::Workgroup(workgroup) => Target::Serverless { workgroup },
-                    RedshiftEndpoint::Cluster { id, db_user } => Target::Cluster {
-                        cluster_id: id,
-                        db_user,
-                    },
-                };
-                let mut api = DataApiConfig::new(target, database);
-                api.secret_arn = secret_arn;
-                AwsWarehouse::Redshift(RedshiftWarehouse::new(
-                    DataApi::new(loglift_aws::data_api_client(&self.sdk), api),
-                    self.store.clone(),
-                    Location::new(self.layout.curated.bucket.clone(), config.manifest_prefix),
-                    copy_role_arn,
-                    config.load_timeout,
-                ))
-            }
-            WarehouseTarget::Postgres {
-                url,
-                secret_arn,
-                ca_file,
-            } => {
-                let secrets = SecretsManager::new(loglift_aws::secrets_client(&self.sdk));
-                let options = PgConnectOptions::resolve(
-                    url.as_deref(),
-                    secret_arn.as_deref(),
-                    ca_file.as_deref(),
-                    &secrets,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                AwsWarehouse::Postgres(
-                    PgWarehouse::connect_with(options, self.store.clone())
-                        .await
-                        .map_err(|e| e.to_string())?,
-                )
-            }
-        })
+        loglift_runtime::warehouse::connect(
+            &self.sdk,
+            &self.store,
+            &self.layout.curated.bucket,
+            config,
+            Duration::ZERO,
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -196,48 +155,4 @@ pub fn local_watched_queues() -> Vec<WatchedQueue> {
             ]
         })
         .collect()
-}
-
-/// The dedupe-loader's warehouse seen from the CLI: Redshift (Data API) or PostgreSQL.
-pub enum AwsWarehouse {
-    Redshift(RedshiftWarehouse<S3Store>),
-    Postgres(PgWarehouse<S3Store>),
-}
-
-impl Warehouse for AwsWarehouse {
-    async fn ensure_table(&self, pipeline: &Pipeline) -> PortResult<()> {
-        match self {
-            AwsWarehouse::Redshift(w) => w.ensure_table(pipeline).await,
-            AwsWarehouse::Postgres(w) => w.ensure_table(pipeline).await,
-        }
-    }
-    async fn load(&self, pipeline: &Pipeline, batch: &LoadBatch) -> PortResult<LoadReport> {
-        match self {
-            AwsWarehouse::Redshift(w) => w.load(pipeline, batch).await,
-            AwsWarehouse::Postgres(w) => w.load(pipeline, batch).await,
-        }
-    }
-    async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
-        match self {
-            AwsWarehouse::Redshift(w) => w.prune_ledger(before).await,
-            AwsWarehouse::Postgres(w) => w.prune_ledger(before).await,
-        }
-    }
-    async fn ledger_sources(
-        &self,
-        pipeline: &str,
-        from: &str,
-        to: &str,
-    ) -> PortResult<Vec<LedgerSource>> {
-        match self {
-            AwsWarehouse::Redshift(w) => w.ledger_sources(pipeline, from, to).await,
-            AwsWarehouse::Postgres(w) => w.ledger_sources(pipeline, from, to).await,
-        }
-    }
-    async fn ledger_tables(&self, since: DateTime<Utc>) -> PortResult<Vec<LedgerTable>> {
-        match self {
-            AwsWarehouse::Redshift(w) => w.ledger_tables(since).await,
-            AwsWarehouse::Postgres(w) => w.ledger_tables(since).await,
-        }
-    }
 }

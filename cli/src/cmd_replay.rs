@@ -349,11 +349,7 @@ async fn drain_local(local: &Local) -> Result<Drained, String> {
         drained.loader_messages += poll.received as u64;
         drained.failed_messages += poll.failed as u64;
         for (table, r) in tables.unwrap_or_default() {
-            let t = drained.tables.entry(table).or_default();
-            t.inserted += r.inserted;
-            t.replaced += r.replaced;
-            t.duplicates_skipped += r.duplicates_skipped;
-            t.objects_skipped += r.objects_skipped;
+            *drained.tables.entry(table).or_default() += &r;
         }
     }
     Ok(drained)

@@ -2,16 +2,15 @@
 //! (`loglift_stages::smoke`). This file parses the arguments, wires the AWS adapters, draws the
 //! bar and prints the report.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use loglift_aws::AwsStreamWriter;
-use loglift_ports::{EventRows, PortResult, SystemClock};
+use loglift_ports::SystemClock;
 use loglift_stages::smoke::{dry_run, smoke, AuditMode, DeploymentNames, SmokeDeps, SmokeOptions};
 
-use crate::backend::{AwsWarehouse, Backend, Where};
+use crate::backend::{Backend, Where};
 use crate::local::LocalOpts;
 use crate::progress::Bar;
 
@@ -74,25 +73,6 @@ pub struct SmokeArgs {
     /// The pipeline spec the deployment runs (default: the shipped spec/pipelines.yaml).
     #[arg(long, env = "LOGLIFT_SPEC")]
     pub spec: Option<PathBuf>,
-}
-
-impl EventRows for AwsWarehouse {
-    async fn count_events(
-        &self,
-        table: &str,
-        event_ids: &[String],
-    ) -> PortResult<BTreeMap<String, u64>> {
-        match self {
-            AwsWarehouse::Redshift(w) => w.count_events(table, event_ids).await,
-            AwsWarehouse::Postgres(w) => w.count_events(table, event_ids).await,
-        }
-    }
-    async fn delete_events(&self, table: &str, event_ids: &[String]) -> PortResult<u64> {
-        match self {
-            AwsWarehouse::Redshift(w) => w.delete_events(table, event_ids).await,
-            AwsWarehouse::Postgres(w) => w.delete_events(table, event_ids).await,
-        }
-    }
 }
 
 /// Exit 0 when every event reached its table exactly once (and the audit balances, with

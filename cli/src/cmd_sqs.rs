@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use loglift_aws::{queue_name, MoveTask, S3Store, SqsQueue, MAX_MOVE_RATE};
 use loglift_core::storage::Layout;
+use loglift_runtime::dlq::only_source;
 use loglift_stages::redrive::sqs::{self, Filter, InspectedMessage, MoveOptions};
 use loglift_stages::redrive::RedriveReport;
 use serde_json::json;
@@ -223,7 +224,7 @@ async fn redrive_async(args: RedriveArgs) -> Result<ExitCode, String> {
     }
     let to = match &args.to {
         Some(to) => queues.address(to).await?,
-        None => only_source(&args.dlq, queues.sources(&dlq).await?)?,
+        None => only_source(&args.dlq, queues.sources(&dlq).await?).map_err(|e| e.to_string())?,
     };
     let opts = MoveOptions {
         filter: args.filter.as_deref().cloned(),
@@ -257,20 +258,6 @@ async fn redrive_async(args: RedriveArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The one source queue of a DLQ, or an error naming the choices.
-fn only_source(dlq: &str, sources: Vec<String>) -> Result<String, String> {
-    match <[String; 1]>::try_from(sources) {
-        Ok([one]) => Ok(one),
-        Err(none) if none.is_empty() => Err(format!(
-            "no queue names {dlq} as its dead-letter queue: say where to move with --to"
-        )),
-        Err(several) => Err(format!(
-            "several queues dead-letter into {dlq} ({}): choose one with --to",
-            several.join(", ")
-        )),
-    }
 }
 
 fn format_report(from: &str, to: &str, report: &RedriveReport) -> String {
@@ -581,14 +568,6 @@ mod tests {
         assert_eq!(cancel.cancel.as_deref(), Some("h"));
         let start = parse(&["q", "--native", "--to", "src", "--rate", "50"]).unwrap();
         assert_eq!((start.to.as_deref(), start.rate), (Some("src"), Some(50.0)));
-    }
-
-    #[test]
-    fn one_source_or_a_clear_error() {
-        assert_eq!(only_source("d", vec!["s".into()]), Ok("s".to_owned()));
-        assert!(only_source("d", vec![]).unwrap_err().contains("--to"));
-        let err = only_source("d", vec!["a".into(), "b".into()]).unwrap_err();
-        assert!(err.contains("a, b") && err.contains("--to"), "{err}");
     }
 
     #[test]

@@ -109,14 +109,9 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 
 /// `s3://bucket/prefix` → `(bucket, prefix)`.
 fn parse_s3_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("s3://")
+    let u = loglift_core::address::S3Url::parse(url)
         .ok_or_else(|| format!("expected s3://bucket/prefix, got {url:?}"))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(format!("no bucket in {url:?}"));
-    }
-    Ok((bucket.to_owned(), prefix.to_owned()))
+    Ok((u.bucket.to_owned(), u.key.to_owned()))
 }
 
 /// Local mode's streams: there are none, so a range can only be replayed from a kept payload.

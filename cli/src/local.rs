@@ -559,11 +559,7 @@ pub async fn run(
     }
     for loaded in loads {
         for (table, r) in loaded.tables {
-            let t = summary.tables.entry(table).or_default();
-            t.inserted += r.inserted;
-            t.replaced += r.replaced;
-            t.duplicates_skipped += r.duplicates_skipped;
-            t.objects_skipped += r.objects_skipped;
+            *summary.tables.entry(table).or_default() += &r;
         }
     }
     summary.failed_messages = failed + load_failed;

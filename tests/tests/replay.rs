@@ -319,10 +319,7 @@ impl Local {
                 break;
             }
             for r in report.unwrap_or_default().values() {
-                total.inserted += r.inserted;
-                total.replaced += r.replaced;
-                total.duplicates_skipped += r.duplicates_skipped;
-                total.objects_skipped += r.objects_skipped;
+                total += r;
             }
         }
         (total, failed)

@@ -384,19 +384,7 @@ fn is_url(s: &str) -> bool {
     s.starts_with("https://") || s.starts_with("http://")
 }
 
-/// The queue name at the end of a queue URL (`https://sqs.…/123/name` → `name`); anything else
-/// is taken for a name already.
-pub fn queue_name(name_or_url: &str) -> &str {
-    if is_url(name_or_url) {
-        name_or_url
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or(name_or_url)
-    } else {
-        name_or_url
-    }
-}
+pub use loglift_core::address::queue_name;
 
 /// A port attribute as SQS takes it: bytes as `BinaryValue`, text as `StringValue`, the data
 /// type (custom suffix included) unchanged.
@@ -578,11 +566,5 @@ mod tests {
         );
         assert_eq!(arn_account_and_name("arn:aws:sns:us-east-1:1:t"), None);
         assert_eq!(arn_account_and_name("arn:aws:sqs:us-east-1:1:"), None);
-        assert_eq!(
-            queue_name("https://sqs.us-east-1.amazonaws.com/123456789012/loglift-transform"),
-            "loglift-transform"
-        );
-        assert_eq!(queue_name("http://127.0.0.1:5055/123456789012/q/"), "q");
-        assert_eq!(queue_name("transform-dlq"), "transform-dlq");
     }
 }

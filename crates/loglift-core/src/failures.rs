@@ -36,7 +36,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::spec::TimeFormat;
 use crate::storage::Layout;
+use crate::timefmt;
 use crate::wire::{name_from_arn, KinesisBatch, WireError};
 
 /// A failure record that cannot be read.
@@ -90,34 +92,16 @@ fn from_value<W: for<'de> Deserialize<'de>>(
 /// A time as JSON: an ISO-8601 / RFC 3339 string, or epoch time as a number or a string of
 /// digits (milliseconds from 10^11 up, seconds below: no real timestamp is ambiguous).
 fn time_of(value: &Value) -> Result<Option<DateTime<Utc>>, String> {
-    let epoch = |x: f64| -> Result<DateTime<Utc>, String> {
-        let millis = if x.abs() >= 1e11 { x } else { x * 1000.0 };
-        let rounded = millis.round();
-        // ±2^53 ms: beyond any real timestamp, within exact f64 integers.
-        if !rounded.is_finite() || rounded.abs() >= 9_007_199_254_740_992.0 {
-            return Err(format!("{x} is out of range"));
-        }
-        DateTime::from_timestamp_millis(rounded as i64)
-            .ok_or_else(|| format!("{x} is out of range"))
-    };
-    match value {
-        Value::Null => Ok(None),
+    let time = match value {
+        Value::Null => return Ok(None),
         Value::Number(n) => n
             .as_f64()
-            .ok_or_else(|| format!("{n} is not a representable number"))
-            .and_then(epoch)
-            .map(Some),
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
-            s.parse::<f64>()
-                .map_err(|_| format!("{s:?} is not a number"))
-                .and_then(epoch)
-                .map(Some)
-        }
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| format!("{s:?} is neither epoch time nor RFC 3339")),
-        other => Err(format!("expected a time, found {other}")),
-    }
+            .ok_or("not a representable number")
+            .and_then(|x| timefmt::epoch(x, TimeFormat::Auto)),
+        Value::String(s) => timefmt::epoch_or_rfc3339(s, TimeFormat::Auto),
+        other => return Err(format!("expected a time, found {other}")),
+    };
+    time.map(Some).map_err(|e| format!("{value}: {e}"))
 }
 
 /// A count as a number or a string of digits.

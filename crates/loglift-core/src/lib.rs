@@ -9,6 +9,7 @@
 //! [`reject::RejectRecord`] with its position and a stable reason code. [`metrics`] formats the
 //! Embedded Metric Format lines every function prints.
 
+pub mod address;
 pub mod compress;
 pub mod curate;
 pub mod cwlogs;

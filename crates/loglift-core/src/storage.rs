@@ -349,6 +349,15 @@ pub struct LoadReport {
     pub objects_skipped: u64,
 }
 
+impl std::ops::AddAssign<&LoadReport> for LoadReport {
+    fn add_assign(&mut self, other: &LoadReport) {
+        self.inserted += other.inserted;
+        self.replaced += other.replaced;
+        self.duplicates_skipped += other.duplicates_skipped;
+        self.objects_skipped += other.objects_skipped;
+    }
+}
+
 /// One S3 → SQS notification filter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationFilter {

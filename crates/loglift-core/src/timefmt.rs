@@ -48,19 +48,35 @@ pub fn parse_str(s: &str, format: TimeFormat) -> Option<DateTime<Utc>> {
 }
 
 fn from_epoch(n: f64, format: TimeFormat) -> Option<DateTime<Utc>> {
-    if !n.is_finite() {
-        return None;
-    }
+    epoch(n, format).ok()
+}
+
+/// Epoch time: seconds or milliseconds as `format` says (`Auto`: milliseconds from 10^11 up,
+/// seconds below — no real timestamp is ambiguous).
+pub fn epoch(n: f64, format: TimeFormat) -> Result<DateTime<Utc>, &'static str> {
     let millis = match format {
         TimeFormat::EpochMillis => n,
         TimeFormat::EpochSeconds => n * 1000.0,
         TimeFormat::Auto | TimeFormat::Rfc3339 if n.abs() >= MILLIS_THRESHOLD => n,
         TimeFormat::Auto | TimeFormat::Rfc3339 => n * 1000.0,
     };
-    if millis.abs() > 8.0e15 {
-        return None;
+    // ±8·10^15 ms is ±250,000 years: beyond any real timestamp, within exact f64 integers.
+    if !millis.is_finite() || millis.abs() > 8.0e15 {
+        return Err("out of range");
     }
-    DateTime::from_timestamp_millis(millis.round() as i64)
+    DateTime::from_timestamp_millis(millis.round() as i64).ok_or("out of range")
+}
+
+/// Text that is epoch time (digits and a dot, read as [`epoch`] reads numbers) or RFC 3339: the
+/// stamps AWS payloads and DLQ bodies carry.
+pub fn epoch_or_rfc3339(s: &str, format: TimeFormat) -> Result<DateTime<Utc>, &'static str> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        epoch(s.parse().map_err(|_| "not a number")?, format)
+    } else {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| "neither epoch time nor RFC 3339")
+    }
 }
 
 /// The curated form: `2020-06-01 00:00:24.000000`.

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::reject::{Reason, Rejection};
+use crate::spec::TimeFormat;
+use crate::timefmt;
 
 /// Lambda's cap on a synchronous invocation's response (and request): 6 MB.
 pub const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
@@ -227,28 +229,16 @@ impl Stamp {
     }
 
     fn to_datetime(&self, unit: Unit) -> Result<DateTime<Utc>, &'static str> {
-        let scale = match unit {
-            Unit::Millis => 1.0,
-            Unit::Seconds => 1000.0,
+        let format = match unit {
+            Unit::Millis => TimeFormat::EpochMillis,
+            Unit::Seconds => TimeFormat::EpochSeconds,
         };
-        let millis = match (self, unit) {
-            (Stamp::Number(n), Unit::Millis) if n.is_i64() => n.as_i64().ok_or("out of range")?,
-            (Stamp::Number(n), _) => {
-                float_millis(n.as_f64().ok_or("not a representable number")? * scale)?
+        match self {
+            Stamp::Number(n) => {
+                timefmt::epoch(n.as_f64().ok_or("not a representable number")?, format)
             }
-            (Stamp::Text(s), _)
-                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
-            {
-                let x: f64 = s.parse().map_err(|_| "not a number")?;
-                float_millis(x * scale)?
-            }
-            (Stamp::Text(s), _) => {
-                return DateTime::parse_from_rfc3339(s)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| "neither epoch time nor RFC 3339");
-            }
-        };
-        DateTime::from_timestamp_millis(millis).ok_or("out of range")
+            Stamp::Text(s) => timefmt::epoch_or_rfc3339(s, format),
+        }
     }
 }
 
@@ -259,17 +249,6 @@ enum Unit {
     Millis,
     /// Kinesis event source: epoch seconds with a fraction.
     Seconds,
-}
-
-fn float_millis(x: f64) -> Result<i64, &'static str> {
-    // ±2^53 ms is ±285,000 years: beyond any real timestamp, within exact f64 integers.
-    const LIMIT: f64 = 9_007_199_254_740_992.0;
-    let rounded = x.round();
-    if rounded.is_finite() && rounded.abs() < LIMIT {
-        Ok(rounded as i64)
-    } else {
-        Err("out of range")
-    }
 }
 
 impl Subsequence {

@@ -795,10 +795,8 @@ fn prefix_end(prefix: &str) -> String {
 
 /// `s3://bucket/key#version` → (bucket, key).
 fn split_source_object(source_object: &str) -> Option<(String, String)> {
-    let rest = source_object.strip_prefix("s3://")?;
-    let (object, _version) = rest.rsplit_once('#')?;
-    let (bucket, key) = object.split_once('/')?;
-    Some((bucket.to_owned(), key.to_owned()))
+    let url = loglift_core::address::S3Url::parse_versioned(source_object)?;
+    Some((url.bucket.to_owned(), url.key.to_owned()))
 }
 
 /// What a DLQ message is about.

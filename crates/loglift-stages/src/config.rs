@@ -47,22 +47,22 @@ pub enum SpecSource {
 impl SpecSource {
     /// `s3://bucket/key` or a path.
     pub fn parse(value: &str) -> Result<SpecSource, ConfigError> {
-        match value.strip_prefix("s3://") {
-            Some(rest) => match rest.split_once('/') {
-                Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
-                    Ok(SpecSource::S3 {
-                        bucket: bucket.to_owned(),
-                        key: key.to_owned(),
-                    })
-                }
-                _ => Err(ConfigError::Invalid {
-                    name: "LOGLIFT_SPEC",
-                    value: value.to_owned(),
-                    reason: "expected s3://bucket/key".into(),
-                }),
-            },
-            None if value.is_empty() => Err(spec_missing()),
-            None => Ok(SpecSource::Path(value.into())),
+        if value.is_empty() {
+            return Err(spec_missing());
+        }
+        if !value.starts_with("s3://") {
+            return Ok(SpecSource::Path(value.into()));
+        }
+        match loglift_core::address::S3Url::parse(value) {
+            Some(url) if !url.key.is_empty() => Ok(SpecSource::S3 {
+                bucket: url.bucket.to_owned(),
+                key: url.key.to_owned(),
+            }),
+            _ => Err(ConfigError::Invalid {
+                name: "LOGLIFT_SPEC",
+                value: value.to_owned(),
+                reason: "expected s3://bucket/key".into(),
+            }),
         }
     }
 

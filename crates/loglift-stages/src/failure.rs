@@ -6,8 +6,39 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use loglift_core::storage::Layout;
 use loglift_core::wire::SqsMessage;
-use loglift_ports::ObjectStore;
+use loglift_ports::{ObjectStore, PortError};
 use serde_json::json;
+
+/// Why a queue message failed, and what becomes of it: transform and the loader share it.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageFailure {
+    /// A hiccup (S3, SQS, the warehouse, a broken stream): the message returns to its queue.
+    #[error("{0}")]
+    Retry(String),
+    /// Will fail every time: its reason is recorded and it is left for the DLQ.
+    #[error("{0}")]
+    Poison(String),
+}
+
+impl MessageFailure {
+    /// A port error by its disposition, with `what` the step that met it.
+    pub fn at(what: &str, e: &PortError) -> MessageFailure {
+        MessageFailure::of(e, format!("{what}: {e}"))
+    }
+
+    /// A port error by its disposition, as it reads.
+    pub fn from_port(e: &PortError) -> MessageFailure {
+        MessageFailure::of(e, e.to_string())
+    }
+
+    fn of(e: &PortError, reason: String) -> MessageFailure {
+        if e.is_retryable() {
+            MessageFailure::Retry(reason)
+        } else {
+            MessageFailure::Poison(reason)
+        }
+    }
+}
 
 /// Record the reason (best effort: the message itself still reaches the DLQ).
 pub async fn record<S: ObjectStore>(

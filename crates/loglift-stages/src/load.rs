@@ -19,6 +19,7 @@ use loglift_core::storage::{Layout, LoadBatch, LoadReport, LoaderMessage};
 use loglift_core::wire::{BatchItemFailures, SqsBatch, SqsMessage, WireError};
 use loglift_ports::{Clock, ObjectStore, PortError, Warehouse};
 
+use crate::failure::MessageFailure;
 use crate::obs::Tally;
 
 /// What the load handler needs.
@@ -60,11 +61,7 @@ pub struct LoadTally {
 
 impl LoadTally {
     fn add(&mut self, pipeline: &str, table: &str, report: &LoadReport, rows_in: u64) {
-        let total = self.tables.entry(table.to_owned()).or_default();
-        total.inserted += report.inserted;
-        total.replaced += report.replaced;
-        total.duplicates_skipped += report.duplicates_skipped;
-        total.objects_skipped += report.objects_skipped;
+        *self.tables.entry(table.to_owned()).or_default() += report;
         let c = self.tally.pipeline(pipeline);
         c.records_in += rows_in;
         c.records_out += report.inserted + report.replaced;
@@ -74,20 +71,6 @@ impl LoadTally {
 
 /// One table's messages and their pipeline.
 type Group<'s, 'b> = (&'s Pipeline, Vec<(&'b SqsMessage, LoaderMessage)>);
-
-/// Why a message failed.
-enum Failure {
-    Retry(String),
-    Poison(String),
-}
-
-fn from_port(e: &PortError) -> Failure {
-    if e.is_retryable() {
-        Failure::Retry(e.to_string())
-    } else {
-        Failure::Poison(e.to_string())
-    }
-}
 
 /// Handle one SQS event of loader messages.
 pub async fn handle_sqs<W: Warehouse, S: ObjectStore, C: Clock>(
@@ -114,7 +97,7 @@ pub async fn handle_sqs<W: Warehouse, S: ObjectStore, C: Clock>(
     }
     for (table, (pipeline, messages)) in &groups {
         if let Err(e) = ensure(deps, pipeline).await {
-            let failure = from_port(&e);
+            let failure = MessageFailure::from_port(&e);
             for (m, _) in messages {
                 fail(deps, m, &failure, &mut failed).await;
             }
@@ -139,13 +122,13 @@ pub async fn handle_sqs<W: Warehouse, S: ObjectStore, C: Clock>(
                     "Loaded"
                 );
             }
-            Err(Failure::Retry(reason)) => {
+            Err(MessageFailure::Retry(reason)) => {
                 tracing::warn!(%table, %reason, "Load left for a retry");
                 for (m, _) in messages {
                     failed.push(m.message_id.clone());
                 }
             }
-            Err(Failure::Poison(reason)) if messages.len() > 1 => {
+            Err(MessageFailure::Poison(reason)) if messages.len() > 1 => {
                 // Find the bad message: load each alone (the good ones commit; the ledger makes
                 // any that already committed a no-op).
                 tracing::warn!(%table, %reason, "Load rejected; loading its messages one at a time");
@@ -175,7 +158,7 @@ async fn load_group<W: Warehouse, S, C>(
     pipeline: &Pipeline,
     table: &str,
     messages: &[(&SqsMessage, LoaderMessage)],
-) -> Result<LoadReport, Failure> {
+) -> Result<LoadReport, MessageFailure> {
     // The highest receive count: a retry after a FAILED or ABORTED statement submits under a
     // new Data API ClientToken (the same token would return the failed statement again).
     let attempt = messages
@@ -191,7 +174,7 @@ async fn load_group<W: Warehouse, S, C>(
     deps.warehouse
         .load(pipeline, &batch)
         .await
-        .map_err(|e| from_port(&e))
+        .map_err(|e| MessageFailure::from_port(&e))
 }
 
 fn parse<'s>(
@@ -266,14 +249,14 @@ async fn prune<W: Warehouse, S, C: Clock>(deps: &LoadDeps<W, S, C>) {
 async fn fail<W, S: ObjectStore, C: Clock>(
     deps: &LoadDeps<W, S, C>,
     message: &SqsMessage,
-    failure: &Failure,
+    failure: &MessageFailure,
     failed: &mut Vec<String>,
 ) {
     match failure {
-        Failure::Retry(reason) => {
+        MessageFailure::Retry(reason) => {
             tracing::warn!(message_id = %message.message_id, %reason, "Message left for a retry");
         }
-        Failure::Poison(reason) => record_failure(deps, message, reason).await,
+        MessageFailure::Poison(reason) => record_failure(deps, message, reason).await,
     }
     failed.push(message.message_id.clone());
 }

@@ -957,7 +957,7 @@ where
         look.extend(deps.dlqs.iter().map(|d| {
             format!(
                 "`loglift dlq inspect {}`",
-                d.trim_end_matches('/').rsplit('/').next().unwrap_or(d)
+                loglift_core::address::queue_name(d)
             )
         }));
         look.push(format!(

@@ -25,6 +25,7 @@ use loglift_core::wire::{BatchItemFailures, SqsBatch, SqsMessage, WireError};
 use loglift_ports::{Clock, ConfigLookup, ObjectStore, OutgoingMessage, PortError, Queue};
 use tokio_util::io::SyncIoBridge;
 
+use crate::failure::MessageFailure;
 use crate::obs::Tally;
 use crate::priority::PriorityCache;
 
@@ -40,25 +41,6 @@ pub struct TransformDeps<S, Q, C, L: ConfigLookup> {
     pub loader_queue: String,
     pub limits: Limits,
     pub priorities: PriorityCache<L>,
-}
-
-/// Why a message failed.
-#[derive(Debug, thiserror::Error)]
-enum MessageError {
-    /// Retry: S3 or SQS hiccup, a broken stream.
-    #[error("{0}")]
-    Retry(String),
-    /// Will fail every time: recorded and left for the DLQ.
-    #[error("{0}")]
-    Poison(String),
-}
-
-fn port(e: PortError, what: &str) -> MessageError {
-    if e.is_retryable() {
-        MessageError::Retry(format!("{what}: {e}"))
-    } else {
-        MessageError::Poison(format!("{what}: {e}"))
-    }
 }
 
 /// Handle one SQS event. A malformed event (not the SQS shape) fails the invocation.
@@ -78,11 +60,11 @@ where
     for message in &batch.messages {
         match handle_message(deps, message, &mut tally).await {
             Ok(()) => {}
-            Err(MessageError::Retry(reason)) => {
+            Err(MessageFailure::Retry(reason)) => {
                 tracing::warn!(message_id = %message.message_id, %reason, "Message left for a retry");
                 failed.push(message.message_id.clone());
             }
-            Err(MessageError::Poison(reason)) => {
+            Err(MessageFailure::Poison(reason)) => {
                 record_failure(deps, message, &reason).await;
                 failed.push(message.message_id.clone());
             }
@@ -111,7 +93,7 @@ async fn handle_message<S, Q, C, L>(
     deps: &TransformDeps<S, Q, C, L>,
     message: &SqsMessage,
     tally: &mut Tally,
-) -> Result<(), MessageError>
+) -> Result<(), MessageFailure>
 where
     S: ObjectStore + Clone + 'static,
     Q: Queue,
@@ -119,7 +101,7 @@ where
     L: ConfigLookup,
 {
     let notification = s3event::parse_body(&message.body)
-        .map_err(|e| MessageError::Poison(format!("not an S3 event notification: {e}")))?;
+        .map_err(|e| MessageFailure::Poison(format!("not an S3 event notification: {e}")))?;
     if notification.test_event {
         tracing::info!(message_id = %message.message_id, "Acknowledged s3:TestEvent");
     }
@@ -140,16 +122,16 @@ fn classify<'s>(
     spec: &'s Spec,
     layout: &Layout,
     object: &ObjectCreated,
-) -> Result<Option<Classified<'s>>, MessageError> {
+) -> Result<Option<Classified<'s>>, MessageFailure> {
     if let Some(relative) = layout.raw.relative(&object.bucket, &object.key) {
         let (name, hour) = parse_arrival_partition(relative).ok_or_else(|| {
-            MessageError::Poison(format!(
+            MessageFailure::Poison(format!(
                 "raw object s3://{}/{} is not under pipeline=<p>/dt=<date>/hour=<HH>/",
                 object.bucket, object.key
             ))
         })?;
         let pipeline = spec.pipeline(&name).ok_or_else(|| {
-            MessageError::Poison(format!(
+            MessageFailure::Poison(format!(
                 "raw object s3://{}/{} belongs to pipeline `{name}`, which the spec (version {}) does not declare",
                 object.bucket, object.key, spec.version
             ))
@@ -172,7 +154,7 @@ async fn handle_object<S, Q, C, L>(
     deps: &TransformDeps<S, Q, C, L>,
     object: &ObjectCreated,
     tally: &mut Tally,
-) -> Result<(), MessageError>
+) -> Result<(), MessageFailure>
 where
     S: ObjectStore + Clone + 'static,
     Q: Queue,
@@ -192,7 +174,7 @@ where
             tally.pipeline(&pipeline.name).dropped += 1;
             return Ok(());
         }
-        Err(e) => return Err(port(e, "reading the object")),
+        Err(e) => return Err(MessageFailure::at("reading the object", &e)),
     };
     let meta = opened.meta.clone();
     let ingested_at = meta.last_modified.or(object.event_time).unwrap_or(now);
@@ -228,23 +210,25 @@ where
         (job, outcome)
     })
     .await
-    .map_err(|e| MessageError::Retry(format!("the transform task stopped: {e}")))?;
+    .map_err(|e| MessageFailure::Retry(format!("the transform task stopped: {e}")))?;
     let (job, outcome) = result;
     let outcome = outcome.map_err(|e| match e {
-        TransformError::Read(e) => MessageError::Retry(format!(
+        TransformError::Read(e) => MessageFailure::Retry(format!(
             "reading s3://{}/{}: {e}",
             object.bucket, object.key
         )),
-        TransformError::Sink { key, source } => port(source, &format!("writing {key}")),
+        TransformError::Sink { key, source } => {
+            MessageFailure::at(&format!("writing {key}"), &source)
+        }
     })?;
     count(tally, &job.pipeline.name, &outcome, now);
     if let Some(message) = outcome.loader_message(&job.source(), deps.spec.version) {
         let body = serde_json::to_string(&message)
-            .map_err(|e| MessageError::Poison(format!("loader message: {e}")))?;
+            .map_err(|e| MessageFailure::Poison(format!("loader message: {e}")))?;
         deps.queue
             .send(&deps.loader_queue, &OutgoingMessage::new(body))
             .await
-            .map_err(|e| port(e, "sending the loader message"))?;
+            .map_err(|e| MessageFailure::at("sending the loader message", &e))?;
     }
     tracing::info!(
         pipeline = %job.pipeline.name,
@@ -267,7 +251,7 @@ async fn resolve_priority<S, Q, C, L: ConfigLookup>(
     deps: &TransformDeps<S, Q, C, L>,
     pipeline: &Pipeline,
     now: DateTime<Utc>,
-) -> Result<Vec<String>, MessageError> {
+) -> Result<Vec<String>, MessageFailure> {
     for job in &pipeline.jobs {
         if let loglift_core::spec::Job::ConsolidateByPriority { priority, .. } = job {
             return match priority {
@@ -276,7 +260,7 @@ async fn resolve_priority<S, Q, C, L: ConfigLookup>(
                     .priorities
                     .resolve(source, now)
                     .await
-                    .map_err(|e| port(e, "reading the partner priority list")),
+                    .map_err(|e| MessageFailure::at("reading the partner priority list", &e)),
             };
         }
     }

@@ -6,12 +6,9 @@
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use loglift_aws::redshift::{DataApiConfig, Target};
-use loglift_aws::{DataApi, RedshiftWarehouse, S3Store, SecretsManager};
-use loglift_core::storage::Location;
+use loglift_aws::S3Store;
 use loglift_ports::{Clock, SystemClock, Warehouse};
-use loglift_postgres::{PgConnectOptions, PgWarehouse};
-use loglift_stages::config::{CommonConfig, LoadConfig, RedshiftEndpoint, WarehouseTarget};
+use loglift_stages::config::{CommonConfig, LoadConfig};
 use loglift_stages::diagnostic::Failure;
 use loglift_stages::load::{handle_sqs, LoadDeps};
 use loglift_stages::obs::{init_or_exit, MetricsId};
@@ -30,66 +27,19 @@ async fn main() -> Result<(), Error> {
     let store = S3Store::new(loglift_aws::s3_client(&sdk));
     let spec = init_or_exit(common.load_spec(&store).await);
     let retention = chrono::TimeDelta::days(config.ledger_retention_days);
-    match config.target {
-        WarehouseTarget::Redshift {
-            endpoint,
-            secret_arn,
-            database,
-            copy_role_arn,
-        } => {
-            let warehouse = RedshiftWarehouse::new(
-                DataApi::new(
-                    loglift_aws::data_api_client(&sdk),
-                    data_api_config(endpoint, secret_arn, database),
-                ),
-                store.clone(),
-                Location::new(common.layout.curated.bucket.clone(), config.manifest_prefix),
-                copy_role_arn,
-                config.load_timeout.saturating_sub(DEADLINE_MARGIN),
-            );
-            let mut deps = LoadDeps::new(spec, common.layout, warehouse, store, SystemClock);
-            deps.ledger_retention = retention;
-            serve(deps, &metrics).await
-        }
-        WarehouseTarget::Postgres {
-            url,
-            secret_arn,
-            ca_file,
-        } => {
-            let secrets = SecretsManager::new(loglift_aws::secrets_client(&sdk));
-            let options = init_or_exit(
-                PgConnectOptions::resolve(
-                    url.as_deref(),
-                    secret_arn.as_deref(),
-                    ca_file.as_deref(),
-                    &secrets,
-                )
-                .await,
-            );
-            let warehouse = init_or_exit(PgWarehouse::connect_with(options, store.clone()).await);
-            let mut deps = LoadDeps::new(spec, common.layout, warehouse, store, SystemClock);
-            deps.ledger_retention = retention;
-            serve(deps, &metrics).await
-        }
-    }
-}
-
-/// The configured endpoint as the Data API addresses it.
-fn data_api_config(
-    endpoint: RedshiftEndpoint,
-    secret_arn: Option<String>,
-    database: String,
-) -> DataApiConfig {
-    let target = match endpoint {
-        RedshiftEndpoint::Workgroup(workgroup) => Target::Serverless { workgroup },
-        RedshiftEndpoint::Cluster { id, db_user } => Target::Cluster {
-            cluster_id: id,
-            db_user,
-        },
-    };
-    let mut config = DataApiConfig::new(target, database);
-    config.secret_arn = secret_arn;
-    config
+    let warehouse = init_or_exit(
+        loglift_runtime::warehouse::connect(
+            &sdk,
+            &store,
+            &common.layout.curated.bucket,
+            config,
+            DEADLINE_MARGIN,
+        )
+        .await,
+    );
+    let mut deps = LoadDeps::new(spec, common.layout, warehouse, store, SystemClock);
+    deps.ledger_retention = retention;
+    serve(deps, &metrics).await
 }
 
 async fn serve<W: Warehouse>(

@@ -22,14 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = S3Store::new(loglift_aws::s3_client(&sdk));
     let queue = SqsQueue::new(loglift_aws::sqs_client(&sdk));
     let spec = init_or_exit(common.load_spec(&store).await);
-    let mut dlqs = Vec::new();
-    for dlq in &config.dlqs {
-        let sources = init_or_exit(queue.dead_letter_sources(dlq).await);
-        match sources.as_slice() {
-            [source] => dlqs.push((dlq.clone(), source.clone())),
-            _ => tracing::warn!(dlq, sources = sources.len(), "Dead-letter queue without exactly one source queue: {{\"source\":\"dlqs\"}} skips it; redrive it with an explicit target"),
-        }
-    }
+    let dlqs = init_or_exit(loglift_runtime::dlq::pair_dlqs(&queue, &config.dlqs).await);
     let deps = RedriveDeps {
         ingest: IngestDeps::new(spec, common.layout, store, SystemClock),
         streams: KinesisReader::new(loglift_aws::kinesis_client(&sdk)),

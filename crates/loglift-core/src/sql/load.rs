@@ -488,16 +488,13 @@ fn measured(role: Role, sql: String, measure: Measure) -> Statement {
 }
 
 fn check_s3_url(url: &str) -> Result<String, SqlError> {
-    let ok = url
-        .strip_prefix("s3://")
-        .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(bucket, key)| {
-            !key.is_empty()
-                && (3..=63).contains(&bucket.len())
-                && bucket
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-        });
+    let ok = crate::address::S3Url::parse(url).is_some_and(|u| {
+        !u.key.is_empty()
+            && (3..=63).contains(&u.bucket.len())
+            && u.bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    });
     if !ok {
         return Err(SqlError::Literal {
             what: "manifest URL",

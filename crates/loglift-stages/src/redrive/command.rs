@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use loglift_core::address::{queue_name, S3Url};
 use loglift_ports::{Clock, ObjectStore, PortError, Queue, StreamReader};
 use serde::Deserialize;
 
@@ -161,7 +162,7 @@ where
         }
         Command::Kinesis { queue, s3, options } => match (s3, queue.or_else(|| deps.kinesis_failure_queue.clone())) {
             (Some(url), _) => {
-                let (bucket, prefix) = split_s3_url(&url).ok_or_else(|| {
+                let S3Url { bucket, key: prefix, .. } = S3Url::parse(&url).ok_or_else(|| {
                     invalid(format!("\"s3\" must be s3://bucket/prefix, not {url}"))
                 })?;
                 Ok(redrive_kinesis_objects(
@@ -213,22 +214,6 @@ fn replay_deps<S, Q, R, C>(deps: &RedriveDeps<S, Q, R, C>) -> ReplayDeps<'_, S, 
         queue: &deps.queue,
         transform_queue: &deps.transform_queue,
     }
-}
-
-/// The last path segment of a queue URL (a name stays a name).
-fn queue_name(address: &str) -> &str {
-    address
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or(address)
-}
-
-/// `s3://bucket/prefix` → (bucket, prefix).
-fn split_s3_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("s3://")?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    (!bucket.is_empty()).then_some((bucket, prefix))
 }
 
 #[cfg(test)]
@@ -293,13 +278,5 @@ mod tests {
             let e = Command::parse(json).unwrap_err().to_string();
             assert!(e.contains(want), "{}: {e}", String::from_utf8_lossy(json));
         }
-    }
-
-    #[test]
-    fn s3_urls_split_into_bucket_and_prefix() {
-        assert_eq!(split_s3_url("s3://b/p/q/"), Some(("b", "p/q/")));
-        assert_eq!(split_s3_url("s3://b"), Some(("b", "")));
-        assert_eq!(split_s3_url("s3:///p"), None);
-        assert_eq!(split_s3_url("https://b/p"), None);
     }
 }
