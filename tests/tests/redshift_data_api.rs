@@ -532,7 +532,9 @@ async fn copy_loads_gzip_json_lines_listed_in_a_manifest() {
         .run_batch(&batch, &client_token("copy", 1), soon())
         .await
         .unwrap();
-    assert_eq!(outcome.result_rows, vec![-1, 3, -1, 3, 3]);
+    // COPY reports 0 rows, as the real Data API has been reported to (aws/aws-sdk#333, #356);
+    // the SELECT shows the three rows are there.
+    assert_eq!(outcome.result_rows, vec![-1, 0, -1, 0, 3]);
     let result = api
         .fetch_result(&outcome.sub_statement_id(4), soon())
         .await
