@@ -44,7 +44,7 @@ pub enum Backend {
 impl Backend {
     pub async fn open(place: &Where) -> Result<Backend, String> {
         if place.local {
-            return Ok(Backend::Local(Box::new(Local::open(&place.opts)?)));
+            return Ok(Backend::Local(Box::new(local::open(&place.opts)?)));
         }
         // As deployed: terraform prefixes stream names (`LOGLIFT_STREAM_NAMES`).
         let stream_names = match std::env::var("LOGLIFT_STREAM_NAMES") {

@@ -2,21 +2,19 @@
 //! Argument parsing, the backend's adapters and printing; the work is
 //! `loglift_stages::redrive::{rejects, backfill}` and `loglift_stages::audit`.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use loglift_core::reject::Reason;
-use loglift_core::storage::LoadReport;
 use loglift_stages::audit::{audit as run_audit, AuditDeps, AuditOptions, AuditReport};
-use loglift_stages::esm::{local_queue_arn, poll_once};
 use loglift_stages::redrive::backfill::{backfill, BackfillOptions, ReplayDeps};
 use loglift_stages::redrive::rejects::{replay_rejects, RejectReplayOptions, RejectStage};
 use loglift_stages::redrive::RedriveReport;
 
 use crate::backend::{Backend, Where};
-use crate::local::{Local, LOADER_QUEUE, TRANSFORM_QUEUE};
+use crate::local::{LOADER_QUEUE, TRANSFORM_QUEUE};
 use crate::progress::Bar;
+use loglift_runtime::local::Drained;
 
 /// `loglift replay`.
 #[derive(Debug, clap::Args)]
@@ -152,15 +150,6 @@ fn parse_reason(s: &str) -> Result<Reason, String> {
     })
 }
 
-/// What the local queues' consumers did after a local replay.
-#[derive(Debug, Default, serde::Serialize)]
-struct Drained {
-    transform_messages: u64,
-    loader_messages: u64,
-    failed_messages: u64,
-    tables: BTreeMap<String, LoadReport>,
-}
-
 #[derive(serde::Serialize)]
 struct ReplayOutput<'a> {
     #[serde(flatten)]
@@ -187,7 +176,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
                 let drained = if args.dry_run || args.no_drain {
                     None
                 } else {
-                    Some(drain_local(&local).await?)
+                    Some(local.drain().await?)
                 };
                 (report, drained)
             }
@@ -293,66 +282,6 @@ fn print_report(report: &RedriveReport, drained: Option<&Drained>) {
             );
         }
     }
-}
-
-/// Drain local mode's transform, then loader queue, as the event source mappings would.
-async fn drain_local(local: &Local) -> Result<Drained, String> {
-    let mut drained = Drained::default();
-    let arn = local_queue_arn(TRANSFORM_QUEUE);
-    loop {
-        let poll = poll_once(
-            &local.transform.queue,
-            TRANSFORM_QUEUE,
-            &arn,
-            10,
-            None,
-            |event| async move {
-                loglift_stages::transform::handle_sqs(&local.transform, &event)
-                    .await
-                    .map(|(failures, _)| failures)
-                    .map_err(|e| e.to_string())
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())??;
-        if poll.received == 0 {
-            break;
-        }
-        drained.transform_messages += poll.received as u64;
-        drained.failed_messages += poll.failed as u64;
-    }
-    let arn = local_queue_arn(LOADER_QUEUE);
-    loop {
-        let mut tables = None;
-        let poll = poll_once(
-            &local.transform.queue,
-            LOADER_QUEUE,
-            &arn,
-            10,
-            None,
-            |event| {
-                let tables = &mut tables;
-                async move {
-                    let (failures, loaded) = loglift_stages::load::handle_sqs(&local.load, &event)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    *tables = Some(loaded.tables);
-                    Ok::<_, String>(failures)
-                }
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())??;
-        if poll.received == 0 {
-            break;
-        }
-        drained.loader_messages += poll.received as u64;
-        drained.failed_messages += poll.failed as u64;
-        for (table, r) in tables.unwrap_or_default() {
-            *drained.tables.entry(table).or_default() += &r;
-        }
-    }
-    Ok(drained)
 }
 
 pub fn audit(args: AuditArgs) -> Result<ExitCode, String> {

@@ -159,7 +159,7 @@ struct AwsQueues {
 impl Queues {
     async fn open(place: &Where) -> Result<Queues, String> {
         if place.local {
-            return Ok(Queues::Local(Box::new(Local::open(&place.opts)?)));
+            return Ok(Queues::Local(Box::new(crate::local::open(&place.opts)?)));
         }
         let sdk = loglift_aws::sdk_config().await;
         let layout = Layout::from_lookup(|name| std::env::var(name).ok())

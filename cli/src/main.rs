@@ -132,8 +132,10 @@ fn main() -> ExitCode {
             opts,
         } => runtime().and_then(|rt| {
             rt.block_on(async {
-                let local = local::Local::open(&opts)?;
-                let (response, _) = local.invoke(function, local::read_event(&event)?).await?;
+                let local = local::open(&opts)?;
+                let (response, _) = local
+                    .invoke(function.into(), local::read_event(&event)?)
+                    .await?;
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&response).map_err(|e| e.to_string())?
@@ -146,8 +148,8 @@ fn main() -> ExitCode {
         }
         Command::Local(LocalCommand::Query { sql, opts }) => runtime().and_then(|rt| {
             rt.block_on(async {
-                let local = local::Local::open(&opts)?;
-                print!("{}", local.query(&sql).await?);
+                let local = local::open(&opts)?;
+                print!("{}", local::query(&local, &sql).await?);
                 Ok(ExitCode::SUCCESS)
             })
         }),
@@ -158,9 +160,12 @@ fn main() -> ExitCode {
             opts,
         }) => runtime().and_then(|rt| {
             rt.block_on(async {
-                let local = local::Local::open(&opts)?;
+                let local = local::open(&opts)?;
+                let bar = progress::Bar::new("inputs");
                 let summary =
-                    local::run(&local, &inputs, &opts.data_dir, pipeline.as_deref()).await?;
+                    local::run(&local, &inputs, &opts.data_dir, pipeline.as_deref(), &bar).await;
+                bar.finish();
+                let summary = summary?;
                 if json {
                     println!(
                         "{}",

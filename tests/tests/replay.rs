@@ -24,22 +24,18 @@ use loglift_core::reject::{Position, Reason, RejectRecord, Rejection, Source, St
 use loglift_core::s3event::{notification_body, parse_body};
 use loglift_core::spec::Spec;
 use loglift_core::storage::{source_id, Layout, LoadReport};
-use loglift_local::{FsObjectStore, SqliteQueue, SqliteWarehouse, StaticLookup};
-use loglift_ports::{ObjectMeta, ObjectStore, OutgoingMessage, Queue, Redrive, SystemClock};
+use loglift_local::{FsObjectStore, SqliteQueue, SqliteWarehouse};
+use loglift_ports::{ObjectMeta, ObjectStore, OutgoingMessage, Queue};
 use loglift_stages::audit::{audit, AuditDeps, AuditOptions, AuditReport};
-use loglift_stages::esm::{local_queue_arn, poll_once};
-use loglift_stages::ingest::{handle_event, IngestDeps};
-use loglift_stages::load::{self, LoadDeps};
-use loglift_stages::priority::PriorityCache;
-use loglift_stages::redrive::backfill::{backfill, BackfillOptions, ReplayDeps};
+use loglift_stages::ingest::handle_event;
+use loglift_stages::redrive::backfill::{announce, backfill, BackfillOptions, ReplayDeps};
 use loglift_stages::redrive::rejects::{replay_rejects, RejectReplayOptions, RejectStage};
 use loglift_stages::redrive::NoProgress;
-use loglift_stages::transform::{self, TransformDeps};
 use loglift_tests::{moto, TestQueues};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-const BUCKET: &str = "lake";
+const BUCKET: &str = loglift_runtime::local::LOCAL_BUCKET;
 const TRANSFORM: &str = "transform";
 const LOADER: &str = "loader";
 
@@ -160,64 +156,29 @@ fn inputs() -> Vec<Value> {
     ]
 }
 
-/// Local mode's adapters under one directory, opened for one spec.
+/// Local mode (`loglift_runtime::local`, what `loglift local run` and local replays use) under
+/// one directory, opened for one spec.
 struct Local {
+    inner: loglift_runtime::local::Local,
     spec: Spec,
     layout: Layout,
     store: FsObjectStore,
-    transform: TransformDeps<FsObjectStore, SqliteQueue, SystemClock, StaticLookup>,
-    load: LoadDeps<SqliteWarehouse<FsObjectStore>, FsObjectStore, SystemClock>,
 }
 
 impl Local {
     fn open(dir: &Path, spec: &str) -> Local {
         let spec = Spec::parse(spec).unwrap();
-        let layout = Layout::single_bucket(BUCKET);
-        let store = FsObjectStore::new(dir.join("s3"));
-        let queues = SqliteQueue::open(dir.join("queues.db")).unwrap();
-        for name in [TRANSFORM, LOADER] {
-            let dlq = format!("{name}-dlq");
-            queues
-                .create_queue(&dlq, Duration::from_secs(300), None)
-                .unwrap();
-            queues
-                .create_queue(
-                    name,
-                    Duration::from_secs(300),
-                    Some(Redrive {
-                        dead_letter_queue: dlq,
-                        max_receive_count: 5,
-                    }),
-                )
-                .unwrap();
-        }
-        let warehouse = SqliteWarehouse::open(dir.join("warehouse.db"), store.clone()).unwrap();
+        let inner = loglift_runtime::local::Local::open(dir, spec.clone()).unwrap();
         Local {
-            load: LoadDeps::new(
-                spec.clone(),
-                layout.clone(),
-                warehouse,
-                store.clone(),
-                SystemClock,
-            ),
-            transform: TransformDeps {
-                spec: spec.clone(),
-                layout: layout.clone(),
-                store: store.clone(),
-                queue: queues,
-                clock: SystemClock,
-                loader_queue: LOADER.into(),
-                limits: Default::default(),
-                priorities: PriorityCache::new(StaticLookup::default()),
-            },
+            layout: inner.transform.layout.clone(),
+            store: inner.transform.store.clone(),
+            inner,
             spec,
-            layout,
-            store,
         }
     }
 
     fn queue(&self) -> &SqliteQueue {
-        &self.transform.queue
+        &self.inner.transform.queue
     }
 
     fn replay_deps(&self) -> ReplayDeps<'_, FsObjectStore, SqliteQueue> {
@@ -231,14 +192,8 @@ impl Local {
     }
 
     async fn ingest(&self, events: &[Value]) {
-        let deps = IngestDeps::new(
-            self.spec.clone(),
-            self.layout.clone(),
-            self.store.clone(),
-            SystemClock,
-        );
         for event in events {
-            let (response, _) = handle_event(&deps, event.clone()).await.unwrap();
+            let (response, _) = handle_event(&self.inner.deps, event.clone()).await.unwrap();
             assert_eq!(response, json!({"batchItemFailures": []}), "{event}");
         }
     }
@@ -254,79 +209,22 @@ impl Local {
 
     /// Announce one object on the transform queue, as its S3 notification would.
     async fn announce(&self, meta: &ObjectMeta) {
-        let body = notification_body(
-            &meta.bucket,
-            &meta.key,
-            meta.size,
-            &meta.etag,
-            meta.version_id.as_deref(),
-            meta.last_modified,
-        );
-        self.queue()
-            .send(TRANSFORM, &OutgoingMessage::new(body))
-            .await
-            .unwrap();
+        announce(self.queue(), TRANSFORM, meta).await.unwrap();
     }
 
     /// Drain the transform queue, then the loader queue; returns what the loader did (summed)
     /// and the number of messages left failed.
     async fn drain(&self) -> (LoadReport, usize) {
-        let mut failed = 0;
-        loop {
-            let poll = poll_once(
-                self.queue(),
-                TRANSFORM,
-                &local_queue_arn(TRANSFORM),
-                10,
-                None,
-                |event| async move {
-                    transform::handle_sqs(&self.transform, &event)
-                        .await
-                        .map(|(failures, _)| failures)
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
-            failed += poll.failed;
-            if poll.received == 0 {
-                break;
-            }
-        }
+        let drained = self.inner.drain().await.unwrap();
         let mut total = LoadReport::default();
-        loop {
-            let mut report = None;
-            let poll = poll_once(
-                self.queue(),
-                LOADER,
-                &local_queue_arn(LOADER),
-                10,
-                None,
-                |event| {
-                    let report = &mut report;
-                    async move {
-                        let (failures, loaded) = load::handle_sqs(&self.load, &event).await?;
-                        *report = Some(loaded.tables);
-                        Ok::<_, loglift_core::wire::WireError>(failures)
-                    }
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
-            failed += poll.failed;
-            if poll.received == 0 {
-                break;
-            }
-            for r in report.unwrap_or_default().values() {
-                total += r;
-            }
+        for r in drained.tables.values() {
+            total += r;
         }
-        (total, failed)
+        (total, drained.failed_messages as usize)
     }
 
     async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        self.load.warehouse.query(sql).await.unwrap().1
+        self.inner.load.warehouse.query(sql).await.unwrap().1
     }
 
     async fn count(&self, table: &str) -> (u64, u64) {
@@ -350,7 +248,7 @@ impl Local {
             layout: &self.layout,
             store: &self.store,
             queue: self.queue(),
-            warehouse: &self.load.warehouse,
+            warehouse: &self.inner.load.warehouse,
             dlqs: &dlqs,
         };
         audit(
@@ -547,8 +445,9 @@ async fn a_backfill_of_an_unchanged_range_leaves_the_warehouse_unchanged() {
         .unwrap();
     assert_eq!(dry.moved, 1, "{dry:?}");
     assert!(
-        dry.details[0]
-            .starts_with("would announce s3://lake/raw/pipeline=clicks/dt=2026-11-21/hour=10/"),
+        dry.details[0].starts_with(
+            "would announce s3://local-lake/raw/pipeline=clicks/dt=2026-11-21/hour=10/"
+        ),
         "{dry:?}"
     );
     assert_eq!(local.queue().depth(TRANSFORM).await.unwrap().visible, 0);
