@@ -1,16 +1,21 @@
-//! Unwrap one Kinesis or Firehose record (its bytes, base64 already decoded) into event objects:
+//! Unwrap one Kinesis or Firehose record (its bytes, base64 already decoded) into events:
 //! KPL aggregates are opened, gzip / zlib payloads decompressed under a cap, CloudWatch Logs
 //! subscription payloads split into their log events, and plain JSON objects, JSON arrays or
 //! NDJSON lines read as events. Whole-record problems are an `Err`; problems with one event
 //! (a line, an array element, a log event, a KPL user record) are [`EventReject`]s beside the
 //! good events, with the same positions.
 //!
-//! Every event is parsed once, straight into its object; uncompressed payloads are not copied.
+//! [`read_record`] hands each event to a sink as it is read, borrowed from the record (or from its
+//! decompressed text): a JSON event is checked and its wanted fields parsed in one pass
+//! ([`crate::event_json`]), never built into a tree, and uncompressed payloads are not copied.
+//! [`unwrap_record`] collects owned [`Event`]s with their whole objects (tests, fuzzing).
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::compress::{self, Caps, Compression};
 use crate::cwlogs::{self, LogsPayload, MessageType};
+use crate::event_json::{self, JsonEvent, Wanted};
 use crate::kpl;
 use crate::reject::{Reason, Rejection};
 
@@ -32,7 +37,16 @@ pub struct LogMeta {
     pub timestamp_ms: i64,
 }
 
-/// One event out of a record.
+/// [`LogMeta`], borrowed from the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRef<'a> {
+    pub log_group: &'a str,
+    pub log_stream: &'a str,
+    pub id: &'a str,
+    pub timestamp_ms: i64,
+}
+
+/// One event out of a record, owned, with its whole object ([`unwrap_record`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Index of the event in the record, in flattening order (0-based; rejects take positions
@@ -48,13 +62,39 @@ pub struct Event {
     pub text: Option<String>,
 }
 
+/// One event as [`read_record`] hands it over, borrowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRef<'a> {
+    /// As [`Event::position`].
+    pub position: u32,
+    pub log: Option<LogRef<'a>>,
+    pub partition_key: Option<&'a str>,
+    pub body: EventBody<'a>,
+}
+
+/// What an event holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventBody<'a> {
+    /// A JSON object event: its text and wanted fields.
+    Json(JsonEvent<'a>),
+    /// A log event's message, unparsed: its log group's pipeline reads text.
+    Text(&'a str),
+}
+
 /// One event that could not be read, with its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventReject {
     pub position: u32,
     pub rejection: Rejection,
-    /// The line, array element (re-serialised), log event message or KPL user record.
+    /// The line, array element, log event message or KPL user record, as sent.
     pub raw: Vec<u8>,
+}
+
+/// What [`read_record`] hands its sink, in record order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item<'a> {
+    Event(EventRef<'a>),
+    Reject(EventReject),
 }
 
 /// What one record held.
@@ -69,6 +109,15 @@ pub enum Unwrapped {
         events: Vec<Event>,
         rejects: Vec<EventReject>,
     },
+}
+
+/// What [`read_record`] found, besides the items it handed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// A CloudWatch Logs CONTROL_MESSAGE (no items).
+    Control { log_group: String },
+    /// Events and rejects (possibly none), handed to the sink.
+    Events { log_group: Option<String> },
 }
 
 /// Unwrap one record's bytes into events.
@@ -101,23 +150,81 @@ pub fn unwrap_record_with(
     limits: &Limits,
     text_group: &dyn Fn(&str) -> bool,
 ) -> Result<Unwrapped, Rejection> {
+    let (mut events, mut rejects) = (Vec::new(), Vec::new());
+    let read = read_record(
+        data,
+        limits,
+        text_group,
+        &Wanted::default(),
+        &mut |item| match item {
+            Item::Event(event) => events.push(Event::from(event)),
+            Item::Reject(reject) => rejects.push(reject),
+        },
+    )?;
+    Ok(match read {
+        Read::Control { log_group } => Unwrapped::Control { log_group },
+        Read::Events { log_group } => Unwrapped::Events {
+            log_group,
+            events,
+            rejects,
+        },
+    })
+}
+
+impl From<EventRef<'_>> for Event {
+    fn from(event: EventRef<'_>) -> Self {
+        let (object, text) = match event.body {
+            // The text was read as an object already: it parses.
+            EventBody::Json(json) => (serde_json::from_str(&json.text).unwrap_or_default(), None),
+            EventBody::Text(text) => (Map::new(), Some(text.to_owned())),
+        };
+        Event {
+            position: event.position,
+            log: event.log.map(|l| LogMeta {
+                log_group: l.log_group.to_owned(),
+                log_stream: l.log_stream.to_owned(),
+                id: l.id.to_owned(),
+                timestamp_ms: l.timestamp_ms,
+            }),
+            partition_key: event.partition_key.map(str::to_owned),
+            object,
+            text,
+        }
+    }
+}
+
+/// [`unwrap_record_with`], handing each event and reject to `sink` as it is read instead of
+/// collecting them; JSON events carry the `wanted` fields. Same order, positions and errors.
+pub fn read_record(
+    data: &[u8],
+    limits: &Limits,
+    text_group: &dyn Fn(&str) -> bool,
+    wanted: &Wanted,
+    sink: &mut dyn FnMut(Item<'_>),
+) -> Result<Read, Rejection> {
     if data.is_empty() {
         return Err(Rejection::new(Reason::Empty, "record has no bytes"));
     }
     let mut out = Collector {
-        text_group: Some(text_group),
-        ..Collector::default()
+        text_group,
+        wanted,
+        sink,
+        log_group: None,
+        next: 0,
     };
     if kpl::is_aggregate(data) {
         unwrap_aggregate(data, limits, &mut out)?;
     } else {
-        let decoded = decode(data, limits.record.limit_for(data.len()))?;
-        if let Body::Control { log_group } = decoded.body {
-            return Ok(Unwrapped::Control { log_group });
+        let (text, compressed) = decode(data, limits.record.limit_for(data.len()))?;
+        let body = classify(text.as_ref(), compressed, wanted)?;
+        if let Body::Control { log_group } = body {
+            return Ok(Read::Control { log_group });
         }
-        decoded.emit(None, &mut out);
+        body.emit(None, &mut out);
     }
-    Ok(out.finish())
+    Ok(Read::Events {
+        log_group: out.log_group,
+    })
 }
 
 fn unwrap_aggregate(data: &[u8], limits: &Limits, out: &mut Collector) -> Result<(), Rejection> {
@@ -151,57 +258,23 @@ fn unwrap_aggregate(data: &[u8], limits: &Limits, out: &mut Collector) -> Result
             continue;
         }
         let limit = limits.record.limit_for(data.len()).min(budget);
-        match decode(&data, limit) {
-            Ok(decoded) => {
-                budget = budget.saturating_sub(decoded.decompressed);
-                // A control message never comes aggregated; if one does, it carries no events.
-                decoded.emit(Some(&partition_key), out);
+        let read = decode(&data, limit).and_then(|(text, compressed)| {
+            if compressed {
+                budget = budget.saturating_sub(text.len());
             }
-            Err(rejection) => out.reject(context(rejection), data),
+            // A control message never comes aggregated; if one does, it carries no events.
+            classify(text.as_ref(), compressed, out.wanted)
+                .map(|body| body.emit(Some(&partition_key), out))
+        });
+        if let Err(rejection) = read {
+            out.reject(context(rejection), data);
         }
     }
     Ok(())
 }
 
-/// A payload decoded up to the point where nothing can fail any more.
-struct Decoded<'a> {
-    /// Bytes produced by decompression (0 when the payload was not compressed).
-    decompressed: usize,
-    body: Body<'a>,
-}
-
-enum Body<'a> {
-    Control {
-        log_group: String,
-    },
-    Logs(LogsPayload),
-    Object(Map<String, Value>),
-    Array(Vec<Value>),
-    /// NDJSON: the first object already parsed (if any), then the remaining text and the line
-    /// number (1-based) it starts at.
-    Lines {
-        first: Option<Map<String, Value>>,
-        text: Text<'a>,
-        first_line: usize,
-    },
-}
-
-/// Decompressed text, borrowed from the record when it was not compressed.
-enum Text<'a> {
-    Borrowed(&'a str),
-    Owned { text: String, start: usize },
-}
-
-impl Text<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Text::Borrowed(s) => s,
-            Text::Owned { text, start } => text.get(*start..).unwrap_or_default(),
-        }
-    }
-}
-
-fn decode(bytes: &[u8], limit: usize) -> Result<Decoded<'_>, Rejection> {
+/// The record's text: decompressed under `limit` when compressed (then `true`), else borrowed.
+fn decode(bytes: &[u8], limit: usize) -> Result<(std::borrow::Cow<'_, str>, bool), Rejection> {
     let compression = compress::sniff(bytes);
     let compressed = compression != Compression::None;
     let what = || {
@@ -211,24 +284,15 @@ fn decode(bytes: &[u8], limit: usize) -> Result<Decoded<'_>, Rejection> {
             "record".to_owned()
         }
     };
-    let decompressed = compress::decompress_within(bytes, limit)?;
-    let size = if compressed { decompressed.len() } else { 0 };
-    let text = match decompressed {
-        std::borrow::Cow::Borrowed(b) => Text::Borrowed(utf8(b, &what)?),
-        std::borrow::Cow::Owned(v) => Text::Owned {
-            text: String::from_utf8(v).map_err(|e| invalid_utf8(e.utf8_error(), &what))?,
-            start: 0,
-        },
+    let text = match compress::decompress_within(bytes, limit)? {
+        std::borrow::Cow::Borrowed(b) => {
+            std::borrow::Cow::Borrowed(std::str::from_utf8(b).map_err(|e| invalid_utf8(e, &what))?)
+        }
+        std::borrow::Cow::Owned(v) => std::borrow::Cow::Owned(
+            String::from_utf8(v).map_err(|e| invalid_utf8(e.utf8_error(), &what))?,
+        ),
     };
-    let body = classify(text, compressed, &what)?;
-    Ok(Decoded {
-        decompressed: size,
-        body,
-    })
-}
-
-fn utf8<'a>(bytes: &'a [u8], what: &dyn Fn() -> String) -> Result<&'a str, Rejection> {
-    std::str::from_utf8(bytes).map_err(|e| invalid_utf8(e, what))
+    Ok((text, compressed))
 }
 
 fn invalid_utf8(e: std::str::Utf8Error, what: &dyn Fn() -> String) -> Rejection {
@@ -242,121 +306,121 @@ fn invalid_utf8(e: std::str::Utf8Error, what: &dyn Fn() -> String) -> Rejection 
     )
 }
 
-fn classify<'a>(
-    text: Text<'a>,
-    compressed: bool,
-    what: &dyn Fn() -> String,
-) -> Result<Body<'a>, Rejection> {
-    let s = text.as_str();
+/// A record's text, classified; borrows the text.
+enum Body<'t> {
+    Control {
+        log_group: String,
+    },
+    Logs(LogsPayload),
+    Object(JsonEvent<'t>),
+    Array(Vec<&'t RawValue>),
+    /// NDJSON: the first object already read (if any), then the remaining text and the line
+    /// number (1-based) it starts at.
+    Lines {
+        first: Option<JsonEvent<'t>>,
+        text: &'t str,
+        first_line: usize,
+    },
+}
+
+fn classify<'t>(s: &'t str, compressed: bool, wanted: &Wanted) -> Result<Body<'t>, Rejection> {
+    let what = || {
+        if compressed {
+            "decompressed payload"
+        } else {
+            "record"
+        }
+    };
     let body = s.strip_prefix('\u{feff}').unwrap_or(s);
-    let skipped = s.len() - body.len();
     let Some(first) = body.bytes().find(|b| !is_json_space(*b)) else {
         return Err(Rejection::new(
             Reason::Empty,
             format!("{} holds only whitespace", what()),
         ));
     };
-    let text = advance(text, skipped);
+    let lines = |text: &'t str| Body::Lines {
+        first: None,
+        text,
+        first_line: 1,
+    };
     match first {
-        b'{' => match first_object(text.as_str()) {
-            FirstObject::Whole(object) => single_object(object, compressed),
-            // NDJSON: the first object was the first line (or lines); go on after it.
-            FirstObject::Line {
-                object,
-                consumed,
-                next_line,
-            } => Ok(Body::Lines {
-                first: Some(object),
-                text: advance(text, consumed),
-                first_line: next_line,
-            }),
-            // Not an object, or something else on the first line: read it all line by line.
-            FirstObject::None => Ok(Body::Lines {
-                first: None,
-                text,
-                first_line: 1,
-            }),
-        },
-        b'[' => {
-            let items = serde_json::from_str::<Vec<Value>>(text.as_str());
-            match items {
-                Ok(items) => Ok(Body::Array(items)),
-                Err(_) => Ok(Body::Lines {
-                    first: None,
-                    text,
-                    first_line: 1,
-                }),
+        b'{' => {
+            let trimmed = body.trim_end_matches([' ', '\t', '\n', '\r']);
+            let Some(newline) = trimmed.find('\n') else {
+                // One line: one object, or one bad line.
+                let wanted = wanted.clone().with("messageType");
+                return match event_json::read(trimmed, &wanted) {
+                    Ok(event) => single_object(event, compressed, trimmed),
+                    Err(_) => Ok(lines(body)),
+                };
+            };
+            // NDJSON whose first line is an object (the common case): read on from line 2.
+            let head = trimmed.get(..newline).unwrap_or_default();
+            let head = head.strip_suffix('\r').unwrap_or(head);
+            if let Ok(event) = event_json::read(head, wanted) {
+                return Ok(Body::Lines {
+                    first: Some(event),
+                    text: body.get(newline + 1..).unwrap_or_default(),
+                    first_line: 2,
+                });
             }
+            spanning_first_object(body, compressed, wanted).unwrap_or_else(|| Ok(lines(body)))
         }
-        _ => Ok(Body::Lines {
-            first: None,
-            text,
-            first_line: 1,
-        }),
+        b'[' => match serde_json::from_str::<Vec<&RawValue>>(body) {
+            Ok(items) => Ok(Body::Array(items)),
+            Err(_) => Ok(lines(body)),
+        },
+        _ => Ok(lines(body)),
     }
 }
 
-enum FirstObject {
-    /// The text is this one object.
-    Whole(Map<String, Value>),
-    /// The object ends its line; more lines follow from byte `consumed`, numbered from `next_line`.
-    Line {
-        object: Map<String, Value>,
-        consumed: usize,
-        next_line: usize,
-    },
-    None,
-}
-
-/// Parse the object at the start of `s` (which starts with `{` after whitespace) and say how it
-/// ends, so an NDJSON record's first line is parsed once.
-fn first_object(s: &str) -> FirstObject {
-    let mut stream = serde_json::Deserializer::from_str(s).into_iter::<Map<String, Value>>();
-    let Some(Ok(object)) = stream.next() else {
-        return FirstObject::None;
-    };
+/// A first object that spans lines (pretty-printed): the whole text, or the first of NDJSON
+/// when it ends its line. `None`: read the text line by line.
+fn spanning_first_object<'t>(
+    s: &'t str,
+    compressed: bool,
+    wanted: &Wanted,
+) -> Option<Result<Body<'t>, Rejection>> {
+    let mut stream = serde_json::Deserializer::from_str(s).into_iter::<&RawValue>();
+    let raw = stream.next()?.ok()?;
     let end = stream.byte_offset();
     let rest = s.get(end..).unwrap_or_default();
     if is_blank(rest) {
-        return FirstObject::Whole(object);
+        let wanted = wanted.clone().with("messageType");
+        let event = event_json::read(raw.get(), &wanted).ok()?;
+        return Some(single_object(event, compressed, raw.get()));
     }
-    match rest.split_once('\n') {
-        Some((same_line, _)) if is_blank(same_line) => {
-            let consumed = end + same_line.len() + 1;
-            let newlines = s
-                .get(..consumed)
-                .map_or(0, |head| head.bytes().filter(|b| *b == b'\n').count());
-            FirstObject::Line {
-                object,
-                consumed,
-                next_line: newlines + 1,
-            }
-        }
-        _ => FirstObject::None,
+    let (same_line, _) = rest.split_once('\n')?;
+    if !is_blank(same_line) {
+        return None;
     }
+    let event = event_json::read(raw.get(), wanted).ok()?;
+    let consumed = end + same_line.len() + 1;
+    let newlines = s
+        .get(..consumed)
+        .map_or(0, |head| head.bytes().filter(|b| *b == b'\n').count());
+    Some(Ok(Body::Lines {
+        first: Some(event),
+        text: s.get(consumed..).unwrap_or_default(),
+        first_line: newlines + 1,
+    }))
 }
 
-fn advance(text: Text<'_>, by: usize) -> Text<'_> {
-    match text {
-        Text::Borrowed(s) => Text::Borrowed(s.get(by..).unwrap_or_default()),
-        Text::Owned { text, start } => Text::Owned {
-            text,
-            start: start + by,
-        },
-    }
-}
-
-fn single_object<'a>(object: Map<String, Value>, compressed: bool) -> Result<Body<'a>, Rejection> {
-    let is_logs = match object.get("messageType") {
+fn single_object<'t>(
+    event: JsonEvent<'t>,
+    compressed: bool,
+    text: &'t str,
+) -> Result<Body<'t>, Rejection> {
+    let is_logs = match event.fields.get("messageType") {
         None => false,
         Some(_) if compressed => true,
         Some(Value::String(kind)) => MessageType::from_wire(kind).is_some(),
         Some(_) => false,
     };
     if !is_logs {
-        return Ok(Body::Object(object));
+        return Ok(Body::Object(event));
     }
-    let payload = cwlogs::from_map(object)?;
+    let payload = cwlogs::parse(text.as_bytes())?;
     Ok(match payload.message_type {
         MessageType::ControlMessage => Body::Control {
             log_group: payload.log_group,
@@ -365,95 +429,79 @@ fn single_object<'a>(object: Map<String, Value>, compressed: bool) -> Result<Bod
     })
 }
 
-impl Decoded<'_> {
-    /// Push the events and rejects: nothing here can fail the record.
+impl Body<'_> {
+    /// Hand the events and rejects over: nothing here can fail the record.
     fn emit(self, partition_key: Option<&str>, out: &mut Collector) {
-        match self.body {
+        match self {
             Body::Control { .. } => {}
-            Body::Object(object) => out.event(None, partition_key, object),
+            Body::Object(event) => out.event(None, partition_key, EventBody::Json(event)),
             Body::Array(items) => {
                 for (index, item) in items.into_iter().enumerate() {
-                    match item {
-                        Value::Object(object) => out.event(None, partition_key, object),
-                        other => {
-                            let message = format!(
-                                "array element {index} is {}, not a JSON object",
-                                kind(&other)
-                            );
-                            let raw = serde_json::to_vec(&other).unwrap_or_default();
-                            out.reject(Rejection::new(Reason::InvalidJson, message), raw);
+                    let text = item.get();
+                    match event_json::read(text, out.wanted) {
+                        Ok(event) => out.event(None, partition_key, EventBody::Json(event)),
+                        Err(e) => {
+                            let rejection = match kind(text) {
+                                Some(kind) => Rejection::new(
+                                    Reason::InvalidJson,
+                                    format!("array element {index} is {kind}, not a JSON object"),
+                                ),
+                                None => e.rejection(|| format!("array element {index}")),
+                            };
+                            out.reject(rejection, text.as_bytes().to_vec());
                         }
                     }
                 }
             }
-            Body::Logs(payload) => emit_logs(payload, partition_key, out),
+            Body::Logs(payload) => emit_logs(&payload, partition_key, out),
             Body::Lines {
                 first,
                 text,
                 first_line,
             } => {
-                if let Some(object) = first {
-                    out.event(None, partition_key, object);
+                if let Some(event) = first {
+                    out.event(None, partition_key, EventBody::Json(event));
                 }
-                emit_lines(text.as_str(), first_line, partition_key, out);
+                emit_lines(text, first_line, partition_key, out);
             }
         }
     }
 }
 
-fn emit_logs(payload: LogsPayload, partition_key: Option<&str>, out: &mut Collector) {
-    let LogsPayload {
-        log_group,
-        log_stream,
-        log_events,
-        ..
-    } = payload;
-    let text = out.text_group.is_some_and(|is_text| is_text(&log_group));
-    for event in log_events {
-        if text && !is_blank(&event.message) {
-            let log = LogMeta {
-                log_group: log_group.clone(),
-                log_stream: log_stream.clone(),
-                id: event.id,
-                timestamp_ms: event.timestamp,
-            };
-            out.text_event(log, partition_key, event.message);
-            continue;
-        }
-        let parsed = if is_blank(&event.message) {
-            Err(Rejection::new(
+fn emit_logs(payload: &LogsPayload, partition_key: Option<&str>, out: &mut Collector) {
+    let log_group = payload.log_group.as_str();
+    let text = (out.text_group)(log_group);
+    for event in &payload.log_events {
+        let log = LogRef {
+            log_group,
+            log_stream: &payload.log_stream,
+            id: &event.id,
+            timestamp_ms: event.timestamp,
+        };
+        if is_blank(&event.message) {
+            let rejection = Rejection::new(
                 Reason::Empty,
                 format!(
                     "log event {} of log group {log_group}: empty message",
                     event.id
                 ),
-            ))
+            );
+            out.reject(rejection, event.message.as_bytes().to_vec());
+        } else if text {
+            out.event(Some(log), partition_key, EventBody::Text(&event.message));
         } else {
-            serde_json::from_str::<Map<String, Value>>(&event.message).map_err(|e| {
-                Rejection::new(
-                    Reason::InvalidJson,
-                    format!(
-                        "log event {} of log group {log_group}: message is not a JSON object: {e}",
-                        event.id
-                    ),
-                )
-            })
-        };
-        match parsed {
-            Ok(object) => {
-                let log = LogMeta {
-                    log_group: log_group.clone(),
-                    log_stream: log_stream.clone(),
-                    id: event.id,
-                    timestamp_ms: event.timestamp,
-                };
-                out.event(Some(log), partition_key, object);
+            match event_json::read(&event.message, out.wanted) {
+                Ok(json) => out.event(Some(log), partition_key, EventBody::Json(json)),
+                Err(e) => {
+                    let context =
+                        || format!("log event {} of log group {log_group}: message", event.id);
+                    out.reject(e.rejection(context), event.message.as_bytes().to_vec());
+                }
             }
-            Err(rejection) => out.reject(rejection, event.message.into_bytes()),
         }
     }
     if out.log_group.is_none() {
-        out.log_group = Some(log_group);
+        out.log_group = Some(payload.log_group.clone());
     }
 }
 
@@ -463,27 +511,26 @@ fn emit_lines(text: &str, first_line: usize, partition_key: Option<&str>, out: &
         if is_blank(line) {
             continue;
         }
-        match serde_json::from_str::<Map<String, Value>>(line) {
-            Ok(object) => out.event(None, partition_key, object),
+        match event_json::read(line, out.wanted) {
+            Ok(event) => out.event(None, partition_key, EventBody::Json(event)),
             Err(e) => {
-                let message = format!("line {} is not a JSON object: {e}", first_line + offset);
-                out.reject(
-                    Rejection::new(Reason::InvalidJson, message),
-                    line.as_bytes().to_vec(),
-                );
+                let rejection = e.rejection(|| format!("line {}", first_line + offset));
+                out.reject(rejection, line.as_bytes().to_vec());
             }
         }
     }
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// What a JSON value that is not an object is, from its first byte (`None`: an object, or not
+/// JSON).
+fn kind(text: &str) -> Option<&'static str> {
+    match text.bytes().next()? {
+        b'n' => Some("null"),
+        b't' | b'f' => Some("a boolean"),
+        b'"' => Some("a string"),
+        b'[' => Some("an array"),
+        b'-' | b'0'..=b'9' => Some("a number"),
+        _ => None,
     }
 }
 
@@ -495,13 +542,13 @@ fn is_blank(s: &str) -> bool {
     s.bytes().all(is_json_space)
 }
 
-#[derive(Default)]
-struct Collector<'t> {
+/// Numbers the items of one record and hands them to the sink.
+struct Collector<'c> {
     /// Which log groups' messages are text (not JSON).
-    text_group: Option<&'t dyn Fn(&str) -> bool>,
+    text_group: &'c dyn Fn(&str) -> bool,
+    wanted: &'c Wanted,
+    sink: &'c mut dyn FnMut(Item<'_>),
     log_group: Option<String>,
-    events: Vec<Event>,
-    rejects: Vec<EventReject>,
     next: u32,
 }
 
@@ -512,52 +559,23 @@ impl Collector<'_> {
         position
     }
 
-    fn event(
-        &mut self,
-        log: Option<LogMeta>,
-        partition_key: Option<&str>,
-        object: Map<String, Value>,
-    ) {
-        if let Err(rejection) = crate::record::check_event_depth(&object) {
-            let raw = serde_json::to_vec(&object).unwrap_or_default();
-            return self.reject(rejection, raw);
-        }
+    fn event(&mut self, log: Option<LogRef<'_>>, partition_key: Option<&str>, body: EventBody<'_>) {
         let position = self.position();
-        self.events.push(Event {
+        (self.sink)(Item::Event(EventRef {
             position,
             log,
-            partition_key: partition_key.map(str::to_owned),
-            object,
-            text: None,
-        });
-    }
-
-    fn text_event(&mut self, log: LogMeta, partition_key: Option<&str>, message: String) {
-        let position = self.position();
-        self.events.push(Event {
-            position,
-            log: Some(log),
-            partition_key: partition_key.map(str::to_owned),
-            object: Map::new(),
-            text: Some(message),
-        });
+            partition_key,
+            body,
+        }));
     }
 
     fn reject(&mut self, rejection: Rejection, raw: Vec<u8>) {
         let position = self.position();
-        self.rejects.push(EventReject {
+        (self.sink)(Item::Reject(EventReject {
             position,
             rejection,
             raw,
-        });
-    }
-
-    fn finish(self) -> Unwrapped {
-        Unwrapped::Events {
-            log_group: self.log_group,
-            events: self.events,
-            rejects: self.rejects,
-        }
+        }));
     }
 }
 

@@ -3,10 +3,11 @@
 //! responses, and write the rejects.
 
 use chrono::{DateTime, Utc};
+use serde_json::Map;
 
-use crate::envelope::{unwrap_record_with, Event, Limits, Unwrapped};
+use crate::envelope::{read_record, EventBody, EventRef, Item, Limits, Read};
 use crate::identity::event_id;
-use crate::record::{Origin as RawOrigin, RawEvent};
+use crate::record::{write_raw_line, Origin as RawOrigin};
 use crate::reject::{Reason, Rejection};
 use crate::route::{Origin, Router};
 use crate::spec::Pipeline;
@@ -69,21 +70,14 @@ pub enum RecordOutcome {
     Rejected(EventRejection),
 }
 
-/// Unwrap, route and identify one record.
+/// Unwrap, route and identify one record. Each event is routed and written as it is read
+/// ([`read_record`]): a JSON event's line carries its text as sent, never re-serialised.
 pub fn process_record(
     router: &Router<'_>,
     data: &[u8],
     ctx: &RecordContext,
     limits: &Limits,
 ) -> RecordOutcome {
-    let whole = |rejection: Rejection| {
-        RecordOutcome::Rejected(EventRejection {
-            position: None,
-            pipeline: None,
-            rejection,
-            raw: data.to_vec(),
-        })
-    };
     // Log groups whose pipeline reads text: their messages are parsed after routing.
     let text_group = |log_group: &str| {
         router
@@ -96,72 +90,73 @@ pub fn process_record(
             )
             .is_some_and(|p| p.text.is_some())
     };
-    let (events, event_rejects) = match unwrap_record_with(data, limits, &text_group) {
-        Err(rejection) => return whole(rejection),
-        Ok(Unwrapped::Control { .. }) => return RecordOutcome::Dropped,
-        Ok(Unwrapped::Events {
-            events, rejects, ..
-        }) => (events, rejects),
-    };
-    if events.is_empty() && event_rejects.is_empty() {
-        return RecordOutcome::Dropped;
-    }
-    let mut rejects: Vec<EventRejection> = event_rejects
-        .into_iter()
-        .map(|r| EventRejection {
-            position: Some(r.position),
-            pipeline: None,
-            rejection: r.rejection,
-            raw: r.raw,
-        })
-        .collect();
-    let mut routed = Vec::with_capacity(events.len());
     let arrived_at = timefmt::rfc3339(ctx.arrival);
-    for event in events {
-        match route_event(router, event, ctx, &arrived_at) {
-            Ok(Some(r)) => routed.push(r),
-            Ok(None) => {}
-            Err(r) => rejects.push(r),
+    let (mut events, mut rejects, mut items) = (Vec::new(), Vec::new(), 0usize);
+    let read = read_record(data, limits, &text_group, router.wanted(), &mut |item| {
+        items += 1;
+        match item {
+            Item::Event(event) => match route_event(router, event, ctx, &arrived_at) {
+                Ok(Some(routed)) => events.push(routed),
+                Ok(None) => {}
+                Err(reject) => rejects.push(reject),
+            },
+            Item::Reject(r) => rejects.push(EventRejection {
+                position: Some(r.position),
+                pipeline: None,
+                rejection: r.rejection,
+                raw: r.raw,
+            }),
         }
-    }
-    RecordOutcome::Events {
-        events: routed,
-        rejects,
+    });
+    match read {
+        Err(rejection) => RecordOutcome::Rejected(EventRejection {
+            position: None,
+            pipeline: None,
+            rejection,
+            raw: data.to_vec(),
+        }),
+        Ok(Read::Control { .. }) => RecordOutcome::Dropped,
+        Ok(Read::Events { .. }) if items == 0 => RecordOutcome::Dropped,
+        Ok(Read::Events { .. }) => RecordOutcome::Events { events, rejects },
     }
 }
 
 /// Route, parse (text log events) and identify one event; `None` for a text header line.
 fn route_event(
     router: &Router<'_>,
-    mut event: Event,
+    event: EventRef<'_>,
     ctx: &RecordContext,
     arrived_at: &str,
 ) -> Result<Option<RoutedEvent>, EventRejection> {
-    let reject = |event: &Event, pipeline: Option<&str>, rejection: Rejection| EventRejection {
+    let reject = |pipeline: Option<&str>, rejection: Rejection| EventRejection {
         position: Some(event.position),
         pipeline: pipeline.map(str::to_owned),
         rejection,
-        raw: match &event.text {
-            Some(text) => text.as_bytes().to_vec(),
-            None => serde_json::to_vec(&event.object).unwrap_or_default(),
+        raw: match &event.body {
+            EventBody::Json(json) => json.text.as_bytes().to_vec(),
+            EventBody::Text(text) => text.as_bytes().to_vec(),
         },
     };
     let origin = match &event.log {
         Some(log) => Origin::Logs {
-            log_group: &log.log_group,
+            log_group: log.log_group,
             stream: ctx.stream.as_deref(),
         },
         None => Origin::Stream {
             stream: ctx.stream_name(),
         },
     };
-    let Some(pipeline) = router.route(origin, Some(&event.object)) else {
+    let no_fields = Map::new();
+    let fields = match &event.body {
+        EventBody::Json(json) => &json.fields,
+        EventBody::Text(_) => &no_fields,
+    };
+    let Some(pipeline) = router.route(origin, Some(fields)) else {
         let what = match &event.log {
             Some(log) => format!("log group `{}`", log.log_group),
             None => format!("stream `{}`", ctx.stream_name()),
         };
         return Err(reject(
-            &event,
             None,
             Rejection::new(
                 Reason::UnknownPipeline,
@@ -169,43 +164,39 @@ fn route_event(
             ),
         ));
     };
-    if let Some(text) = event.text.as_deref() {
-        match parse_text(pipeline, text, event.log.as_ref().map(|l| l.timestamp_ms)) {
-            Ok(Some(object)) => event.object = object,
-            Ok(None) => return Ok(None),
-            Err(rejection) => return Err(reject(&event, Some(&pipeline.name), rejection)),
+    let parsed;
+    let (fields, data) = match &event.body {
+        EventBody::Json(json) => (&json.fields, json.text.clone()),
+        EventBody::Text(text) => {
+            match parse_text(pipeline, text, event.log.map(|l| l.timestamp_ms)) {
+                Ok(Some(object)) => parsed = object,
+                Ok(None) => return Ok(None),
+                Err(rejection) => return Err(reject(Some(&pipeline.name), rejection)),
+            }
+            let text = serde_json::to_string(&parsed).unwrap_or_default();
+            (&parsed, std::borrow::Cow::Owned(text))
         }
-    }
-    let id = match event_id(
-        &pipeline.identity,
-        &event.object,
-        event.log.as_ref().map(|l| l.id.as_str()),
-    ) {
-        Ok(id) => id,
-        Err(rejection) => return Err(reject(&event, Some(&pipeline.name), rejection)),
     };
     let log = event.log;
-    let raw = RawEvent {
-        pipeline: pipeline.name.clone(),
-        event_id: id.clone(),
-        arrived_at: arrived_at.to_owned(),
-        origin: RawOrigin {
-            stream: ctx.stream.clone(),
-            shard: ctx.shard.clone(),
-            sequence: ctx.sequence.clone(),
-            subsequence: ctx.subsequence,
-            delivery_stream: ctx.delivery_stream.clone(),
-            record_id: ctx.record_id.clone(),
-            log_group: log.as_ref().map(|l| l.log_group.clone()),
-            log_stream: log.as_ref().map(|l| l.log_stream.clone()),
-            log_event_id: log.as_ref().map(|l| l.id.clone()),
-            log_timestamp_ms: log.as_ref().map(|l| l.timestamp_ms),
-            index: Some(event.position),
-        },
-        data: event.object,
+    let id = match event_id(&pipeline.identity, fields, log.map(|l| l.id)) {
+        Ok(id) => id,
+        Err(rejection) => return Err(reject(Some(&pipeline.name), rejection)),
     };
-    let mut line = serde_json::to_vec(&raw).unwrap_or_default();
-    line.push(b'\n');
+    let origin = RawOrigin {
+        stream: ctx.stream.as_deref(),
+        shard: ctx.shard.as_deref(),
+        sequence: ctx.sequence.as_deref(),
+        subsequence: ctx.subsequence,
+        delivery_stream: ctx.delivery_stream.as_deref(),
+        record_id: ctx.record_id.as_deref(),
+        log_group: log.map(|l| l.log_group),
+        log_stream: log.map(|l| l.log_stream),
+        log_event_id: log.map(|l| l.id),
+        log_timestamp_ms: log.map(|l| l.timestamp_ms),
+        index: Some(event.position),
+    };
+    let mut line = Vec::with_capacity(data.len() + 256);
+    write_raw_line(&mut line, &pipeline.name, &id, arrived_at, &origin, &data);
     Ok(Some(RoutedEvent {
         pipeline: pipeline.name.clone(),
         event_id: id,
@@ -255,6 +246,7 @@ fn parse_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::RawEvent;
     use crate::spec::Spec;
     use chrono::TimeZone;
 

@@ -14,6 +14,7 @@ pub mod compress;
 pub mod curate;
 pub mod cwlogs;
 pub mod envelope;
+pub mod event_json;
 pub mod failures;
 pub mod identity;
 pub mod ingest;

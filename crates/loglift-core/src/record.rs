@@ -26,7 +26,7 @@ pub fn check_event_depth(event: &Map<String, Value>) -> Result<(), Rejection> {
 }
 
 /// Whether `value` nests more than `levels` levels of objects and arrays.
-fn deeper_than(value: &Value, levels: usize) -> bool {
+pub(crate) fn deeper_than(value: &Value, levels: usize) -> bool {
     let below = levels.saturating_sub(1);
     match value {
         Value::Array(items) => levels == 0 || items.iter().any(|v| deeper_than(v, below)),
@@ -47,32 +47,67 @@ pub struct RawEvent {
     pub data: Map<String, Value>,
 }
 
-/// Where a raw event came from. Only the fields that apply are written.
+/// Where a raw event came from. Only the fields that apply are written. `S` is `String` when
+/// read; ingest writes it with `&str`s borrowed from the record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Origin {
+pub struct Origin<S = String> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<String>,
+    pub stream: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<String>,
+    pub shard: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sequence: Option<String>,
+    pub sequence: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subsequence: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivery_stream: Option<String>,
+    pub delivery_stream: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record_id: Option<String>,
+    pub record_id: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_group: Option<String>,
+    pub log_group: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_stream: Option<String>,
+    pub log_stream: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_event_id: Option<String>,
+    pub log_event_id: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_timestamp_ms: Option<i64>,
     /// Index of the event inside its record (CloudWatch logEvent, KPL user record, NDJSON line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
+}
+
+/// Append one raw-event line to `out`: exactly what serialising a [`RawEvent`] with these fields
+/// writes (and `\n`), with `data` spliced in as the event's JSON text — compact, one line, an
+/// object — instead of being parsed and written again.
+pub fn write_raw_line(
+    out: &mut Vec<u8>,
+    pipeline: &str,
+    event_id: &str,
+    arrived_at: &str,
+    origin: &Origin<&str>,
+    data: &str,
+) {
+    /// [`RawEvent`] before `data`, in its order.
+    #[derive(Serialize)]
+    struct Head<'a> {
+        pipeline: &'a str,
+        event_id: &'a str,
+        arrived_at: &'a str,
+        origin: &'a Origin<&'a str>,
+    }
+    let head = Head {
+        pipeline,
+        event_id,
+        arrived_at,
+        origin,
+    };
+    // Serialising strings and numbers into memory cannot fail.
+    if serde_json::to_writer(&mut *out, &head).is_ok() && out.last() == Some(&b'}') {
+        out.pop();
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(data.as_bytes());
+        out.extend_from_slice(b"}\n");
+    }
 }
 
 /// The system columns every curated row carries after the schema's columns, in this order.
@@ -113,6 +148,57 @@ mod tests {
         assert!(serde_json::from_str::<RawEvent>(&line).is_ok(), "read back");
         let rejected = check_event_depth(&event(MAX_EVENT_DEPTH + 1)).map_err(|r| r.reason);
         assert_eq!(rejected, Err(Reason::InvalidJson));
+    }
+
+    #[test]
+    fn a_written_raw_line_is_the_serialised_raw_event() {
+        let data = r#"{"id":"e1","n":[1,2.5,{"x":null}],"s":"caf\u00e9 \"q\""}"#;
+        let origin = Origin {
+            stream: Some("logs"),
+            shard: Some("shardId-000000000001"),
+            sequence: Some("4959"),
+            subsequence: Some(3),
+            log_group: Some("/aws/lambda/f \"quoted\""),
+            log_event_id: Some("3595"),
+            log_timestamp_ms: Some(1_700_000_000_000),
+            index: Some(7),
+            ..Origin::default()
+        };
+        let mut line = Vec::new();
+        write_raw_line(
+            &mut line,
+            "app_logs",
+            "e\u{1}1",
+            "2026-11-21T10:00:00.000Z",
+            &origin,
+            data,
+        );
+        let event = RawEvent {
+            pipeline: "app_logs".into(),
+            event_id: "e\u{1}1".into(),
+            arrived_at: "2026-11-21T10:00:00.000Z".into(),
+            origin: Origin {
+                stream: origin.stream.map(str::to_owned),
+                shard: origin.shard.map(str::to_owned),
+                sequence: origin.sequence.map(str::to_owned),
+                subsequence: origin.subsequence,
+                log_group: origin.log_group.map(str::to_owned),
+                log_event_id: origin.log_event_id.map(str::to_owned),
+                log_timestamp_ms: origin.log_timestamp_ms,
+                index: origin.index,
+                ..Origin::default()
+            },
+            data: serde_json::from_str(data).unwrap_or_default(),
+        };
+        let mut want = serde_json::to_vec(&event).unwrap_or_default();
+        want.push(b'\n');
+        assert_eq!(
+            String::from_utf8_lossy(&line),
+            String::from_utf8_lossy(&want).replace("café", "caf\\u00e9"),
+            "the same line, data as sent"
+        );
+        let back: RawEvent = serde_json::from_slice(&line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, event);
     }
 
     #[test]

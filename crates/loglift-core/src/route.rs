@@ -4,6 +4,7 @@
 use glob::{MatchOptions, Pattern};
 use serde_json::{Map, Value};
 
+use crate::event_json::Wanted;
 use crate::identity::lookup;
 use crate::spec::{Pipeline, Spec};
 
@@ -33,6 +34,8 @@ pub struct Router<'s> {
     rules: Vec<Rule<'s>>,
     /// Deployed stream name → the spec's ([`Spec::deployed_streams`]).
     deployed_streams: &'s std::collections::BTreeMap<String, String>,
+    /// The event fields routing and identity read.
+    wanted: Wanted,
 }
 
 #[derive(Debug)]
@@ -65,7 +68,14 @@ impl<'s> Router<'s> {
         Router {
             rules,
             deployed_streams: &spec.deployed_streams,
+            wanted: Wanted::of(spec),
         }
+    }
+
+    /// The top-level event fields routing (topic rules) and identity read: what ingest parses of
+    /// an event.
+    pub fn wanted(&self) -> &Wanted {
+        &self.wanted
     }
 
     /// The origin with a deployed stream name read as the spec's name.

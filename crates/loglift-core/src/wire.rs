@@ -7,6 +7,7 @@
 //! ([`Reason::BadBase64`]) and the handler rejects that record alone. A batch that is not the
 //! AWS shape at all is a [`WireError`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -59,9 +60,9 @@ const FIREHOSE: &str = "Firehose";
 const KINESIS: &str = "Kinesis";
 const SQS: &str = "SQS";
 
-fn parse_slice<W: for<'de> Deserialize<'de>>(
+fn parse_slice<'de, W: Deserialize<'de>>(
     event: &'static str,
-    json: &[u8],
+    json: &'de [u8],
 ) -> Result<W, WireError> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let wire = serde_path_to_error::deserialize(&mut de).map_err(|e| malformed(event, &e))?;
@@ -91,9 +92,9 @@ fn malformed(event: &'static str, e: &serde_path_to_error::Error<serde_json::Err
 /// Decode a record's `data`; on failure keep the text for the reject.
 fn decode_data(
     what: impl FnOnce() -> String,
-    data: String,
+    data: Cow<'_, str>,
 ) -> (Result<Vec<u8>, Rejection>, Option<String>) {
-    match base64::engine::general_purpose::STANDARD.decode(&data) {
+    match base64::engine::general_purpose::STANDARD.decode(data.as_bytes()) {
         Ok(bytes) => (Ok(bytes), None),
         Err(e) => {
             let message = format!(
@@ -101,7 +102,10 @@ fn decode_data(
                 what(),
                 data.len()
             );
-            (Err(Rejection::new(Reason::BadBase64, message)), Some(data))
+            (
+                Err(Rejection::new(Reason::BadBase64, message)),
+                Some(data.into_owned()),
+            )
         }
     }
 }
@@ -174,21 +178,24 @@ pub struct KinesisMeta {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct FirehoseEventWire {
+struct FirehoseEventWire<'a> {
     invocation_id: String,
     delivery_stream_arn: String,
     // `region` is sent too; loglift does not use it.
     #[serde(default)]
     source_kinesis_stream_arn: Option<String>,
-    records: Vec<FirehoseRecordWire>,
+    #[serde(borrow)]
+    records: Vec<FirehoseRecordWire<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct FirehoseRecordWire {
+struct FirehoseRecordWire<'a> {
     record_id: String,
     approximate_arrival_timestamp: Stamp,
-    data: String,
+    /// Borrowed from the event's bytes: base64 has nothing to unescape.
+    #[serde(borrow)]
+    data: Cow<'a, str>,
     #[serde(default)]
     kinesis_record_metadata: Option<KinesisRecordMetadataWire>,
 }
@@ -268,10 +275,10 @@ impl Subsequence {
 impl FirehoseBatch {
     /// Read a Firehose transformation event from its JSON bytes.
     pub fn from_slice(json: &[u8]) -> Result<Self, WireError> {
-        parse_slice::<FirehoseEventWire>(FIREHOSE, json).and_then(Self::from_wire)
+        parse_slice::<FirehoseEventWire<'_>>(FIREHOSE, json).and_then(Self::from_wire)
     }
 
-    fn from_wire(wire: FirehoseEventWire) -> Result<Self, WireError> {
+    fn from_wire(wire: FirehoseEventWire<'_>) -> Result<Self, WireError> {
         let records = wire
             .records
             .into_iter()
@@ -289,14 +296,15 @@ impl FirehoseBatch {
 impl TryFrom<Value> for FirehoseBatch {
     type Error = WireError;
 
-    /// Read a Firehose transformation event from parsed JSON (moving its strings).
+    /// Read a Firehose transformation event from parsed JSON.
     fn try_from(json: Value) -> Result<Self, WireError> {
-        parse_value::<FirehoseEventWire>(FIREHOSE, json).and_then(Self::from_wire)
+        // The wire types borrow from bytes; a Value serialises without fail.
+        Self::from_slice(&serde_json::to_vec(&json).unwrap_or_default())
     }
 }
 
 impl FirehoseRecord {
-    fn from_wire(wire: FirehoseRecordWire) -> Result<Self, WireError> {
+    fn from_wire(wire: FirehoseRecordWire<'_>) -> Result<Self, WireError> {
         let FirehoseRecordWire {
             record_id,
             approximate_arrival_timestamp: stamp,
@@ -395,6 +403,14 @@ pub fn base64_len(n: usize) -> usize {
 
 /// Length of `s` as a JSON string literal written by serde_json (quotes and escapes included).
 fn json_string_len(s: &str) -> usize {
+    // Most strings (base64 data, ids) need no escape: one branch-free counting pass says so.
+    let escaped = s
+        .bytes()
+        .filter(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .count();
+    if escaped == 0 {
+        return 2 + s.len();
+    }
     2 + s
         .bytes()
         .map(|b| match b {
@@ -527,27 +543,30 @@ pub struct KinesisRecord {
 }
 
 #[derive(Deserialize)]
-struct KinesisEventWire {
-    #[serde(rename = "Records", default)]
-    records: Vec<KinesisEventRecordWire>,
+struct KinesisEventWire<'a> {
+    #[serde(rename = "Records", default, borrow)]
+    records: Vec<KinesisEventRecordWire<'a>>,
 }
 
 #[derive(Deserialize)]
-struct KinesisEventRecordWire {
+struct KinesisEventRecordWire<'a> {
     #[serde(rename = "eventSourceARN")]
     event_source_arn: String,
     #[serde(rename = "eventID")]
     event_id: String,
     // `awsRegion`, `eventSource`, `eventName`, … are sent too; not read.
-    kinesis: KinesisDataWire,
+    #[serde(borrow)]
+    kinesis: KinesisDataWire<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct KinesisDataWire {
+struct KinesisDataWire<'a> {
     partition_key: String,
     sequence_number: String,
-    data: String,
+    /// Borrowed from the event's bytes: base64 has nothing to unescape.
+    #[serde(borrow)]
+    data: Cow<'a, str>,
     /// Epoch seconds, with a fraction.
     approximate_arrival_timestamp: Stamp,
     // `kinesisSchemaVersion` ("1.0") is sent too; not read.
@@ -556,10 +575,10 @@ struct KinesisDataWire {
 impl KinesisBatch {
     /// Read a Kinesis event-source event from its JSON bytes. `{"Records":[]}` is an empty batch.
     pub fn from_slice(json: &[u8]) -> Result<Self, WireError> {
-        parse_slice::<KinesisEventWire>(KINESIS, json).and_then(Self::from_wire)
+        parse_slice::<KinesisEventWire<'_>>(KINESIS, json).and_then(Self::from_wire)
     }
 
-    fn from_wire(wire: KinesisEventWire) -> Result<Self, WireError> {
+    fn from_wire(wire: KinesisEventWire<'_>) -> Result<Self, WireError> {
         let records = wire
             .records
             .into_iter()
@@ -572,14 +591,15 @@ impl KinesisBatch {
 impl TryFrom<Value> for KinesisBatch {
     type Error = WireError;
 
-    /// Read a Kinesis event-source event from parsed JSON (moving its strings).
+    /// Read a Kinesis event-source event from parsed JSON.
     fn try_from(json: Value) -> Result<Self, WireError> {
-        parse_value::<KinesisEventWire>(KINESIS, json).and_then(Self::from_wire)
+        // The wire types borrow from bytes; a Value serialises without fail.
+        Self::from_slice(&serde_json::to_vec(&json).unwrap_or_default())
     }
 }
 
 impl KinesisRecord {
-    fn from_wire(wire: KinesisEventRecordWire) -> Result<Self, WireError> {
+    fn from_wire(wire: KinesisEventRecordWire<'_>) -> Result<Self, WireError> {
         let KinesisEventRecordWire {
             event_source_arn,
             event_id,
@@ -839,6 +859,73 @@ pub fn detect(json: &Value) -> EventShape {
         Some("aws:sqs") => EventShape::Sqs,
         _ if first.get("kinesis").is_some() => EventShape::Kinesis,
         _ => EventShape::Unknown,
+    }
+}
+
+/// [`detect`] on an event's JSON bytes, without building a `Value`: one pass that skips every
+/// value except the keys that tell the sources apart. Bytes that are not a JSON object are
+/// [`EventShape::Unknown`].
+pub fn detect_slice(json: &[u8]) -> EventShape {
+    use serde::de::IgnoredAny;
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(default)]
+        records: Option<IgnoredAny>,
+        #[serde(rename = "deliveryStreamArn", default)]
+        delivery_stream_arn: Option<IgnoredAny>,
+        #[serde(rename = "invocationId", default)]
+        invocation_id: Option<IgnoredAny>,
+        #[serde(rename = "Records", default, borrow)]
+        event_source: Option<FirstRecord<'a>>,
+    }
+    /// The first record's `eventSource` and whether it has `kinesis`; the rest skipped.
+    struct FirstRecord<'a>(Option<(Option<std::borrow::Cow<'a, str>>, bool)>);
+    #[derive(Deserialize)]
+    struct Record<'a> {
+        #[serde(rename = "eventSource", default, borrow)]
+        event_source: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default)]
+        kinesis: Option<IgnoredAny>,
+    }
+    impl<'de: 'a, 'a> Deserialize<'de> for FirstRecord<'a> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+            impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+                type Value = FirstRecord<'a>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an array of records")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Self::Value, A::Error> {
+                    let first = seq
+                        .next_element::<Record<'a>>()?
+                        .map(|r| (r.event_source, r.kinesis.is_some()));
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(FirstRecord(first))
+                }
+            }
+            d.deserialize_seq(Visit(std::marker::PhantomData))
+        }
+    }
+    let Ok(probe) = serde_json::from_slice::<Probe<'_>>(json) else {
+        return EventShape::Unknown;
+    };
+    if probe.records.is_some()
+        && (probe.delivery_stream_arn.is_some() || probe.invocation_id.is_some())
+    {
+        return EventShape::Firehose;
+    }
+    match probe.event_source {
+        None => EventShape::Unknown,
+        Some(FirstRecord(None)) => EventShape::Kinesis,
+        Some(FirstRecord(Some((source, kinesis)))) => match source.as_deref() {
+            Some("aws:kinesis") => EventShape::Kinesis,
+            Some("aws:sqs") => EventShape::Sqs,
+            _ if kinesis => EventShape::Kinesis,
+            _ => EventShape::Unknown,
+        },
     }
 }
 
@@ -1237,9 +1324,13 @@ mod tests {
             ),
             (r#"{"records":[]}"#, EventShape::Unknown),
             (r#"[]"#, EventShape::Unknown),
+            (r#"{"Records":"x"}"#, EventShape::Unknown),
+            (r#"{"Records":[5]}"#, EventShape::Unknown),
+            ("not json", EventShape::Unknown),
         ];
         for (json, want) in cases {
             assert_eq!(detect(&parse(json)), want, "{json}");
+            assert_eq!(detect_slice(json.as_bytes()), want, "bytes: {json}");
         }
     }
 }

@@ -2,12 +2,15 @@
 //!
 //!     cargo bench -p loglift-stages --bench ingest
 //!
-//! For each payload (a 6 MB Kinesis event-source batch, a 3 MB Firehose invocation, CloudWatch
-//! Logs through Firehose) it times a whole invocation as the Lambda runs it — parse the event
-//! JSON into a `serde_json::Value`, `handle_event`, serialise the response — next to a plain
-//! `serde_json::from_slice::<Value>` pass over the same bytes, the floor any handler pays. The
-//! ratio (handler time ÷ parse time) is the headline. Objects go to an in-memory
-//! `MemoryStore`, so no disk I/O is measured.
+//! For each payload (a 6 MB Kinesis event-source batch, a 3 MB Firehose invocation, one with 10 %
+//! CloudWatch Logs records, CloudWatch Logs through Firehose) it times a whole invocation as the
+//! Lambda runs it — `handle_payload` on the event's bytes, serialise the response — next to the
+//! *naive pass* over the same bytes: the envelope read borrowed with serde, each record's data
+//! base64-decoded, gunzipped when gzip, every line parsed into a `serde_json::Value` and
+//! re-serialised (and base64-encoded again for Firehose). `speedup` = naive time ÷ handler time:
+//! ≥ 1.0 means the handler, which also routes, identifies, rejects and compresses, is no slower
+//! than that bare round trip. Objects go to an in-memory `MemoryStore`, so no disk I/O is
+//! measured.
 //!
 //! Peak memory is measured per payload in a fresh process: the bench writes the payload to a
 //! temporary file and runs itself with `--child <kind> <file>`; the child reads the file, notes
@@ -26,7 +29,7 @@ use loglift_core::storage::Layout;
 use loglift_local::MemoryStore;
 use loglift_ports::FixedClock;
 use loglift_samplegen::{generate, FileKind, GenOptions, Mix};
-use loglift_stages::ingest::{handle_event, IngestDeps};
+use loglift_stages::ingest::{handle_payload, IngestDeps};
 use serde_json::Value;
 
 const SPEC: &str = include_str!("../../../spec/pipelines.yaml");
@@ -106,6 +109,17 @@ fn cases(events_scale: f64) -> Vec<Case> {
             },
         },
         Case {
+            name: "firehose user_events + 10 % cwlogs",
+            kind: FileKind::Firehose,
+            source: MIXED,
+            opts: GenOptions {
+                events: scaled(4_000.0),
+                mix: only("user_events"),
+                firehose_share: 1.0,
+                ..base.clone()
+            },
+        },
+        Case {
             name: "firehose cwlogs app_logs",
             kind: FileKind::Firehose,
             source: "idp-events-to-s3",
@@ -129,8 +143,15 @@ fn cases(events_scale: f64) -> Vec<Case> {
     ]
 }
 
+/// The source name of the mixed case: the user-events Firehose invocation with every tenth record
+/// swapped for a CloudWatch Logs record of the same size class.
+const MIXED: &str = "mixed";
+
 /// The largest invocation of a case.
 fn payload(case: &Case) -> Result<Vec<u8>, String> {
+    if case.source == MIXED {
+        return mixed(case);
+    }
     let generated = generate(&case.opts).map_err(|e| e.to_string())?;
     generated
         .files
@@ -141,26 +162,148 @@ fn payload(case: &Case) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("{}: nothing generated", case.name))
 }
 
-/// What one invocation did: records, events out, response bytes.
+/// A Firehose invocation of user events in which every tenth record is a gzip CloudWatch Logs
+/// subscription record (app_logs), the invocation kept at the user-events one's size.
+fn mixed(case: &Case) -> Result<Vec<u8>, String> {
+    let users = payload(&Case {
+        source: "user-events-to-s3",
+        ..clone_case(case)
+    })?;
+    let logs = payload(&Case {
+        source: "idp-events-to-s3",
+        opts: GenOptions {
+            events: case.opts.events * 2,
+            mix: Mix::only("app_logs").unwrap_or_default(),
+            ..case.opts.clone()
+        },
+        ..clone_case(case)
+    })?;
+    let mut event: Value = serde_json::from_slice(&users).map_err(|e| e.to_string())?;
+    let logs: Value = serde_json::from_slice(&logs).map_err(|e| e.to_string())?;
+    let log_records = logs
+        .get("records")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let records = event
+        .get_mut("records")
+        .and_then(Value::as_array_mut)
+        .ok_or("no records in the user-events invocation")?;
+    let target = users.len();
+    let mut logs = log_records.into_iter();
+    for (i, record) in records.iter_mut().enumerate() {
+        if i % 10 == 9 {
+            if let (Some(mut log), Some(id)) = (logs.next(), record.get("recordId").cloned()) {
+                if let Some(slot) = log.get_mut("recordId") {
+                    *slot = id;
+                }
+                *record = log;
+            }
+        }
+    }
+    // Keep the invocation within the user-events one's size: drop records from the end.
+    let mut bytes = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
+    while bytes.len() > target {
+        let records = event
+            .get_mut("records")
+            .and_then(Value::as_array_mut)
+            .ok_or("no records")?;
+        let over = bytes.len() - target;
+        let drop = (over / 1600).max(1).min(records.len());
+        records.truncate(records.len() - drop);
+        bytes = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
+    }
+    Ok(bytes)
+}
+
+fn clone_case(case: &Case) -> Case {
+    Case {
+        name: case.name,
+        kind: case.kind,
+        source: case.source,
+        opts: case.opts.clone(),
+    }
+}
+
+/// The naive pass: what the least careful Rust ingest would do with the same bytes. The envelope
+/// borrowed with serde; per record: base64 → gunzip when gzip → every non-blank line into a
+/// `serde_json::Value` → re-serialised (→ base64 again for a Firehose response). Returns the
+/// bytes produced, so nothing is optimised away.
+fn naive(payload: &[u8]) -> Result<usize, String> {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    #[derive(serde::Deserialize)]
+    struct Event<'a> {
+        #[serde(rename = "Records", default, borrow)]
+        kinesis: Vec<KinesisRecord<'a>>,
+        #[serde(default, borrow)]
+        records: Vec<FirehoseRecord<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct KinesisRecord<'a> {
+        #[serde(borrow)]
+        kinesis: FirehoseRecord<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct FirehoseRecord<'a> {
+        data: &'a str,
+    }
+    let event: Event<'_> = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    let firehose = event.kinesis.is_empty();
+    let data = event
+        .kinesis
+        .iter()
+        .map(|r| r.kinesis.data)
+        .chain(event.records.iter().map(|r| r.data));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut produced = 0;
+    for data in data {
+        // Bad records (the generator makes some) are skipped, as a handler would reject them.
+        let Ok(mut bytes) = b64.decode(data) else {
+            continue;
+        };
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut plain = Vec::new();
+            // The naive pass decompresses without caps, as a naive handler would.
+            #[allow(clippy::disallowed_types)]
+            let mut gunzip = flate2::read::MultiGzDecoder::new(bytes.as_slice());
+            if gunzip.read_to_end(&mut plain).is_err() {
+                continue;
+            }
+            bytes = plain;
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        for line in bytes.split(|b| *b == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Ok(value) = serde_json::from_slice::<Value>(line) {
+                serde_json::to_writer(&mut out, &value).map_err(|e| e.to_string())?;
+                out.push(b'\n');
+            }
+        }
+        produced += if firehose {
+            b64.encode(&out).len()
+        } else {
+            out.len()
+        };
+    }
+    Ok(produced)
+}
+
+/// What one invocation did: events out, response bytes.
 struct Outcome {
-    records: u64,
     events: u64,
     response: usize,
 }
 
-/// One invocation as the Lambda runs it: parse, handle, serialise the response.
+/// One invocation as the Lambda runs it: handle the event's bytes, serialise the response.
 fn invoke(rt: &tokio::runtime::Runtime, deps: &Deps, payload: &[u8]) -> Result<Outcome, String> {
-    let event: Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
-    let records = ["Records", "records"]
-        .iter()
-        .find_map(|k| event.get(k).and_then(Value::as_array).map(Vec::len))
-        .unwrap_or(0) as u64;
     let (response, tally) = rt
-        .block_on(handle_event(deps, event))
+        .block_on(handle_payload(deps, payload))
         .map_err(|e| e.to_string())?;
     let bytes = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
     Ok(Outcome {
-        records,
         events: tally.total().records_out,
         response: bytes.len(),
     })
@@ -253,45 +396,62 @@ fn run() -> Result<(), String> {
     let rt = runtime()?;
 
     println!(
-        "{:<46} {:>7} {:>7} {:>6} {:>6} {:>9} {:>10} {:>6} {:>9} {:>9}",
+        "{:<46} {:>7} {:>7} {:>6} {:>6} {:>9} {:>9} {:>7} {:>9} {:>9}",
         "payload",
         "records",
         "events",
         "MB",
         "resp",
         "handler",
-        "serde_json",
-        "ratio",
+        "naive",
+        "speedup",
         "peak RSS",
         "base RSS"
     );
     println!(
-        "{:<46} {:>7} {:>7} {:>6} {:>6} {:>9} {:>10} {:>6} {:>9} {:>9}",
+        "{:<46} {:>7} {:>7} {:>6} {:>6} {:>9} {:>9} {:>7} {:>9} {:>9}",
         "", "", "", "", "MB", "MB/s", "MB/s", "", "MiB", "MiB"
     );
+    // `--case TEXT`: only the payloads whose name contains TEXT (for profiling one).
+    let only = args
+        .iter()
+        .position(|a| a == "--case")
+        .and_then(|i| args.get(i + 1));
     for case in cases(scale) {
+        if only.is_some_and(|text| !case.name.contains(text.as_str())) {
+            continue;
+        }
         let payload = payload(&case)?;
         let mb = payload.len() as f64 / 1e6;
         let outcome = invoke(&rt, &deps, &payload)?;
+        let records = serde_json::from_slice::<Value>(&payload)
+            .ok()
+            .and_then(|event| {
+                ["Records", "records"]
+                    .iter()
+                    .find_map(|k| event.get(k).and_then(Value::as_array).map(Vec::len))
+            })
+            .unwrap_or(0);
         let handler = time(min_runs, budget, || {
             invoke(&rt, &deps, &payload).map(|_| ())
         })?;
-        let parse = time(min_runs, budget, || {
-            serde_json::from_slice::<Value>(&payload)
-                .map(drop)
-                .map_err(|e| e.to_string())
-        })?;
+        // `--handler-only`: skip the naive pass (for profiling the handler alone).
+        let naive = if args.iter().any(|a| a == "--handler-only") {
+            f64::NAN
+        } else {
+            time(min_runs, budget, || naive(&payload).map(drop))?
+        };
         let (base, peak) = measure_memory(&payload)?;
         println!(
-            "{:<46} {:>7} {:>7} {:>6.2} {:>6.2} {:>9.1} {:>10.1} {:>5.1}x {:>9.1} {:>9.1}",
+            "{:<46} {:>7} {:>7} {:>6.2} {:>6.2} {:>9.1} {:>9.1} {:>6.2}x {:>9.1} {:>9.1}",
             case.name,
-            outcome.records,
+            records,
             outcome.events,
             mb,
             outcome.response as f64 / 1e6,
             mb / handler,
-            mb / parse,
-            handler / parse,
+            mb / naive,
+            naive / handler,
             peak,
             base
         );
@@ -302,8 +462,8 @@ fn run() -> Result<(), String> {
     }
     println!(
         "MB = 10^6 bytes of invocation payload (the Lambda event JSON); resp = the response's bytes; \
-         events = events out. handler = parse + handle_event + serialise the response, objects in \
-         memory; ratio = handler time / serde_json time. peak RSS = VmHWM after one invocation in a \
+         events = events out. handler = handle_payload + serialise the response, objects in \
+         memory; naive = the naive pass (module doc); speedup = naive time / handler time. peak RSS = VmHWM after one invocation in a \
          fresh process; base RSS = before it, payload read."
     );
     Ok(())

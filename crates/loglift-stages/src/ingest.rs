@@ -17,8 +17,8 @@ use loglift_core::route::Router;
 use loglift_core::spec::Spec;
 use loglift_core::storage::{firehose_partition_keys, Layout};
 use loglift_core::wire::{
-    detect, BatchItemFailures, EventShape, FirehoseBatch, FirehoseResponse, FirehoseResponseRecord,
-    FirehoseResult, KinesisBatch,
+    detect_slice, BatchItemFailures, EventShape, FirehoseBatch, FirehoseResponse,
+    FirehoseResponseRecord, FirehoseResult, KinesisBatch,
 };
 use loglift_ports::{Clock, ObjectStore, PortError};
 
@@ -390,10 +390,12 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                         for e in &events {
                             count_event(&mut tally, &mut seen, e);
                         }
-                        Decision::Ok {
-                            pipeline,
-                            data: events.into_iter().flat_map(|e| e.line).collect(),
+                        let mut data =
+                            Vec::with_capacity(events.iter().map(|e| e.line.len()).sum());
+                        for e in &events {
+                            data.extend_from_slice(&e.line);
                         }
+                        Decision::Ok { pipeline, data }
                     }
                     _ => {
                         let r = EventRejection {
@@ -511,25 +513,46 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
     Ok((FirehoseResponse { records }, tally))
 }
 
-/// One invocation, whatever its source: the payload's shape says Kinesis or Firehose. Returns the
-/// Lambda response and the tally (the caller reports it: metrics on stdout in Lambda).
+/// What ingest answers: the Firehose transformation response, or the Kinesis partial batch
+/// response. Serialises as the AWS JSON itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum IngestResponse {
+    Firehose(FirehoseResponse),
+    Kinesis(BatchItemFailures),
+}
+
+/// One invocation, whatever its source, from the event's JSON bytes (the Lambda's path: no
+/// `serde_json::Value` of the event is built): the payload's shape says Kinesis or Firehose.
+/// Returns the response and the tally (the caller reports it: metrics on stdout in Lambda).
+pub async fn handle_payload<S: ObjectStore, C: Clock>(
+    deps: &IngestDeps<S, C>,
+    payload: &[u8],
+) -> Result<(IngestResponse, Tally), IngestError> {
+    match detect_slice(payload) {
+        EventShape::Firehose => {
+            let batch = FirehoseBatch::from_slice(payload)?;
+            let (response, tally) = handle_firehose(deps, &batch).await?;
+            Ok((IngestResponse::Firehose(response), tally))
+        }
+        EventShape::Kinesis => {
+            let batch = KinesisBatch::from_slice(payload)?;
+            let (failures, tally) = handle_kinesis(deps, &batch).await;
+            Ok((IngestResponse::Kinesis(failures), tally))
+        }
+        EventShape::Sqs | EventShape::Unknown => Err(IngestError::UnknownEvent),
+    }
+}
+
+/// [`handle_payload`] for an event already parsed (tests, local mode, redrive): the same path,
+/// the response as JSON.
 pub async fn handle_event<S: ObjectStore, C: Clock>(
     deps: &IngestDeps<S, C>,
     payload: serde_json::Value,
 ) -> Result<(serde_json::Value, Tally), IngestError> {
-    let (response, tally) = match detect(&payload) {
-        EventShape::Firehose => {
-            let batch = FirehoseBatch::try_from(payload)?;
-            let (response, tally) = handle_firehose(deps, &batch).await?;
-            (serde_json::to_value(response), tally)
-        }
-        EventShape::Kinesis => {
-            let batch = KinesisBatch::try_from(payload)?;
-            let (failures, tally) = handle_kinesis(deps, &batch).await;
-            (serde_json::to_value(failures), tally)
-        }
-        EventShape::Sqs | EventShape::Unknown => return Err(IngestError::UnknownEvent),
-    };
-    // Serialising our own response types cannot fail; if it ever did, answer nothing rather than panic.
-    Ok((response.unwrap_or_default(), tally))
+    // Serialising a Value and our own response types cannot fail; if it ever did, the event
+    // reads as unknown / the answer is null rather than a panic.
+    let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+    let (response, tally) = handle_payload(deps, &bytes).await?;
+    Ok((serde_json::to_value(response).unwrap_or_default(), tally))
 }
