@@ -25,7 +25,11 @@ locals {
   # Optional variables are left out by conditions on configuration only, never by a null test
   # on a value known only after apply (which would make the set of variables unknown).
   function_environment = {
-    ingest = merge(local.common_environment, local.stream_environment)
+    ingest = merge(
+      local.common_environment,
+      local.stream_environment,
+      length(local.firehose_gzip_streams) > 0 ? { LOGLIFT_FIREHOSE_GZIP_STREAMS = join(",", local.firehose_gzip_streams) } : {},
+    )
     transform = merge(
       local.common_environment,
       { LOGLIFT_LOADER_QUEUE = aws_sqs_queue.loader.url },

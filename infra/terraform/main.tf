@@ -113,6 +113,11 @@ locals {
   # LOGLIFT_FIREHOSE_SOURCE_STREAMS: `delivery-stream=kinesis-stream,...`, the stream each delivery
   # stream reads (Firehose error output does not record it; redrive routes by match.stream).
   firehose_sources_env = join(",", [for s in keys(local.firehose_streams) : "${local.firehose_names[s]}=${local.kinesis_names[s]}"])
+  # LOGLIFT_FIREHOSE_GZIP_STREAMS: the delivery streams that carry CloudWatch Logs. Ingest answers
+  # their records as gzip members (decompressed log events would overflow the 6 MB response) and
+  # Firehose delivers them UNCOMPRESSED: each raw object is the members concatenated, one
+  # multi-member gzip object.
+  firehose_gzip_streams = [for s, c in local.firehose_streams : local.firehose_names[s] if c.carries_logs]
 
   ##############################################################################
   # Functions: names, artefacts (scripts/package), settings.

@@ -323,7 +323,7 @@ variable "redrive_schedule" {
 ################################################################################
 
 variable "firehose" {
-  description = "Delivery streams of streams whose consumer is firehose: processor buffer (0.2-3 MB; streams fed by CloudWatch Logs are capped at 1 MB, as their records grow about 10x in the 6 MB response), destination buffer (at least 64 MiB with dynamic partitioning) and interval."
+  description = "Delivery streams of streams whose consumer is firehose: processor buffer (0.2-3 MB; streams fed by CloudWatch Logs are capped at 1 MB: ingest answers their records as gzip members, and a 3 MB batch already takes about 5 MB of the 6 MB response), destination buffer (at least 64 MiB with dynamic partitioning) and interval."
   type = object({
     processor_buffer_size_mb           = optional(number, 3)
     processor_buffer_interval_seconds  = optional(number, 60)

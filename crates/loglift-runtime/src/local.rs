@@ -197,6 +197,30 @@ impl Local {
         Ok(sent)
     }
 
+    /// Deliver a Firehose response's `Ok` records into raw as Firehose would, and announce the
+    /// objects written on the transform queue as their S3 notifications would. Returns the keys.
+    pub async fn deliver_firehose(
+        &self,
+        invocation_id: &str,
+        response: &FirehoseResponse,
+    ) -> Result<Vec<String>, String> {
+        let (store, layout) = (&self.deps.store, &self.deps.layout);
+        let keys = loglift_stages::firehose::deliver(store, layout, invocation_id, response)
+            .await
+            .map_err(|e| e.to_string())?;
+        for key in &keys {
+            let meta = store
+                .head(&layout.raw.bucket, key)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{key}: delivered but not found"))?;
+            announce(&self.transform.queue, TRANSFORM_QUEUE, &meta)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(keys)
+    }
+
     /// Drain the transform queue, then the loader queue, as the event source mappings would.
     pub async fn drain(&self) -> Result<Drained, String> {
         let (tallies, transform_messages, transform_failed) = self

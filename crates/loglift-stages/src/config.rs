@@ -191,6 +191,36 @@ impl CommonConfig {
     }
 }
 
+/// The ingest function's settings besides [`CommonConfig`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// `LOGLIFT_FIREHOSE_GZIP_STREAMS`: delivery streams (comma-separated names) whose `Ok`
+    /// records ingest answers as gzip members. Their Firehose delivers UNCOMPRESSED, so each raw
+    /// object is the members concatenated: one multi-member gzip object. Terraform sets it for
+    /// the streams that carry CloudWatch Logs, whose decompressed events would not fit the 6 MB
+    /// response otherwise.
+    pub gzip_delivery_streams: std::collections::BTreeSet<String>,
+}
+
+impl IngestConfig {
+    pub fn from_env() -> IngestConfig {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> IngestConfig {
+        let gzip_delivery_streams = lookup("LOGLIFT_FIREHOSE_GZIP_STREAMS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        IngestConfig {
+            gzip_delivery_streams,
+        }
+    }
+}
+
 /// The transform function's settings besides [`CommonConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransformConfig {

@@ -1,6 +1,9 @@
 //! Firehose's S3 delivery of a transformation response, as Firehose does it: the `Ok` records of
 //! an ingest response are written into raw under the dynamic-partitioning prefix with the record's
-//! partition keys (`!{partitionKeyFromLambda:…}`), gzip, one object per partition per invocation.
+//! partition keys (`!{partitionKeyFromLambda:…}`), one object per partition per invocation: the
+//! records' data concatenated and gzipped (compression GZIP), or — when ingest answered gzip
+//! members (`LOGLIFT_FIREHOSE_GZIP_STREAMS`, compression UNCOMPRESSED) — the members concatenated,
+//! one multi-member gzip object.
 //! Local mode emulates Firehose with it, and the Firehose redrive
 //! ([`crate::redrive::firehose`]) delivers replayed error records with it.
 
@@ -20,7 +23,13 @@ pub async fn deliver<S: ObjectStore>(
     invocation_id: &str,
     response: &FirehoseResponse,
 ) -> PortResult<Vec<String>> {
-    let mut partitions: BTreeMap<String, GzLines> = BTreeMap::new();
+    /// One partition's object: plain data gzipped by "Firehose", or gzip members as they came.
+    #[derive(Default)]
+    struct Part {
+        plain: GzLines,
+        members: Vec<u8>,
+    }
+    let mut partitions: BTreeMap<String, Part> = BTreeMap::new();
     for record in response
         .records
         .iter()
@@ -45,24 +54,39 @@ pub async fn deliver<S: ObjectStore>(
                 target: record.record_id.clone(),
                 message: e.to_string(),
             })?;
-        partitions
-            .entry(prefix)
-            .or_default()
-            .push_line(&data)
-            .map_err(|e| PortError::Rejected {
-                op: "firehose delivery",
-                target: record.record_id.clone(),
-                message: e.to_string(),
-            })?;
+        let part = partitions.entry(prefix).or_default();
+        if loglift_core::compress::sniff(&data) == loglift_core::compress::Compression::Gzip {
+            part.members.extend_from_slice(&data);
+        } else {
+            part.plain
+                .push_line(&data)
+                .map_err(|e| PortError::Rejected {
+                    op: "firehose delivery",
+                    target: record.record_id.clone(),
+                    message: e.to_string(),
+                })?;
+        }
     }
     let mut written = Vec::new();
-    for (prefix, lines) in partitions {
+    for (prefix, part) in partitions {
         let key = format!("{prefix}firehose-{invocation_id}.ndjson.gz");
-        let body = lines.finish().map_err(|e| PortError::Rejected {
-            op: "gzip",
-            target: key.clone(),
-            message: e.to_string(),
-        })?;
+        let body = match (part.plain.lines(), part.members.is_empty()) {
+            (0, false) => part.members,
+            (_, true) => part.plain.finish().map_err(|e| PortError::Rejected {
+                op: "gzip",
+                target: key.clone(),
+                message: e.to_string(),
+            })?,
+            (_, false) => {
+                return Err(PortError::Rejected {
+                    op: "firehose delivery",
+                    target: key,
+                    message: "gzip members and plain data in one partition: a delivery stream \
+                              either compresses (plain data) or not (gzip members)"
+                        .into(),
+                })
+            }
+        };
         store
             .put(
                 &layout.raw.bucket,

@@ -41,6 +41,9 @@ pub struct IngestDeps<S, C> {
     pub limits: Limits,
     /// Bytes the Firehose response may take (defaults to [`RESPONSE_BUDGET`]; tests lower it).
     pub response_budget: usize,
+    /// Delivery streams whose `Ok` data is a gzip member
+    /// ([`crate::config::IngestConfig::gzip_delivery_streams`]).
+    pub gzip_delivery_streams: std::collections::BTreeSet<String>,
 }
 
 impl<S: ObjectStore, C: Clock> IngestDeps<S, C> {
@@ -52,6 +55,7 @@ impl<S: ObjectStore, C: Clock> IngestDeps<S, C> {
             clock,
             limits: Limits::default(),
             response_budget: RESPONSE_BUDGET,
+            gzip_delivery_streams: Default::default(),
         }
     }
 }
@@ -328,9 +332,16 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
     let mut seen = HashSet::new();
     let mut rejects = RejectFiles::default();
 
+    // `Ok` data as a gzip member for delivery streams Firehose delivers uncompressed.
+    let gzip = deps.gzip_delivery_streams.contains(&batch.delivery_stream);
+
     // Pass 1: decide each record.
     enum Decision {
-        Ok { pipeline: String, data: Vec<u8> },
+        Ok {
+            pipeline: String,
+            data: Vec<u8>,
+            events: u64,
+        },
         Dropped,
         Failed,
     }
@@ -390,12 +401,19 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                         for e in &events {
                             count_event(&mut tally, &mut seen, e);
                         }
-                        let mut data =
-                            Vec::with_capacity(events.iter().map(|e| e.line.len()).sum());
-                        for e in &events {
-                            data.extend_from_slice(&e.line);
+                        match ok_data(&events, gzip) {
+                            Ok(data) => Decision::Ok {
+                                pipeline,
+                                data,
+                                events: events.len() as u64,
+                            },
+                            Err(e) => {
+                                // Compressing into memory does not fail; if it did, the record
+                                // goes to Firehose's error output whole.
+                                tracing::error!(record_id = %record.record_id, error = %e, "Compressing a record failed");
+                                Decision::Failed
+                            }
                         }
-                        Decision::Ok { pipeline, data }
                     }
                     _ => {
                         let r = EventRejection {
@@ -448,6 +466,7 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             Decision::Ok {
                 pipeline,
                 data: lines,
+                events,
             } => {
                 let keys = firehose_partition_keys(&pipeline, record.arrival);
                 let fits =
@@ -473,7 +492,6 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                     };
                     tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, "Record failed");
                     let c = tally.pipeline(&pipeline);
-                    let events = lines.iter().filter(|&&b| b == b'\n').count() as u64;
                     c.records_out = c.records_out.saturating_sub(events);
                     c.rejected += events;
                     *tally
@@ -511,6 +529,22 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             })?;
     }
     Ok((FirehoseResponse { records }, tally))
+}
+
+/// A Firehose `Ok` record's data: its events' raw lines, as one gzip member when `gzip`.
+fn ok_data(events: &[RoutedEvent], gzip: bool) -> std::io::Result<Vec<u8>> {
+    if gzip {
+        let mut member = GzLines::default();
+        for e in events {
+            member.push_line(&e.line)?;
+        }
+        return member.finish();
+    }
+    let mut data = Vec::with_capacity(events.iter().map(|e| e.line.len()).sum());
+    for e in events {
+        data.extend_from_slice(&e.line);
+    }
+    Ok(data)
 }
 
 /// What ingest answers: the Firehose transformation response, or the Kinesis partial batch

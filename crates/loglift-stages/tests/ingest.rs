@@ -343,3 +343,111 @@ async fn firehose_answers_every_record_within_the_response_budget() {
     let rejects = all_keys(&deps.store).await;
     assert_eq!(rejects, ["errors/rejects/stage=ingest/pipeline=user_events/dt=2025-11-21/hour=12/firehose-inv-1.ndjson.gz"]);
 }
+
+/// The largest Firehose invocation of CloudWatch Logs records (app_logs) the generator makes at
+/// the 3 MB Firehose event size, with no duplicates or bad records.
+fn cloudwatch_logs_batch() -> FirehoseBatch {
+    use loglift_samplegen::{generate, FileKind, GenOptions, Mix};
+    let generated = generate(&GenOptions {
+        events: 13_000,
+        dup_rate: 0.0,
+        bad_rate: 0.0,
+        seed: 16,
+        firehose_response_bytes: usize::MAX,
+        mix: Mix::only("app_logs").expect("app_logs"),
+        ..GenOptions::default()
+    })
+    .expect("generate");
+    let body = generated
+        .files
+        .into_iter()
+        .filter(|f| f.kind == FileKind::Firehose)
+        .max_by_key(|f| f.body.len())
+        .expect("a Firehose invocation")
+        .body;
+    assert!(body.len() > 2_500_000, "{} bytes", body.len());
+    FirehoseBatch::from_slice(&body).expect("firehose batch")
+}
+
+#[tokio::test]
+async fn a_3_mb_cloudwatch_logs_batch_fits_its_response_as_gzip_members() {
+    let batch = cloudwatch_logs_batch();
+    let plain = deps(loglift_local::MemoryStore::new());
+    let (response, tally) = handle_firehose(&plain, &batch).await.expect("handled");
+    let too_large = tally.rejects_by_reason.get("response_too_large").copied();
+    assert!(
+        too_large > Some(0),
+        "decompressed lines overflow: {too_large:?}"
+    );
+    let plain_lines = {
+        let unlimited = IngestDeps {
+            response_budget: usize::MAX,
+            ..deps(loglift_local::MemoryStore::new())
+        };
+        let (response, _) = handle_firehose(&unlimited, &batch).await.expect("handled");
+        delivered_lines(&unlimited, &response).await
+    };
+    drop(response);
+
+    let gzip = IngestDeps {
+        gzip_delivery_streams: [batch.delivery_stream.clone()].into(),
+        ..deps(loglift_local::MemoryStore::new())
+    };
+    let (response, tally) = handle_firehose(&gzip, &batch).await.expect("handled");
+    let body = serde_json::to_vec(&response).expect("json");
+    assert!(
+        body.len() <= loglift_stages::ingest::RESPONSE_CAP,
+        "{}",
+        body.len()
+    );
+    let results: std::collections::BTreeSet<String> = response
+        .records
+        .iter()
+        .map(|r| format!("{:?}", r.result))
+        .collect();
+    assert!(
+        results.iter().all(|r| r == "Ok" || r == "Dropped"),
+        "{results:?} {:?}",
+        tally.rejects_by_reason
+    );
+    let lines = delivered_lines(&gzip, &response).await;
+    assert_eq!(lines.len() as u64, tally.total().records_out);
+    assert_eq!(lines, plain_lines, "the same raw lines, compressed");
+    println!(
+        "{} records, {} bytes in, {} events, response {} bytes",
+        batch.records.len(),
+        batch
+            .records
+            .iter()
+            .map(|r| r.data.as_ref().map_or(0, Vec::len))
+            .sum::<usize>(),
+        lines.len(),
+        body.len()
+    );
+}
+
+/// The lines of what Firehose writes from a response (sorted), read as transform reads objects.
+async fn delivered_lines(
+    deps: &IngestDeps<loglift_local::MemoryStore, FixedClock>,
+    response: &loglift_core::wire::FirehoseResponse,
+) -> Vec<String> {
+    use std::io::BufRead as _;
+    let keys = loglift_stages::firehose::deliver(&deps.store, &deps.layout, "inv", response)
+        .await
+        .expect("delivered");
+    let mut lines = Vec::new();
+    for key in keys {
+        let mut object = deps.store.get(BUCKET, &key).await.expect("object");
+        let mut body = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut object.body, &mut body)
+            .await
+            .expect("read");
+        let (_, reader) =
+            loglift_core::compress::open_stream(std::io::Cursor::new(body)).expect("stream");
+        for line in reader.lines() {
+            lines.push(line.expect("line"));
+        }
+    }
+    lines.sort();
+    lines
+}

@@ -5,7 +5,7 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use loglift_ports::{Clock, SystemClock};
-use loglift_stages::config::CommonConfig;
+use loglift_stages::config::{CommonConfig, IngestConfig};
 use loglift_stages::diagnostic::Failure;
 use loglift_stages::ingest::{handle_payload, IngestDeps};
 use loglift_stages::obs::{init_or_exit, MetricsId};
@@ -19,7 +19,10 @@ async fn main() -> Result<(), Error> {
     let sdk = loglift_aws::sdk_config().await;
     let store = loglift_aws::S3Store::new(loglift_aws::s3_client(&sdk));
     let spec = init_or_exit(config.load_spec(&store).await);
-    let deps = IngestDeps::new(spec, config.layout, store, SystemClock);
+    let deps = IngestDeps {
+        gzip_delivery_streams: IngestConfig::from_env().gzip_delivery_streams,
+        ..IngestDeps::new(spec, config.layout, store, SystemClock)
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         let (deps, metrics) = (&deps, &metrics);
         async move {

@@ -137,3 +137,107 @@ fn names_the_failure_kind_of_a_failed_invocation() {
     let error = posted_error(&posted[1..]);
     assert_eq!(error["errorType"], "loglift::UnknownEvent", "{error}");
 }
+
+#[test]
+fn answers_a_3_mb_cloudwatch_logs_batch_in_gzip_members_that_load_once_delivered() {
+    use base64::Engine as _;
+    use loglift_samplegen::{generate, FileKind, GenOptions, Mix};
+    // The largest Firehose invocation of CloudWatch Logs records the generator makes at the
+    // 3 MB Firehose event size: decompressed, its raw lines overflow a 6 MB response.
+    let generated = generate(&GenOptions {
+        events: 13_000,
+        dup_rate: 0.0,
+        bad_rate: 0.0,
+        seed: 17,
+        firehose_response_bytes: usize::MAX,
+        mix: Mix::only("app_logs").unwrap(),
+        ..GenOptions::default()
+    })
+    .unwrap();
+    let event = generated
+        .files
+        .into_iter()
+        .filter(|f| f.kind == FileKind::Firehose)
+        .max_by_key(|f| f.body.len())
+        .unwrap()
+        .body;
+    assert!(event.len() > 2_500_000, "{} bytes", event.len());
+    let input: Value = serde_json::from_slice(&event).unwrap();
+    let delivery_stream =
+        loglift_core::wire::name_from_arn(input["deliveryStreamArn"].as_str().unwrap())
+            .unwrap()
+            .to_owned();
+    // What the records hold: every DATA_MESSAGE's log events.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let log_events: usize = input["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let data = b64.decode(r["data"].as_str().unwrap()).unwrap();
+            let payload = loglift_core::cwlogs::parse(
+                &loglift_core::compress::decompress(&data, &Default::default()).unwrap(),
+            )
+            .unwrap();
+            match payload.message_type {
+                loglift_core::cwlogs::MessageType::DataMessage => payload.log_events.len(),
+                loglift_core::cwlogs::MessageType::ControlMessage => 0,
+            }
+        })
+        .sum();
+
+    let api = RuntimeApi::start().expect("runtime api");
+    let spec = format!("{REPO}/spec/pipelines.yaml");
+    let _ingest = api
+        .start_function(
+            env!("CARGO_BIN_EXE_ingest"),
+            "loglift-ingest",
+            &[
+                ("LOGLIFT_LAKE_BUCKET", "lake"),
+                ("LOGLIFT_SPEC", &spec),
+                ("LOGLIFT_FIREHOSE_GZIP_STREAMS", &delivery_stream),
+            ],
+        )
+        .expect("start the ingest binary");
+    api.push_event("req-1", std::str::from_utf8(&event).unwrap());
+    let posted = api.wait_posted(1, Duration::from_secs(120));
+    let [Posted::Response { body, .. }] = posted.as_slice() else {
+        panic!("{posted:?}")
+    };
+    assert!(
+        body.len() <= 6 * 1024 * 1024,
+        "response {} bytes",
+        body.len()
+    );
+    let response: loglift_core::wire::FirehoseResponse = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        response.records.len(),
+        input["records"].as_array().unwrap().len()
+    );
+    let results: std::collections::BTreeSet<String> = response
+        .records
+        .iter()
+        .map(|r| format!("{:?}", r.result))
+        .collect();
+    assert!(
+        results.iter().all(|r| r == "Ok" || r == "Dropped"),
+        "{results:?}"
+    );
+
+    // Firehose writes the Ok records' data, concatenated per partition (UNCOMPRESSED); transform
+    // reads those objects and the loader loads every log event once.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = loglift_runtime::local::load_spec(None).unwrap();
+    let local = loglift_runtime::local::Local::open(dir.path(), spec).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let drained = rt.block_on(async {
+        local.deliver_firehose("inv-1", &response).await.unwrap();
+        local.drain().await.unwrap()
+    });
+    assert_eq!(drained.failed_messages, 0, "{drained:?}");
+    let inserted: u64 = drained.tables.values().map(|r| r.inserted).sum();
+    assert_eq!(inserted, log_events as u64, "{drained:?}");
+}
