@@ -403,14 +403,6 @@ pub fn base64_len(n: usize) -> usize {
 
 /// Length of `s` as a JSON string literal written by serde_json (quotes and escapes included).
 fn json_string_len(s: &str) -> usize {
-    // Most strings (base64 data, ids) need no escape: one branch-free counting pass says so.
-    let escaped = s
-        .bytes()
-        .filter(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        .count();
-    if escaped == 0 {
-        return 2 + s.len();
-    }
     2 + s
         .bytes()
         .map(|b| match b {
@@ -460,13 +452,13 @@ impl FirehoseResponseRecord {
         }
     }
 
-    /// Exactly how many bytes this record takes in the serialised response.
+    /// Exactly how many bytes this record takes in the serialised response. `data` holds base64
+    /// (as every constructor writes it), which JSON never escapes: its length is its bytes, not
+    /// scanned again.
     pub fn serialized_len(&self) -> usize {
         let keys = self.metadata.as_ref().map(|m| &m.partition_keys);
-        // The length with empty data counts the data's two quotes; the data's own length adds them again.
-        Self::serialized_len_for(&self.record_id, self.result, 0, keys)
-            + json_string_len(&self.data)
-            - 2
+        // The length with empty data counts the data's two quotes.
+        Self::serialized_len_for(&self.record_id, self.result, 0, keys) + self.data.len()
     }
 
     /// How many bytes a record will take before building it: `payload_len` is the length of the
