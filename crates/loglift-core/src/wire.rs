@@ -64,6 +64,10 @@ fn parse_slice<'de, W: Deserialize<'de>>(
     event: &'static str,
     json: &'de [u8],
 ) -> Result<W, WireError> {
+    // The common case without path tracking; a malformed event is read again to say where.
+    if let Ok(wire) = serde_json::from_slice(json) {
+        return Ok(wire);
+    }
     let mut de = serde_json::Deserializer::from_slice(json);
     let wire = serde_path_to_error::deserialize(&mut de).map_err(|e| malformed(event, &e))?;
     de.end().map_err(|e| WireError::Malformed {
