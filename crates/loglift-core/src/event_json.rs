@@ -335,4 +335,43 @@ mod tests {
             assert_eq!(read(&over, &wanted()), Err(ReadError::TooDeep), "{key}");
         }
     }
+
+    proptest::proptest! {
+        /// One pass agrees with the tree reader transform uses: the same texts are events, the
+        /// wanted fields are the tree's, and the kept text reads back as the same object.
+        #[test]
+        fn agrees_with_the_tree_reader(text in r#"[{}\[\]":,0-9a-c\\u. \n-]{0,60}"#) {
+            check_against_tree(&text);
+        }
+
+        #[test]
+        fn agrees_on_objects_built_from_parts(
+            keys in proptest::collection::vec("(id|a|a\\.b|x|\\\\u0061)", 0..5),
+            values in proptest::collection::vec(r#"(1|-2\.5e3|"s"|"\\u00e9"|null|true|\[1,\{"b":2\}\]|\{"b":\[\]\}|1e999|"\\ud800")"#, 0..5),
+        ) {
+            let entries: Vec<String> = keys
+                .iter()
+                .zip(&values)
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
+            check_against_tree(&format!("{{{}}}", entries.join(",")));
+        }
+    }
+
+    fn check_against_tree(text: &str) {
+        let tree = serde_json::from_str::<Map<String, Value>>(text);
+        match (read(text, &wanted()), tree) {
+            (Ok(event), Ok(tree)) => {
+                for key in ["id", "a", "a.b"] {
+                    assert_eq!(event.fields.get(key), tree.get(key), "{text:?} {key}");
+                }
+                let back: Map<String, Value> =
+                    serde_json::from_str(&event.text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+                assert_eq!(back, tree, "{text:?}");
+            }
+            (Err(_), Err(_)) => {}
+            (Err(ReadError::TooDeep), Ok(_)) => {}
+            (got, tree) => panic!("{text:?}: one pass {got:?}, tree {tree:?}"),
+        }
+    }
 }
