@@ -63,15 +63,16 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// The lines of the gzip NDJSON objects under `dir`.
+/// The lines of the compressed NDJSON objects (gzip, or zstd for Kinesis raw) under `dir`.
 fn gz_lines(dir: &Path) -> Vec<Value> {
     let mut lines = Vec::new();
     for file in files(dir) {
-        if !file.to_string_lossy().ends_with(".ndjson.gz") {
+        let name = file.to_string_lossy();
+        if !name.ends_with(".ndjson.gz") && !name.ends_with(".ndjson.zst") {
             continue;
         }
         let bytes = std::fs::read(&file).expect("read");
-        let text = loglift_core::compress::decompress_within(&bytes, 64 << 20).expect("gzip");
+        let text = loglift_core::compress::decompress_within(&bytes, 64 << 20).expect("decompress");
         for line in std::str::from_utf8(&text).expect("utf-8").lines() {
             lines.push(serde_json::from_str(line).expect("json line"));
         }

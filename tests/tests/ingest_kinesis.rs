@@ -166,7 +166,7 @@ async fn kinesis_batches_from_moto_land_in_raw_and_errors() {
     );
     for key in &raw_events {
         assert!(
-            key.contains(&format!("/kinesis-{shard}-")) && key.ends_with(".ndjson.gz"),
+            key.contains(&format!("/kinesis-{shard}-")) && key.ends_with(".ndjson.zst"),
             "{key}"
         );
     }

@@ -239,7 +239,7 @@ async fn on_failure_messages_are_reread_from_moto_and_reingested_once() {
     assert_eq!(all.len(), 2, "{all:?}");
     let key_for = |first: &str, last: &str| {
         all.iter()
-            .find(|k| k.ends_with(&format!("/kinesis-{shard}-{first}-{last}.ndjson.gz")))
+            .find(|k| k.ends_with(&format!("/kinesis-{shard}-{first}-{last}.ndjson.zst")))
             .unwrap_or_else(|| panic!("no raw object for {first}..{last} in {all:?}"))
             .clone()
     };
@@ -438,7 +438,7 @@ async fn s3_on_failure_payloads_are_replayed_and_archived() {
         "{broken_detail}"
     );
 
-    let raw = "raw/pipeline=user_events/dt=2020-06-01/hour=00/kinesis-shardId-000000000000-49590338271490256608559692538361571095921575989136588898-49590338271490256608559692538361571095921575989136588899.ndjson.gz";
+    let raw = "raw/pipeline=user_events/dt=2020-06-01/hour=00/kinesis-shardId-000000000000-49590338271490256608559692538361571095921575989136588898-49590338271490256608559692538361571095921575989136588899.ndjson.zst";
     let archive = format!("errors/kinesis-archive/{destination}/{object}");
     let mut want = vec![raw.to_owned(), archive.clone()];
     want.sort();

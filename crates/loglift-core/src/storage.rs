@@ -172,7 +172,7 @@ impl Layout {
         last_seq: &str,
     ) -> String {
         self.raw.key(&format!(
-            "{}kinesis-{shard}-{first_seq}-{last_seq}.ndjson.gz",
+            "{}kinesis-{shard}-{first_seq}-{last_seq}.ndjson.zst",
             arrival_partition(pipeline, arrival)
         ))
     }
@@ -383,7 +383,7 @@ mod tests {
         let l = Layout::single_bucket("lake");
         assert_eq!(
             l.raw_kinesis_key("user_events", t(7), "shardId-000000000001", "4954", "4960"),
-            "raw/pipeline=user_events/dt=2026-11-21/hour=07/kinesis-shardId-000000000001-4954-4960.ndjson.gz"
+            "raw/pipeline=user_events/dt=2026-11-21/hour=07/kinesis-shardId-000000000001-4954-4960.ndjson.zst"
         );
         assert_eq!(
             l.curated_key("user_events", t(23), "0123456789abcdef0123", 2),

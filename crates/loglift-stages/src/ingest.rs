@@ -1,4 +1,4 @@
-//! The ingest stage: Kinesis event-source batches → gzip NDJSON raw objects (grouped by pipeline
+//! The ingest stage: Kinesis event-source batches → zstd NDJSON raw objects (grouped by pipeline
 //! and arrival hour) with a partial batch response; Firehose transformation batches → a response
 //! answering every `recordId`, within the 6 MB response cap. Undecodable and unroutable input
 //! becomes reject records under `errors/`.
@@ -11,7 +11,7 @@ use loglift_core::envelope::Limits;
 use loglift_core::ingest::{
     process_record, EventRejection, RecordContext, RecordOutcome, RoutedEvent,
 };
-use loglift_core::ndjson::GzLines;
+use loglift_core::ndjson::{GzLines, ZstdLines};
 use loglift_core::reject::{Position, Reason, RejectRecord, Rejection, Source, Stage};
 use loglift_core::route::Router;
 use loglift_core::spec::Spec;
@@ -201,7 +201,8 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
     let mut seen = HashSet::new();
 
     struct Group {
-        lines: GzLines,
+        /// `None` once compressing failed: the batch is retried from `first`.
+        lines: Option<ZstdLines>,
         first: usize,
         last: usize,
     }
@@ -244,13 +245,18 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
                     let group = groups
                         .entry((e.pipeline.clone(), hour_of(record.arrival)))
                         .or_insert_with(|| Group {
-                            lines: GzLines::default(),
+                            lines: ZstdLines::new()
+                                .map_err(|error| tracing::error!(%error, "Starting a zstd stream failed"))
+                                .ok(),
                             first: i,
                             last: i,
                         });
                     group.last = i;
-                    if let Err(err) = group.lines.push_line(&e.line) {
-                        tracing::error!(error = %err, "Compressing a raw line failed");
+                    if let Some(lines) = &mut group.lines {
+                        if let Err(error) = lines.push_line(&e.line) {
+                            tracing::error!(%error, "Compressing a raw line failed");
+                            group.lines = None;
+                        }
                     }
                 }
                 for r in event_rejects {
@@ -284,7 +290,23 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
         let key =
             deps.layout
                 .raw_kinesis_key(&pipeline, hour, shard, seq(group.first), seq(group.last));
-        let written = put_gz(&deps.store, &deps.layout.raw.bucket, &key, group.lines).await;
+        let body = group
+            .lines
+            .ok_or_else(|| std::io::Error::other("compressing the object failed"))
+            .and_then(ZstdLines::finish)
+            .map_err(|e| PortError::Rejected {
+                op: "zstd",
+                target: key.clone(),
+                message: e.to_string(),
+            });
+        let written = match body {
+            Ok(body) => deps
+                .store
+                .put(&deps.layout.raw.bucket, &key, Bytes::from(body), NDJSON)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
         if let Err(error) = written {
             tracing::warn!(bucket = %deps.layout.raw.bucket, key, %error, "Writing a raw object failed; the batch will be retried from its first record");
             fail(&[group.first]);

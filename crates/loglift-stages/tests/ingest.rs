@@ -236,11 +236,11 @@ async fn a_failed_raw_write_reports_the_first_unwritten_sequence_and_the_retry_r
     let keys = all_keys(&deps.store).await;
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(
-        keys[0].ends_with("kinesis-shardId-000000000007-100-101.ndjson.gz"),
+        keys[0].ends_with("kinesis-shardId-000000000007-100-101.ndjson.zst"),
         "{keys:?}"
     );
     assert!(
-        keys[1].ends_with("kinesis-shardId-000000000007-101-101.ndjson.gz"),
+        keys[1].ends_with("kinesis-shardId-000000000007-101-101.ndjson.zst"),
         "{keys:?}"
     );
     let mut ids = Vec::new();
