@@ -550,7 +550,10 @@ struct KinesisEventRecordWire<'a> {
     event_source_arn: String,
     #[serde(rename = "eventID")]
     event_id: String,
-    // `awsRegion`, `eventSource`, `eventName`, … are sent too; not read.
+    /// `aws:kinesis`; read only to tell events apart ([`IngestBatch::from_slice`]).
+    #[serde(rename = "eventSource", default)]
+    event_source: Option<String>,
+    // `awsRegion`, `eventName`, … are sent too; not read.
     #[serde(borrow)]
     kinesis: KinesisDataWire<'a>,
 }
@@ -600,6 +603,7 @@ impl KinesisRecord {
             event_source_arn,
             event_id,
             kinesis,
+            ..
         } = wire;
         let KinesisDataWire {
             partition_key,
@@ -810,6 +814,83 @@ impl BatchItemFailures {
 
     pub fn is_empty(&self) -> bool {
         self.batch_item_failures.is_empty()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Either batch ingest takes, in one pass
+
+/// A batch ingest takes: what [`detect_slice`] then `from_slice` would read, in one pass over
+/// the bytes for a well-formed event (an event that does not read is looked at again, to say
+/// what it is and where it is wrong).
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestBatch {
+    Firehose(FirehoseBatch),
+    Kinesis(KinesisBatch),
+}
+
+#[derive(Deserialize)]
+struct IngestEventWire<'a> {
+    #[serde(rename = "Records", default, borrow)]
+    kinesis: Option<Vec<KinesisEventRecordWire<'a>>>,
+    #[serde(default, borrow)]
+    records: Option<Vec<FirehoseRecordWire<'a>>>,
+    #[serde(rename = "invocationId", default)]
+    invocation_id: Option<String>,
+    #[serde(rename = "deliveryStreamArn", default)]
+    delivery_stream_arn: Option<String>,
+    #[serde(rename = "sourceKinesisStreamArn", default)]
+    source_kinesis_stream_arn: Option<String>,
+}
+
+impl IngestBatch {
+    /// Read a Firehose or Kinesis event; `Ok(None)` when the bytes are neither (an SQS event,
+    /// anything else), with the same answer as [`detect_slice`].
+    pub fn from_slice(json: &[u8]) -> Result<Option<IngestBatch>, WireError> {
+        let Ok(wire) = serde_json::from_slice::<IngestEventWire<'_>>(json) else {
+            return Self::detected(json);
+        };
+        let firehose_ids = wire.invocation_id.is_some() || wire.delivery_stream_arn.is_some();
+        match (wire.records, wire.kinesis) {
+            (Some(records), _) if firehose_ids => {
+                let (Some(invocation_id), Some(delivery_stream_arn)) =
+                    (wire.invocation_id, wire.delivery_stream_arn)
+                else {
+                    return Self::detected(json);
+                };
+                FirehoseBatch::from_wire(FirehoseEventWire {
+                    invocation_id,
+                    delivery_stream_arn,
+                    source_kinesis_stream_arn: wire.source_kinesis_stream_arn,
+                    records,
+                })
+                .map(|b| Some(IngestBatch::Firehose(b)))
+            }
+            (_, Some(records)) => {
+                let sqs = records
+                    .first()
+                    .is_some_and(|r| r.event_source.as_deref() == Some("aws:sqs"));
+                if sqs {
+                    return Ok(None);
+                }
+                KinesisBatch::from_wire(KinesisEventWire { records })
+                    .map(|b| Some(IngestBatch::Kinesis(b)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The slow path: what the event is, then its reader's error.
+    fn detected(json: &[u8]) -> Result<Option<IngestBatch>, WireError> {
+        match detect_slice(json) {
+            EventShape::Firehose => {
+                FirehoseBatch::from_slice(json).map(|b| Some(IngestBatch::Firehose(b)))
+            }
+            EventShape::Kinesis => {
+                KinesisBatch::from_slice(json).map(|b| Some(IngestBatch::Kinesis(b)))
+            }
+            EventShape::Sqs | EventShape::Unknown => Ok(None),
+        }
     }
 }
 
@@ -1327,6 +1408,31 @@ mod tests {
         for (json, want) in cases {
             assert_eq!(detect(&parse(json)), want, "{json}");
             assert_eq!(detect_slice(json.as_bytes()), want, "bytes: {json}");
+            // One pass reads what detection and then the event's reader read.
+            assert_eq!(
+                IngestBatch::from_slice(json.as_bytes()),
+                IngestBatch::detected(json.as_bytes()),
+                "one pass: {json}"
+            );
         }
+        for json in [FIREHOSE_EVENT, KINESIS_EVENT] {
+            let fast = IngestBatch::from_slice(json.as_bytes());
+            assert!(matches!(fast, Ok(Some(_))), "{fast:?}");
+            assert_eq!(fast, IngestBatch::detected(json.as_bytes()));
+        }
+        // A Kinesis-shaped record sent by SQS is SQS's, as detect says.
+        let sqs = r#"{"Records":[{"eventSource":"aws:sqs","eventSourceARN":"arn:aws:kinesis:us-east-1:1:stream/s","eventID":"shardId-0:1","kinesis":{"partitionKey":"p","sequenceNumber":"1","data":"","approximateArrivalTimestamp":1.5}}]}"#;
+        assert_eq!(detect_slice(sqs.as_bytes()), EventShape::Sqs);
+        assert_eq!(IngestBatch::from_slice(sqs.as_bytes()), Ok(None));
+        // A malformed Firehose event still says where.
+        let bad = r#"{"invocationId":"i","deliveryStreamArn":"a","records":[{"recordId":5}]}"#;
+        assert!(
+            matches!(
+                IngestBatch::from_slice(bad.as_bytes()),
+                Err(WireError::Malformed { ref path, .. }) if path.starts_with("records[0]")
+            ),
+            "{:?}",
+            IngestBatch::from_slice(bad.as_bytes())
+        );
     }
 }

@@ -17,8 +17,8 @@ use loglift_core::route::Router;
 use loglift_core::spec::Spec;
 use loglift_core::storage::{firehose_partition_keys, Layout};
 use loglift_core::wire::{
-    detect_slice, BatchItemFailures, EventShape, FirehoseBatch, FirehoseResponse,
-    FirehoseResponseRecord, FirehoseResult, KinesisBatch,
+    BatchItemFailures, FirehoseBatch, FirehoseResponse, FirehoseResponseRecord, FirehoseResult,
+    IngestBatch, KinesisBatch,
 };
 use loglift_ports::{Clock, ObjectStore, PortError};
 
@@ -585,18 +585,16 @@ pub async fn handle_payload<S: ObjectStore, C: Clock>(
     deps: &IngestDeps<S, C>,
     payload: &[u8],
 ) -> Result<(IngestResponse, Tally), IngestError> {
-    match detect_slice(payload) {
-        EventShape::Firehose => {
-            let batch = FirehoseBatch::from_slice(payload)?;
+    match IngestBatch::from_slice(payload)? {
+        Some(IngestBatch::Firehose(batch)) => {
             let (response, tally) = handle_firehose(deps, &batch).await?;
             Ok((IngestResponse::Firehose(response), tally))
         }
-        EventShape::Kinesis => {
-            let batch = KinesisBatch::from_slice(payload)?;
+        Some(IngestBatch::Kinesis(batch)) => {
             let (failures, tally) = handle_kinesis(deps, &batch).await;
             Ok((IngestResponse::Kinesis(failures), tally))
         }
-        EventShape::Sqs | EventShape::Unknown => Err(IngestError::UnknownEvent),
+        None => Err(IngestError::UnknownEvent),
     }
 }
 
