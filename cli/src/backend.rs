@@ -107,8 +107,7 @@ impl Aws {
                 });
             }
         }
-        let redrive = RedriveConfig::from_env().map_err(|e| e.to_string())?;
-        for dlq in redrive.dlqs {
+        for dlq in self.dead_letter_queues()? {
             queues.push(WatchedQueue {
                 label: loglift_aws::queue_name(&dlq).to_owned(),
                 address: dlq,
@@ -119,6 +118,11 @@ impl Aws {
             return Err("no queues configured: set LOGLIFT_TRANSFORM_QUEUE, LOGLIFT_LOADER_QUEUE and LOGLIFT_DLQS (terraform outputs them), or use --local".into());
         }
         Ok(queues)
+    }
+
+    /// The dead-letter queues' URLs (`LOGLIFT_DLQS`).
+    pub fn dead_letter_queues(&self) -> Result<Vec<String>, String> {
+        Ok(RedriveConfig::from_env().map_err(|e| e.to_string())?.dlqs)
     }
 
     /// The warehouse the dedupe-loader loads, from the same variables (`LOGLIFT_WAREHOUSE`, …).

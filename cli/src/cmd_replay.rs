@@ -304,13 +304,7 @@ pub fn audit(args: AuditArgs) -> Result<ExitCode, String> {
                     .map_err(|e| e.to_string())
             }
             Backend::Aws(aws) => {
-                let dlqs: Vec<String> = aws
-                    .watched_queues()
-                    .await?
-                    .into_iter()
-                    .filter(|q| q.dead_letter)
-                    .map(|q| q.address)
-                    .collect();
+                let dlqs = aws.dead_letter_queues()?;
                 if dlqs.is_empty() {
                     return Err("set LOGLIFT_DLQS to the transform and loader DLQ URLs (comma-separated; terraform outputs them), or use --local".into());
                 }

@@ -138,13 +138,7 @@ pub fn smoke_cmd(args: SmokeArgs) -> Result<ExitCode, String> {
             .await
             .map_err(|e| e.to_string())?
         } else {
-            let dlqs: Vec<String> = aws
-                .watched_queues()
-                .await?
-                .into_iter()
-                .filter(|q| q.dead_letter)
-                .map(|q| q.address)
-                .collect();
+            let dlqs = aws.dead_letter_queues()?;
             let warehouse = aws.warehouse().await?;
             let deps = SmokeDeps {
                 spec: &aws.spec,

@@ -41,7 +41,7 @@ use chrono::{DateTime, Utc};
 use loglift_core::spec::Pipeline;
 use loglift_core::storage::{LoadBatch, LoadReport};
 use loglift_ports::{
-    LedgerSource, LedgerTable, ListPage, Object, ObjectMeta, ObjectStore, OutgoingMessage,
+    Ledger, LedgerSource, LedgerTable, ListPage, Object, ObjectMeta, ObjectStore, OutgoingMessage,
     PortError, PortResult, Queue, QueueDepth, ReceivedMessage, ShardPosition, ShardRead,
     StreamReader, Warehouse,
 };
@@ -699,7 +699,9 @@ impl<T: Warehouse + 'static> Warehouse for Faulty<T> {
         })
         .await
     }
+}
 
+impl<T: Ledger + 'static> Ledger for Faulty<T> {
     async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
         self.inner.prune_ledger(before).await
     }

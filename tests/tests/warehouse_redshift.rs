@@ -22,7 +22,7 @@ use loglift_aws::redshift::Target;
 use loglift_aws::{DataApi, DataApiConfig, RedshiftWarehouse};
 use loglift_core::spec::DuplicatePolicy;
 use loglift_core::storage::{LoadReport, Location};
-use loglift_ports::Warehouse;
+use loglift_ports::{Ledger, Warehouse};
 use loglift_tests::data_api::{DataApiServer, Fault};
 use loglift_tests::{moto, postgres, unique_name};
 use warehouse_support::*;
@@ -151,11 +151,11 @@ async fn count(server: &DataApiServer, schema: &str) -> String {
 }
 
 /// A Redshift warehouse on `server`, polling fast, writing manifests under `prefix`.
-fn fast_warehouse(
+fn fast_warehouse<S: loglift_ports::ObjectStore>(
     server: &DataApiServer,
-    store: loglift_aws::S3Store,
+    store: S,
     prefix: &str,
-) -> RedshiftWarehouse<loglift_aws::S3Store> {
+) -> RedshiftWarehouse<S> {
     let config = DataApiConfig {
         poll_initial: Duration::from_millis(5),
         poll_max: Duration::from_millis(20),
@@ -174,6 +174,91 @@ fn fast_warehouse(
         Duration::from_secs(60),
     )
 }
+
+// ---------------------------------------------------------------------------------------------
+// The warehouse contract (`warehouse_support::contract`) through the Data API test server, on a
+// database of its own; curated objects and manifests in moto S3, where COPY reads them.
+
+struct Redshift {
+    db: PgDatabase,
+    server: DataApiServer,
+    store: FaultyStore<loglift_aws::S3Store>,
+    manifests: String,
+}
+
+impl Redshift {
+    async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.server.pg_rows(sql).await.unwrap()
+    }
+}
+
+impl warehouse_support::contract::Harness for Redshift {
+    type Inner = loglift_aws::S3Store;
+    type W = RedshiftWarehouse<FaultyStore<loglift_aws::S3Store>>;
+    const CASES: (u32, u32) = (6, 4);
+
+    async fn start() -> Option<Self> {
+        let (env, pg) = (moto()?, postgres()?);
+        let s3 = env.s3_client();
+        // Every suite writes into bucket `lake`; another test may have made it already.
+        let _ = s3.create_bucket().bucket(BUCKET).send().await;
+        let db = PgDatabase::create(&pg).await;
+        let server = DataApiServer::start(&db.url, "loglift_tests", s3)
+            .await
+            .unwrap();
+        Some(Redshift {
+            db,
+            server,
+            store: FaultyStore::new(env.s3_store()),
+            manifests: unique_name("contract"),
+        })
+    }
+
+    fn store(&self) -> FaultyStore<loglift_aws::S3Store> {
+        self.store.sharing()
+    }
+
+    async fn warehouse(&self, store: FaultyStore<loglift_aws::S3Store>) -> Self::W {
+        fast_warehouse(&self.server, store, &self.manifests)
+    }
+
+    async fn select(
+        &self,
+        p: &loglift_core::spec::Pipeline,
+        column: &str,
+    ) -> Vec<(String, Option<String>)> {
+        let (schema, table) = p.table.split_once('.').unwrap();
+        let sql = format!(
+            "SELECT event_id, \"{column}\"::text FROM \"{schema}\".\"{table}\" ORDER BY event_id"
+        );
+        let rows = self.rows(&sql).await;
+        rows.into_iter()
+            .map(|mut r| (r[0].take().unwrap(), r[1].take()))
+            .collect()
+    }
+
+    async fn columns(&self, p: &loglift_core::spec::Pipeline) -> Vec<String> {
+        let (schema, table) = p.table.split_once('.').unwrap();
+        let sql = format!("SELECT column_name::text FROM information_schema.columns WHERE table_schema = '{schema}' AND table_name = '{table}' ORDER BY ordinal_position");
+        let rows = self.rows(&sql).await;
+        rows.into_iter().map(|mut r| r[0].take().unwrap()).collect()
+    }
+
+    async fn ledger_rows(&self) -> u64 {
+        let sql = "SELECT count(*) FROM loglift.loglift_load_ledger";
+        match self.server.pg_scalar(sql).await {
+            Ok(n) => n.unwrap().parse().unwrap(),
+            Err(_) => 0, // no ledger table yet: nothing loaded
+        }
+    }
+
+    async fn finish(self) {
+        drop(self.server);
+        self.db.drop_now().await;
+    }
+}
+
+crate::warehouse_contract!(super::Redshift);
 
 // ---------------------------------------------------------------------------------------------
 // Exactly one row per event_id without any unique index (the test server creates none, as
@@ -323,7 +408,8 @@ async fn run_case(
             .map(|s| case.sources[*s].len() as u64)
             .sum();
         let report = w.load(p, &batch).await.map_err(|e| e.to_string())?;
-        // keep_first: the first fresh source holding the id, its lowest version (ties: any).
+        // keep_first: the id's first ingested copy (lowest version) among the batch's fresh
+        // rows, from the first source holding such a copy (ties within a source: any).
         let mut new_ids = 0;
         for (s, e) in &staged {
             newest
@@ -341,18 +427,14 @@ async fn run_case(
             if first != Some(*s) {
                 continue;
             }
-            let rows: Vec<Ev> = case.sources[*s]
-                .iter()
-                .flatten()
-                .copied()
-                .filter(|x| x.id == e.id)
-                .collect();
-            let low = rows.iter().map(|x| x.version).min().unwrap_or(0);
+            let copies = || staged.iter().filter(|(_, x)| x.id == e.id);
+            let low = copies().map(|(_, x)| x.version).min().unwrap_or(0);
+            let from = copies().find(|(_, x)| x.version == low).map(|(s, _)| *s);
             keep_first.insert(
                 e.id,
-                rows.iter()
-                    .filter(|x| x.version == low)
-                    .map(|x| x.marker())
+                copies()
+                    .filter(|(s, x)| Some(*s) == from && x.version == low)
+                    .map(|(_, x)| x.marker())
                     .collect(),
             );
             new_ids += 1;

@@ -20,7 +20,9 @@ use loglift_core::sql::load::{
 };
 use loglift_core::sql::{Dialect, SqlError};
 use loglift_core::storage::{LoadBatch, LoadReport, Location};
-use loglift_ports::{LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse};
+use loglift_ports::{
+    Ledger, LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse,
+};
 use sha2::{Digest, Sha256};
 
 use crate::redshift::{client_token, DataApi, MAX_BATCH_STATEMENTS};
@@ -101,9 +103,21 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
     async fn ensure_table(&self, pipeline: &Pipeline) -> PortResult<()> {
         let mut statements = ledger_statements(Dialect::Redshift);
         statements.extend(create_table_statements(Dialect::Redshift, pipeline).map_err(sql_error)?);
-        self.api
-            .run_batch(&statements, &fresh_token("ddl"), self.deadline())
-            .await?;
+        // Two loaders starting at once both create: the one that loses the race is refused
+        // with what the other just committed (`already exists`, a duplicate catalog key). The
+        // statements are all IF NOT EXISTS, so running them again finds everything in place.
+        let mut lost_races = 0;
+        loop {
+            match self
+                .api
+                .run_batch(&statements, &fresh_token("ddl"), self.deadline())
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if lost_races < 2 && is_creation_race(&e.reason()) => lost_races += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
         let query = existing_columns_query(Dialect::Redshift, pipeline).map_err(sql_error)?;
         let existing: Vec<String> = self
             .api
@@ -171,7 +185,9 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
             .collect();
         plan.report(&counts).map_err(sql_error)
     }
+}
 
+impl<S: ObjectStore> Ledger for RedshiftWarehouse<S> {
     async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
         // The ledger locked first, as every load locks it first: the prune queues behind loads
         // (and they behind it) instead of failing one of them on a serialization conflict.
@@ -179,10 +195,16 @@ impl<S: ObjectStore> Warehouse for RedshiftWarehouse<S> {
             lock_ledger_sql(Dialect::Redshift),
             prune_ledger_sql(Dialect::Redshift, before).map_err(sql_error)?,
         ];
-        let outcome = self
+        let outcome = match self
             .api
             .run_batch(&statements, &fresh_token("prune"), self.deadline())
-            .await?;
+            .await
+        {
+            Ok(outcome) => outcome,
+            // No ledger yet (nothing was ever loaded): nothing to prune.
+            Err(e) if e.reason().contains("does not exist") => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
         let deleted = outcome.result_rows.get(1).copied().unwrap_or(0);
         Ok(u64::try_from(deleted).unwrap_or(0))
     }
@@ -239,6 +261,11 @@ impl<S: ObjectStore> RedshiftWarehouse<S> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// A creation refused because a concurrent one committed the same schema or table first.
+fn is_creation_race(reason: &str) -> bool {
+    reason.contains("already exists") || reason.contains("duplicate key value")
 }
 
 fn count(value: Option<&crate::redshift::Value>) -> u64 {

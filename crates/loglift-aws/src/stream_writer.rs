@@ -49,83 +49,104 @@ fn refused(op: &'static str, target: &str, failed: usize, first: Option<String>)
     }
 }
 
+/// Send `records` in requests of at most [`MAX_RECORDS`]; what a request refused or left
+/// unanswered is sent again, in order, after a backoff, for up to [`ROUNDS`] rounds. `send`
+/// sends one request and answers, per record it answered, its refusal (`code: message`) or
+/// `None`.
+async fn send_in_rounds<'r, T, F, Fut>(
+    op: &'static str,
+    target: &str,
+    records: &'r [T],
+    send: F,
+) -> PortResult<()>
+where
+    F: Fn(Vec<&'r T>) -> Fut,
+    Fut: std::future::Future<Output = PortResult<Vec<Option<String>>>>,
+{
+    for chunk in records.chunks(MAX_RECORDS) {
+        let mut pending: Vec<&T> = chunk.iter().collect();
+        let mut first_refusal = None;
+        for round in 0..ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                tokio::time::sleep(backoff(round)).await;
+            }
+            let answers = send(pending.clone()).await?;
+            let mut still = Vec::new();
+            for (record, refusal) in pending.iter().zip(&answers) {
+                if let Some(reason) = refusal {
+                    first_refusal.get_or_insert_with(|| reason.clone());
+                    still.push(*record);
+                }
+            }
+            // An answer shorter than the request leaves the rest unconfirmed: send again.
+            still.extend(pending.iter().skip(answers.len()).copied());
+            pending = still;
+        }
+        if !pending.is_empty() {
+            return Err(refused(op, target, pending.len(), first_refusal));
+        }
+    }
+    Ok(())
+}
+
+fn refusal(code: Option<&str>, message: Option<&str>) -> Option<String> {
+    code.map(|code| format!("{code}: {}", message.unwrap_or_default()))
+}
+
+fn rejected(op: &'static str, target: &str, e: impl std::fmt::Display) -> PortError {
+    PortError::Rejected {
+        op,
+        target: target.to_owned(),
+        message: e.to_string(),
+    }
+}
+
 impl StreamWriter for AwsStreamWriter {
     async fn put_records(&self, stream: &str, records: &[OutgoingRecord]) -> PortResult<()> {
-        for chunk in records.chunks(MAX_RECORDS) {
-            let mut pending: Vec<&OutgoingRecord> = chunk.iter().collect();
-            let mut first_refusal = None;
-            for round in 0..ROUNDS {
-                if pending.is_empty() {
-                    break;
-                }
-                if round > 0 {
-                    tokio::time::sleep(backoff(round)).await;
-                }
-                let entries = pending
-                    .iter()
-                    .map(|r| {
-                        PutRecordsRequestEntry::builder()
-                            .partition_key(&r.partition_key)
-                            .data(Blob::new(r.data.to_vec()))
-                            .build()
-                            .map_err(|e| PortError::Rejected {
-                                op: "PutRecords",
-                                target: stream.to_owned(),
-                                message: e.to_string(),
-                            })
-                    })
-                    .collect::<PortResult<Vec<_>>>()?;
-                let out = self
-                    .kinesis
-                    .put_records()
-                    .stream_name(stream)
-                    .set_records(Some(entries))
-                    .send()
-                    .await
-                    .map_err(|e| port_error("PutRecords", stream, e))?;
-                let results = out.records();
-                let mut still = Vec::new();
-                for (record, result) in pending.iter().zip(results) {
-                    if let Some(code) = result.error_code() {
-                        first_refusal.get_or_insert_with(|| {
-                            format!("{code}: {}", result.error_message().unwrap_or_default())
-                        });
-                        still.push(*record);
-                    }
-                }
-                // An answer shorter than the request leaves the rest unconfirmed: send again.
-                still.extend(pending.iter().skip(results.len()).copied());
-                pending = still;
-            }
-            if !pending.is_empty() {
-                return Err(refused("PutRecords", stream, pending.len(), first_refusal));
-            }
-        }
-        Ok(())
+        send_in_rounds("PutRecords", stream, records, |pending| async move {
+            let entries = pending
+                .iter()
+                .map(|r| {
+                    PutRecordsRequestEntry::builder()
+                        .partition_key(&r.partition_key)
+                        .data(Blob::new(r.data.to_vec()))
+                        .build()
+                        .map_err(|e| rejected("PutRecords", stream, e))
+                })
+                .collect::<PortResult<Vec<_>>>()?;
+            let out = self
+                .kinesis
+                .put_records()
+                .stream_name(stream)
+                .set_records(Some(entries))
+                .send()
+                .await
+                .map_err(|e| port_error("PutRecords", stream, e))?;
+            Ok(out
+                .records()
+                .iter()
+                .map(|r| refusal(r.error_code(), r.error_message()))
+                .collect())
+        })
+        .await
     }
 
     async fn put_record_batch(&self, delivery_stream: &str, records: &[Bytes]) -> PortResult<()> {
-        for chunk in records.chunks(MAX_RECORDS) {
-            let mut pending: Vec<&Bytes> = chunk.iter().collect();
-            let mut first_refusal = None;
-            for round in 0..ROUNDS {
-                if pending.is_empty() {
-                    break;
-                }
-                if round > 0 {
-                    tokio::time::sleep(backoff(round)).await;
-                }
+        send_in_rounds(
+            "PutRecordBatch",
+            delivery_stream,
+            records,
+            |pending| async move {
                 let batch = pending
                     .iter()
                     .map(|data| {
                         Record::builder()
                             .data(aws_sdk_firehose::primitives::Blob::new(data.to_vec()))
                             .build()
-                            .map_err(|e| PortError::Rejected {
-                                op: "PutRecordBatch",
-                                target: delivery_stream.to_owned(),
-                                message: e.to_string(),
-                            })
+                            .map_err(|e| rejected("PutRecordBatch", delivery_stream, e))
                     })
                     .collect::<PortResult<Vec<_>>>()?;
                 let out = self
@@ -136,29 +157,14 @@ impl StreamWriter for AwsStreamWriter {
                     .send()
                     .await
                     .map_err(|e| port_error("PutRecordBatch", delivery_stream, e))?;
-                let results = out.request_responses();
-                let mut still = Vec::new();
-                for (data, result) in pending.iter().zip(results) {
-                    if let Some(code) = result.error_code() {
-                        first_refusal.get_or_insert_with(|| {
-                            format!("{code}: {}", result.error_message().unwrap_or_default())
-                        });
-                        still.push(*data);
-                    }
-                }
-                still.extend(pending.iter().skip(results.len()).copied());
-                pending = still;
-            }
-            if !pending.is_empty() {
-                return Err(refused(
-                    "PutRecordBatch",
-                    delivery_stream,
-                    pending.len(),
-                    first_refusal,
-                ));
-            }
-        }
-        Ok(())
+                Ok(out
+                    .request_responses()
+                    .iter()
+                    .map(|r| refusal(r.error_code(), r.error_message()))
+                    .collect())
+            },
+        )
+        .await
     }
 
     async fn delivery_source(&self, delivery_stream: &str) -> PortResult<DeliverySource> {

@@ -208,7 +208,8 @@ pub fn open_stream<'a, R: BufRead + Send + 'a>(
     Ok((kind, decoder_for(kind, io::Cursor::new(head).chain(reader))))
 }
 
-fn fill_buf_retrying<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
+/// `fill_buf`, retried when interrupted.
+pub(crate) fn fill_buf_retrying<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
     // Looping on `fill_buf` directly does not borrow-check: probe, then call it once more.
     loop {
         match reader.fill_buf() {

@@ -10,6 +10,8 @@
 
 use std::io::{self, BufRead};
 
+use crate::compress::fill_buf_retrying;
+
 /// One element of the array, or what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Element<'a> {
@@ -211,7 +213,7 @@ impl<R: BufRead> ArrayReader<R> {
         let mut in_string = false;
         let mut escaped = false;
         loop {
-            let chunk = fill_buf(reader)?;
+            let chunk = fill_buf_retrying(reader)?;
             if chunk.is_empty() {
                 return Ok(if in_string || depth > 0 {
                     Scanned::Truncated
@@ -305,7 +307,7 @@ pub fn first_byte_is_array<R: BufRead>(reader: &mut R) -> io::Result<bool> {
 const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 
 fn skip_bom<R: BufRead>(reader: &mut R, offset: &mut u64) -> io::Result<()> {
-    let chunk = fill_buf(reader)?;
+    let chunk = fill_buf_retrying(reader)?;
     if chunk.starts_with(&BOM) {
         reader.consume(BOM.len());
         *offset += BOM.len() as u64;
@@ -316,7 +318,7 @@ fn skip_bom<R: BufRead>(reader: &mut R, offset: &mut u64) -> io::Result<()> {
     }
     // The first buffer is a strict prefix of the BOM: take it byte by byte.
     for expected in BOM {
-        match fill_buf(reader)?.first() {
+        match fill_buf_retrying(reader)?.first() {
             Some(&b) if b == expected => {
                 reader.consume(1);
                 *offset += 1;
@@ -329,7 +331,7 @@ fn skip_bom<R: BufRead>(reader: &mut R, offset: &mut u64) -> io::Result<()> {
 
 fn skip_whitespace<R: BufRead>(reader: &mut R, offset: &mut u64) -> io::Result<Option<u8>> {
     loop {
-        let chunk = fill_buf(reader)?;
+        let chunk = fill_buf_retrying(reader)?;
         if chunk.is_empty() {
             return Ok(None);
         }
@@ -351,18 +353,6 @@ fn skip_whitespace<R: BufRead>(reader: &mut R, offset: &mut u64) -> io::Result<O
 
 fn is_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-/// `fill_buf`, retried when interrupted.
-fn fill_buf<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
-    loop {
-        match reader.fill_buf() {
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    reader.fill_buf()
 }
 
 fn describe(found: Option<u8>) -> String {

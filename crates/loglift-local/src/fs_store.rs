@@ -578,8 +578,12 @@ fn io_error_at(op: &'static str, target: String, e: io::Error) -> PortError {
     }
 }
 
-fn check_key(bucket: &str, key: &str) -> PortResult<()> {
-    let message = if key.is_empty() {
+/// S3's rules for a bucket name and key that both local stores enforce: not empty, a key of at
+/// most 1,024 bytes.
+pub(crate) fn check_key(bucket: &str, key: &str) -> PortResult<()> {
+    let message = if bucket.is_empty() {
+        "empty bucket name"
+    } else if key.is_empty() {
         "empty key"
     } else if key.len() > MAX_KEY_BYTES {
         "key longer than 1024 bytes"

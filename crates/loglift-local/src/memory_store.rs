@@ -9,10 +9,9 @@ use chrono::Utc;
 use loglift_ports::{ListPage, Object, ObjectMeta, ObjectStore, PortError, PortResult};
 use md5::{Digest, Md5};
 
-use crate::fs_store::LIST_PAGE_SIZE;
+use crate::fs_store::{check_key, LIST_PAGE_SIZE};
 
 /// The longest key S3 accepts, in bytes.
-const MAX_KEY_BYTES: usize = 1024;
 
 #[derive(Debug, Clone)]
 struct Stored {
@@ -73,23 +72,6 @@ impl MemoryStore {
     }
 }
 
-fn check(bucket: &str, key: &str) -> PortResult<()> {
-    let message = if bucket.is_empty() {
-        "empty bucket name"
-    } else if key.is_empty() {
-        "empty key"
-    } else if key.len() > MAX_KEY_BYTES {
-        "key longer than 1024 bytes"
-    } else {
-        return Ok(());
-    };
-    Err(PortError::Rejected {
-        op: "key",
-        target: format!("{bucket}/{key}"),
-        message: message.to_owned(),
-    })
-}
-
 impl ObjectStore for MemoryStore {
     async fn put(
         &self,
@@ -98,7 +80,7 @@ impl ObjectStore for MemoryStore {
         body: Bytes,
         _content_type: &str,
     ) -> PortResult<ObjectMeta> {
-        check(bucket, key)?;
+        check_key(bucket, key)?;
         let meta = ObjectMeta {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -118,7 +100,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn get(&self, bucket: &str, key: &str) -> PortResult<Object> {
-        check(bucket, key)?;
+        check_key(bucket, key)?;
         let stored = self
             .lock()
             .get(&(bucket.to_owned(), key.to_owned()))
@@ -133,7 +115,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn head(&self, bucket: &str, key: &str) -> PortResult<Option<ObjectMeta>> {
-        check(bucket, key)?;
+        check_key(bucket, key)?;
         Ok(self
             .lock()
             .get(&(bucket.to_owned(), key.to_owned()))
@@ -174,7 +156,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> PortResult<()> {
-        check(bucket, key)?;
+        check_key(bucket, key)?;
         self.lock().remove(&(bucket.to_owned(), key.to_owned()));
         Ok(())
     }

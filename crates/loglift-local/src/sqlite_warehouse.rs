@@ -28,7 +28,7 @@ use loglift_core::sql::{
 };
 use loglift_core::storage::{LoadBatch, LoadReport};
 use loglift_ports::{
-    ByteReader, LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse,
+    ByteReader, Ledger, LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -445,7 +445,9 @@ impl<S: ObjectStore> Warehouse for SqliteWarehouse<S> {
         plan.report(&counts)
             .map_err(|e| plan_error("LoadSqlite", &table, e))
     }
+}
 
+impl<S: ObjectStore> Ledger for SqliteWarehouse<S> {
     async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
         let sql = sql::prune_ledger_sql(Dialect::Sqlite, before)
             .map_err(|e| plan_error("PruneLedger", sql::LEDGER_TABLE, e))?;

@@ -354,7 +354,14 @@ pub trait Warehouse: Send + Sync {
         pipeline: &loglift_core::spec::Pipeline,
         batch: &loglift_core::storage::LoadBatch,
     ) -> impl Future<Output = PortResult<loglift_core::storage::LoadReport>> + Send;
-    /// Delete ledger rows loaded before `before`; returns how many.
+}
+
+/// The load ledger a [`Warehouse`] writes in each load's transaction, read apart from loading:
+/// what `audit` and `status` ask, and the loader's pruning. A warehouse adapter implements both
+/// ports on one connection; a reader of the ledger needs only this one.
+pub trait Ledger: Send + Sync {
+    /// Delete ledger rows loaded before `before`; returns how many (0 when there is no ledger
+    /// yet).
     fn prune_ledger(&self, before: DateTime<Utc>) -> impl Future<Output = PortResult<u64>> + Send;
     /// The ledger per source object of `pipeline`, for source objects (`s3://bucket/key#version`)
     /// in `[from, to)` by string order (raw keys sort by their `dt=/hour=` partition, so an hour

@@ -34,7 +34,9 @@ use loglift_core::sql::{
     ReadRowsError, Role, RowDecoder, SqlError,
 };
 use loglift_core::storage::{LoadBatch, LoadReport};
-use loglift_ports::{LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse};
+use loglift_ports::{
+    Ledger, LedgerSource, LedgerTable, ObjectStore, PortError, PortResult, Warehouse,
+};
 use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::{Client, Transaction};
 use tokio_util::io::SyncIoBridge;
@@ -416,7 +418,9 @@ impl<S: ObjectStore> Warehouse for PgWarehouse<S> {
         plan.report(&counts)
             .map_err(|e| plan_error("LoadPostgres", table, e))
     }
+}
 
+impl<S: ObjectStore> Ledger for PgWarehouse<S> {
     async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
         let target = sql::LEDGER_TABLE;
         let err = |e: tokio_postgres::Error| pg_error("PruneLedger", target, &e);

@@ -10,7 +10,7 @@ use loglift_aws::redshift::{DataApiConfig, Target};
 use loglift_aws::{DataApi, RedshiftWarehouse, S3Store, SecretsManager};
 use loglift_core::spec::Pipeline;
 use loglift_core::storage::{LoadBatch, LoadReport, Location};
-use loglift_ports::{EventRows, LedgerSource, LedgerTable, PortResult, Warehouse};
+use loglift_ports::{EventRows, Ledger, LedgerSource, LedgerTable, PortResult, Warehouse};
 use loglift_postgres::{PgConnectOptions, PgWarehouse};
 use loglift_stages::config::{LoadConfig, RedshiftEndpoint, WarehouseTarget};
 
@@ -104,6 +104,9 @@ impl Warehouse for AnyWarehouse {
             AnyWarehouse::Postgres(w) => w.load(pipeline, batch).await,
         }
     }
+}
+
+impl Ledger for AnyWarehouse {
     async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
         match self {
             AnyWarehouse::Redshift(w) => w.prune_ledger(before).await,

@@ -8,7 +8,7 @@
 //!   and NDJSON files, data lines of TSV files, elements of JSON arrays, one more for a
 //!   compressed stream that breaks off);
 //! - **loaded**: rows the load ledger recorded from each source object
-//!   ([`Warehouse::ledger_sources`]);
+//!   ([`Ledger::ledger_sources`]);
 //! - **rejected**: lines of the transform reject files of each source object (under the same
 //!   `dt/hour`, attributed by the records' `source`);
 //! - **dropped**: blank lines, which transform skips;
@@ -33,7 +33,7 @@ use loglift_core::reject::RejectRecord;
 use loglift_core::s3event;
 use loglift_core::spec::{Format, Pipeline, Spec};
 use loglift_core::storage::{arrival_partition, Layout, LoaderMessage};
-use loglift_ports::{ObjectMeta, ObjectStore, PortError, Queue, Warehouse};
+use loglift_ports::{Ledger, ObjectMeta, ObjectStore, PortError, Queue};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt as _;
 use tokio_util::io::SyncIoBridge;
@@ -503,7 +503,7 @@ pub async fn audit<S, Q, W, P>(
 where
     S: ObjectStore,
     Q: Queue,
-    W: Warehouse,
+    W: Ledger,
     P: Progress + ?Sized,
 {
     let pipeline = deps

@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use loglift_core::spec::{Pipeline, Spec};
 use loglift_core::storage::{Layout, LoadBatch, LoadReport, LoaderMessage};
 use loglift_core::wire::{BatchItemFailures, SqsBatch, SqsMessage, WireError};
-use loglift_ports::{Clock, ObjectStore, PortError, Warehouse};
+use loglift_ports::{Clock, Ledger, ObjectStore, PortError, Warehouse};
 
 use crate::failure::MessageFailure;
 use crate::obs::Tally;
@@ -37,7 +37,7 @@ pub struct LoadDeps<W, S, C> {
     last_prune: Mutex<Option<DateTime<Utc>>>,
 }
 
-impl<W: Warehouse, S: ObjectStore, C: Clock> LoadDeps<W, S, C> {
+impl<W: Warehouse + Ledger, S: ObjectStore, C: Clock> LoadDeps<W, S, C> {
     pub fn new(spec: Spec, layout: Layout, warehouse: W, store: S, clock: C) -> Self {
         LoadDeps {
             spec,
@@ -73,7 +73,7 @@ impl LoadTally {
 type Group<'s, 'b> = (&'s Pipeline, Vec<(&'b SqsMessage, LoaderMessage)>);
 
 /// Handle one SQS event of loader messages.
-pub async fn handle_sqs<W: Warehouse, S: ObjectStore, C: Clock>(
+pub async fn handle_sqs<W: Warehouse + Ledger, S: ObjectStore, C: Clock>(
     deps: &LoadDeps<W, S, C>,
     event: &[u8],
 ) -> Result<(BatchItemFailures, LoadTally), WireError> {
@@ -221,7 +221,7 @@ async fn ensure<W: Warehouse, S, C>(
     Ok(())
 }
 
-async fn prune<W: Warehouse, S, C: Clock>(deps: &LoadDeps<W, S, C>) {
+async fn prune<W: Ledger, S, C: Clock>(deps: &LoadDeps<W, S, C>) {
     let now = deps.clock.now();
     let due = deps
         .last_prune

@@ -34,8 +34,8 @@ use loglift_core::smoke::{self as core_smoke, SmokeEvent};
 use loglift_core::spec::{Format, Pipeline, Spec};
 use loglift_core::storage::Layout;
 use loglift_ports::{
-    Clock, DeliverySource, EventRows, ObjectStore, OutgoingRecord, PortError, Queue, StreamWriter,
-    Warehouse,
+    Clock, DeliverySource, EventRows, Ledger, ObjectStore, OutgoingRecord, PortError, Queue,
+    StreamWriter,
 };
 use serde::Serialize;
 use tokio::time::Instant;
@@ -798,7 +798,7 @@ pub async fn smoke<S, Q, W, R, C, P>(
 where
     S: ObjectStore,
     Q: Queue,
-    W: Warehouse + EventRows,
+    W: Ledger + EventRows,
     R: StreamWriter,
     C: Clock,
     P: Progress + ?Sized,

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use loglift_core::spec::Spec;
-use loglift_ports::{Clock, PortResult, Queue, Warehouse};
+use loglift_ports::{Clock, Ledger, PortResult, Queue};
 use serde::Serialize;
 
 use crate::redrive::sqs::peek;
@@ -65,7 +65,7 @@ impl Status {
 }
 
 /// Read the queues' depths and the ledger's last loads.
-pub async fn status<Q: Queue, W: Warehouse, C: Clock>(
+pub async fn status<Q: Queue, W: Ledger, C: Clock>(
     spec: &Spec,
     queue: &Q,
     queues: &[WatchedQueue],

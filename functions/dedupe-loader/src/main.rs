@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use loglift_aws::S3Store;
-use loglift_ports::{Clock, SystemClock, Warehouse};
+use loglift_ports::{Clock, Ledger, SystemClock, Warehouse};
 use loglift_stages::config::{CommonConfig, LoadConfig};
 use loglift_stages::diagnostic::Failure;
 use loglift_stages::load::{handle_sqs, LoadDeps};
@@ -42,7 +42,7 @@ async fn main() -> Result<(), Error> {
     serve(deps, &metrics).await
 }
 
-async fn serve<W: Warehouse>(
+async fn serve<W: Warehouse + Ledger>(
     deps: LoadDeps<W, S3Store, SystemClock>,
     metrics: &MetricsId,
 ) -> Result<(), Error> {

@@ -3,10 +3,12 @@
 //! what a sequence of loads must leave in the table.
 //!
 //! The model: an event's rows are `(id, version)`; a version's `ingested_at` is later than the
-//! lower versions', its event time is the event's own (stable). `keep_first` keeps the first row
-//! committed (batch order, objects in plan order, lines in order), `replace` the highest version.
+//! lower versions', its event time is the event's own (stable). `keep_first` keeps the row the
+//! table got first; within a batch the first ingested (lowest version), `replace` the highest.
 //! Objects already in the ledger are skipped whole.
 #![allow(dead_code)]
+
+pub mod contract;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -17,7 +19,9 @@ use loglift_core::ndjson::GzLines;
 use loglift_core::spec::{ColumnType, DuplicatePolicy, Identity, Pipeline, Spec};
 use loglift_core::storage::{CuratedObject, LoadBatch, LoadReport, LoaderMessage, ObjectVersion};
 use loglift_local::MemoryStore;
-use loglift_ports::{ListPage, Object, ObjectMeta, ObjectStore, PortError, PortResult, Warehouse};
+use loglift_ports::{
+    Ledger, ListPage, Object, ObjectMeta, ObjectStore, PortError, PortResult, Warehouse,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -176,14 +180,24 @@ enum Fault {
 /// A [`MemoryStore`] whose n-th `get` from now fails (transient) or never answers: a crash
 /// before commit. Clones share the objects and the fault.
 #[derive(Clone, Default)]
-pub struct FaultyStore {
-    pub inner: MemoryStore,
+pub struct FaultyStore<S = MemoryStore> {
+    pub inner: S,
     fault: Arc<Mutex<Option<(u32, Fault)>>>,
 }
 
-impl FaultyStore {
+impl<S> FaultyStore<S> {
+    pub fn new(inner: S) -> FaultyStore<S> {
+        FaultyStore {
+            inner,
+            fault: Arc::default(),
+        }
+    }
+
     /// A store over the same objects with its own fault (another loader's).
-    pub fn sharing(&self) -> FaultyStore {
+    pub fn sharing(&self) -> FaultyStore<S>
+    where
+        S: Clone,
+    {
         FaultyStore {
             inner: self.inner.clone(),
             fault: Arc::default(),
@@ -218,7 +232,7 @@ impl FaultyStore {
     }
 }
 
-impl ObjectStore for FaultyStore {
+impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
     async fn put(&self, bucket: &str, key: &str, body: Bytes, ct: &str) -> PortResult<ObjectMeta> {
         self.inner.put(bucket, key, body, ct).await
     }
@@ -353,7 +367,8 @@ impl Model {
             let e = format!("e{id}");
             match self.policy {
                 DuplicatePolicy::KeepFirst => {
-                    winners.entry(e).or_insert(*version);
+                    let w = winners.entry(e).or_insert(*version);
+                    *w = (*w).min(*version);
                 }
                 DuplicatePolicy::Replace => {
                     let w = winners.entry(e).or_insert(*version);
@@ -400,9 +415,9 @@ pub fn delivery_batch(p: &Pipeline, messages: &[LoaderMessage], sources: &[usize
 }
 
 /// Load with a crash injected; `None` when the load was dropped mid-way.
-pub async fn load_with<W: Warehouse>(
+pub async fn load_with<W: Warehouse, S>(
     w: &W,
-    store: &FaultyStore,
+    store: &FaultyStore<S>,
     p: &Pipeline,
     batch: &LoadBatch,
     crash: Crash,
@@ -427,9 +442,9 @@ pub async fn load_with<W: Warehouse>(
 
 /// Run the deliveries one after the other on one warehouse, checking each committed load's
 /// report against the model; failed or dropped loads come back after the others (SQS retry).
-pub async fn run_sequential<W: Warehouse>(
+pub async fn run_sequential<W: Warehouse, S: ObjectStore + Clone>(
     w: &W,
-    store: &FaultyStore,
+    store: &FaultyStore<S>,
     p: &Pipeline,
     prefix: &str,
     scenario: &Scenario,
@@ -471,8 +486,8 @@ pub async fn run_sequential<W: Warehouse>(
 }
 
 /// Run each loader's deliveries on its own warehouse, both at once; returns the total inserted.
-pub async fn run_concurrent<W: Warehouse>(
-    loaders: [(&W, &FaultyStore); 2],
+pub async fn run_concurrent<W: Warehouse, S: ObjectStore + Clone>(
+    loaders: [(&W, &FaultyStore<S>); 2],
     p: &Pipeline,
     prefix: &str,
     scenario: &Scenario,
@@ -592,7 +607,7 @@ pub fn check_model(model: &Model, rows: &[(String, String)]) -> Result<(), Strin
 
 /// The ledger queries `loglift audit` and `loglift status` use, after a load of two source
 /// objects under `prefix` (one with two curated objects): per source object and per table.
-pub async fn check_ledger_queries<W: Warehouse, S: ObjectStore>(
+pub async fn check_ledger_queries<W: Warehouse + Ledger, S: ObjectStore>(
     w: &W,
     store: &S,
     p: &Pipeline,
@@ -690,4 +705,51 @@ pub async fn check_ledger_queries<W: Warehouse, S: ObjectStore>(
     let mine = later.iter().find(|t| t.table == p.table).unwrap();
     assert_eq!((mine.objects_since, mine.rows_since), (0, 0));
     assert_eq!(mine.last_loaded_at, Some(last));
+}
+
+/// A database of its own on the harness's PostgreSQL, dropped by [`PgDatabase::drop_now`].
+pub struct PgDatabase {
+    pub url: String,
+    pub name: String,
+    admin_url: String,
+}
+
+impl PgDatabase {
+    pub async fn create(pg: &loglift_tests::PgEnv) -> PgDatabase {
+        let name = loglift_tests::unique_name("wh").replace('-', "_");
+        pg_connect(&pg.url)
+            .await
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        let (base, query) = match pg.url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (pg.url.as_str(), String::new()),
+        };
+        let (server, _) = base.rsplit_once('/').unwrap();
+        PgDatabase {
+            url: format!("{server}/{name}{query}"),
+            name,
+            admin_url: pg.url.clone(),
+        }
+    }
+
+    pub async fn drop_now(self) {
+        let _ = pg_connect(&self.admin_url)
+            .await
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await;
+    }
+}
+
+/// A plain connection (the harness's PostgreSQL accepts one without TLS from loopback).
+pub async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
 }

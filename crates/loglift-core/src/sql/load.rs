@@ -5,8 +5,9 @@
 //! The steps: lock the target (Redshift: the ledger, then the target); stage the batch's rows in
 //! a temporary table with their position in the batch (`loglift_ord`); leave out the objects the
 //! ledger holds (key + version), checked after the lock; keep one row per `event_id`
-//! (`keep_first`: the first in the batch; `replace`: the latest by `event_time`, then
-//! `ingested_at`, then position); apply by the duplicate policy; record the objects in the
+//! (`keep_first`: the first ingested — earliest `ingested_at`, then batch position, which on
+//! Redshift is the source's, COPY keeping no line order; `replace`: the latest by `event_time`,
+//! then `ingested_at`, then position); apply by the duplicate policy; record the objects in the
 //! ledger. `replace` never lets an older row (by `event_time`, then `ingested_at`) overwrite a
 //! newer one, so redeliveries in any order converge on the latest. Rows are matched to the
 //! target by `event_id` alone, never by event time: a newer version or a re-sent event whose
@@ -28,9 +29,9 @@
 //!   once as literals, so the batch is bounded by the 100 KB statement limit (about 200 objects
 //!   with typical keys): the builder errors beyond it and the caller splits.
 //! - PostgreSQL: the ledger is read first (after the lock) and only unloaded objects are streamed
-//!   into `COPY … FROM STDIN`. `keep_first`: one `INSERT … SELECT … ORDER BY loglift_ord ON
-//!   CONFLICT ("event_id") DO NOTHING` (the first copy in batch order wins; later copies and ids
-//!   the table holds conflict). `replace`: `DISTINCT ON ("event_id")` into `loglift_dedup`, an
+//!   into `COPY … FROM STDIN`. `keep_first`: one `INSERT … SELECT … ORDER BY ingested_at,
+//!   loglift_ord ON CONFLICT ("event_id") DO NOTHING` (the first copy ingested wins, then the
+//!   first in batch order; later copies and ids the table holds conflict). `replace`: `DISTINCT ON ("event_id")` into `loglift_dedup`, an
 //!   `UPDATE … FROM` of the rows that are not newer, then the insert. Both use the unique index
 //!   on `event_id` (no table scan, so no window).
 //! - SQLite: the same with `BEGIN IMMEDIATE` as the lock and prepared inserts.
@@ -413,7 +414,7 @@ impl Common {
     /// Row order inside one `event_id`: the row ranked first is kept.
     fn order(&self, policy: DuplicatePolicy) -> String {
         match policy {
-            DuplicatePolicy::KeepFirst => "\"loglift_ord\" ASC NULLS LAST, \"ingested_at\" ASC".into(),
+            DuplicatePolicy::KeepFirst => "\"ingested_at\" ASC, \"loglift_ord\" ASC NULLS LAST".into(),
             DuplicatePolicy::Replace if self.has_event_time => "\"event_time\" DESC NULLS LAST, \"ingested_at\" DESC, \"loglift_ord\" DESC NULLS LAST".into(),
             DuplicatePolicy::Replace => "\"ingested_at\" DESC, \"loglift_ord\" DESC NULLS LAST".into(),
         }
@@ -709,7 +710,7 @@ pub fn postgres_load_plan(
         DuplicatePolicy::KeepFirst => s.push(measured(
             Role::Insert,
             format!(
-                "INSERT INTO {target} ({cols})\nSELECT {cols} FROM {STAGE} ORDER BY \"loglift_ord\"\nON CONFLICT (\"event_id\") DO NOTHING"
+                "INSERT INTO {target} ({cols})\nSELECT {cols} FROM {STAGE} ORDER BY \"ingested_at\", \"loglift_ord\"\nON CONFLICT (\"event_id\") DO NOTHING"
             ),
             Measure::Inserted,
         )),
@@ -794,7 +795,7 @@ pub fn sqlite_load_plan(
             Role::Insert,
             format!(
                 "INSERT INTO {target} ({cols})\n{}\nON CONFLICT (\"event_id\") DO NOTHING",
-                ranked("\"loglift_ord\"".into())
+                ranked("\"ingested_at\", \"loglift_ord\"".into())
             ),
             Measure::Inserted,
         )),

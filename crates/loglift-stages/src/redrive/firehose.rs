@@ -194,14 +194,8 @@ where
         let (meta, body) =
             match read_object(&ingest.store, bucket, &listed.key, MAX_ERROR_OBJECT_BYTES).await {
                 Ok(read) => read,
-                Err(e) if e.is_not_found() => {
-                    report.skipped += 1;
-                    report.details.push(format!("{at}: gone since the listing"));
-                    continue;
-                }
                 Err(e) => {
-                    report.failed += 1;
-                    report.details.push(format!("{at}: {e}; left in place"));
+                    report.unreadable(&at, &e);
                     continue;
                 }
             };

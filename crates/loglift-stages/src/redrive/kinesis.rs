@@ -571,14 +571,8 @@ where
         let at = format!("s3://{bucket}/{}", listed.key);
         let body = match read_object(&ingest.store, bucket, &listed.key, MAX_OBJECT_BYTES).await {
             Ok((_, body)) => body,
-            Err(e) if e.is_not_found() => {
-                report.skipped += 1;
-                report.details.push(format!("{at}: gone since the listing"));
-                continue;
-            }
             Err(e) => {
-                report.failed += 1;
-                report.details.push(format!("{at}: {e}; left in place"));
+                report.unreadable(&at, &e);
                 continue;
             }
         };

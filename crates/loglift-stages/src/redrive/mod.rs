@@ -48,6 +48,18 @@ impl RedriveReport {
         self.dry_run |= other.dry_run;
         self.details.extend(other.details);
     }
+
+    /// An object listed at `at` that could not be read: gone since the listing (skipped), or
+    /// left in place for the next run (failed).
+    pub fn unreadable(&mut self, at: &str, e: &loglift_ports::PortError) {
+        if e.is_not_found() {
+            self.skipped += 1;
+            self.details.push(format!("{at}: gone since the listing"));
+        } else {
+            self.failed += 1;
+            self.details.push(format!("{at}: {e}; left in place"));
+        }
+    }
 }
 
 /// Progress of a long redrive: the CLI draws a bar, the Lambda passes [`NoProgress`].

@@ -43,7 +43,7 @@ COPY "loglift_stage" ("time", "request_type", "elb", "client_ip", "client_port",
 
 -- 5. insert (inserted)
 INSERT INTO "logs"."alb_access" ("time", "request_type", "elb", "client_ip", "client_port", "target_ip", "target_port", "request_processing_time", "target_processing_time", "response_processing_time", "elb_status_code", "target_status_code", "received_bytes", "sent_bytes", "request_method", "request_url", "request_protocol", "user_agent", "ssl_protocol", "target_group_arn", "trace_id", "domain_name", "error_reason", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
-SELECT "time", "request_type", "elb", "client_ip", "client_port", "target_ip", "target_port", "request_processing_time", "target_processing_time", "response_processing_time", "elb_status_code", "target_status_code", "received_bytes", "sent_bytes", "request_method", "request_url", "request_protocol", "user_agent", "ssl_protocol", "target_group_arn", "trace_id", "domain_name", "error_reason", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "loglift_ord"
+SELECT "time", "request_type", "elb", "client_ip", "client_port", "target_ip", "target_port", "request_processing_time", "target_processing_time", "response_processing_time", "elb_status_code", "target_status_code", "received_bytes", "sent_bytes", "request_method", "request_url", "request_protocol", "user_agent", "ssl_protocol", "target_group_arn", "trace_id", "domain_name", "error_reason", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "ingested_at", "loglift_ord"
 ON CONFLICT ("event_id") DO NOTHING;
 
 -- 6. ledger

@@ -27,7 +27,7 @@ COPY "loglift_stage" ("id", "name", "time", "visitor_id", "visit_id", "user_id",
 
 -- 5. insert (inserted)
 INSERT INTO "logs"."events" ("id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
-SELECT "id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "loglift_ord"
+SELECT "id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "ingested_at", "loglift_ord"
 ON CONFLICT ("event_id") DO NOTHING;
 
 -- 6. ledger

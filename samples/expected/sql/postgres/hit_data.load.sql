@@ -32,7 +32,7 @@ COPY "loglift_stage" ("hit_time_gmt", "date_time", "user_agent", "ip", "event_li
 
 -- 5. insert (inserted)
 INSERT INTO "analytics"."hits" ("hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
-SELECT "hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "loglift_ord"
+SELECT "hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "ingested_at", "loglift_ord"
 ON CONFLICT ("event_id") DO NOTHING;
 
 -- 6. ledger

@@ -30,7 +30,7 @@ COPY "loglift_stage" ("logged_at", "record_type", "request_id", "level", "durati
 
 -- 5. insert (inserted)
 INSERT INTO "logs"."lambda" ("logged_at", "record_type", "request_id", "level", "duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb", "init_duration_ms", "message", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
-SELECT "logged_at", "record_type", "request_id", "level", "duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb", "init_duration_ms", "message", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "loglift_ord"
+SELECT "logged_at", "record_type", "request_id", "level", "duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb", "init_duration_ms", "message", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "ingested_at", "loglift_ord"
 ON CONFLICT ("event_id") DO NOTHING;
 
 -- 6. ledger

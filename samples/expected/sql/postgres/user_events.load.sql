@@ -31,7 +31,7 @@ COPY "loglift_stage" ("request_id", "request_timestamp", "cookie_id", "topic", "
 
 -- 5. insert (inserted)
 INSERT INTO "tracking"."events" ("request_id", "request_timestamp", "cookie_id", "topic", "message", "environment", "website_id", "user_account_id", "location", "user_agent", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
-SELECT "request_id", "request_timestamp", "cookie_id", "topic", "message", "environment", "website_id", "user_account_id", "location", "user_agent", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "loglift_ord"
+SELECT "request_id", "request_timestamp", "cookie_id", "topic", "message", "environment", "website_id", "user_account_id", "location", "user_agent", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_stage" ORDER BY "ingested_at", "loglift_ord"
 ON CONFLICT ("event_id") DO NOTHING;
 
 -- 6. ledger

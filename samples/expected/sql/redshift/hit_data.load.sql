@@ -73,7 +73,7 @@ DELETE FROM "loglift_stage" WHERE "loglift_ord" IS NULL;
 -- 11. dedupe
 INSERT INTO "loglift_dedup" ("hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
 SELECT "hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at"
-FROM (SELECT "hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "loglift_ord" ASC NULLS LAST, "ingested_at" ASC) AS "loglift_rn" FROM "loglift_stage") AS ranked
+FROM (SELECT "hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "ingested_at" ASC, "loglift_ord" ASC NULLS LAST) AS "loglift_rn" FROM "loglift_stage") AS ranked
 WHERE "loglift_rn" = 1;
 
 -- 12. drop_existing

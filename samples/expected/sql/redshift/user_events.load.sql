@@ -71,7 +71,7 @@ DELETE FROM "loglift_stage" WHERE "loglift_ord" IS NULL;
 -- 11. dedupe
 INSERT INTO "loglift_dedup" ("request_id", "request_timestamp", "cookie_id", "topic", "message", "environment", "website_id", "user_account_id", "location", "user_agent", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
 SELECT "request_id", "request_timestamp", "cookie_id", "topic", "message", "environment", "website_id", "user_account_id", "location", "user_agent", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at"
-FROM (SELECT "request_id", "request_timestamp", "cookie_id", "topic", "message", "environment", "website_id", "user_account_id", "location", "user_agent", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "loglift_ord" ASC NULLS LAST, "ingested_at" ASC) AS "loglift_rn" FROM "loglift_stage") AS ranked
+FROM (SELECT "request_id", "request_timestamp", "cookie_id", "topic", "message", "environment", "website_id", "user_account_id", "location", "user_agent", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "ingested_at" ASC, "loglift_ord" ASC NULLS LAST) AS "loglift_rn" FROM "loglift_stage") AS ranked
 WHERE "loglift_rn" = 1;
 
 -- 12. drop_existing

@@ -28,7 +28,7 @@ INSERT INTO temp."loglift_stage" ("id", "name", "time", "visitor_id", "visit_id"
 -- 5. insert (inserted)
 INSERT INTO main."logs__events" ("id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
 SELECT "id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at"
-FROM (SELECT "id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "loglift_ord") AS "loglift_rn" FROM temp."loglift_stage")
+FROM (SELECT "id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "ingested_at", "loglift_ord") AS "loglift_rn" FROM temp."loglift_stage")
 WHERE "loglift_rn" = 1
 ON CONFLICT ("event_id") DO NOTHING;
 

@@ -33,7 +33,7 @@ INSERT INTO temp."loglift_stage" ("hit_time_gmt", "date_time", "user_agent", "ip
 -- 5. insert (inserted)
 INSERT INTO main."analytics__hits" ("hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
 SELECT "hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at"
-FROM (SELECT "hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "loglift_ord") AS "loglift_rn" FROM temp."loglift_stage")
+FROM (SELECT "hit_time_gmt", "date_time", "user_agent", "ip", "event_list", "geo_city", "geo_region", "geo_country", "pagename", "page_url", "product_list", "referrer", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "ingested_at", "loglift_ord") AS "loglift_rn" FROM temp."loglift_stage")
 WHERE "loglift_rn" = 1
 ON CONFLICT ("event_id") DO NOTHING;
 

@@ -31,7 +31,7 @@ INSERT INTO temp."loglift_stage" ("logged_at", "record_type", "request_id", "lev
 -- 5. insert (inserted)
 INSERT INTO main."logs__lambda" ("logged_at", "record_type", "request_id", "level", "duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb", "init_duration_ms", "message", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
 SELECT "logged_at", "record_type", "request_id", "level", "duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb", "init_duration_ms", "message", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at"
-FROM (SELECT "logged_at", "record_type", "request_id", "level", "duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb", "init_duration_ms", "message", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "loglift_ord") AS "loglift_rn" FROM temp."loglift_stage")
+FROM (SELECT "logged_at", "record_type", "request_id", "level", "duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb", "init_duration_ms", "message", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "ingested_at", "loglift_ord") AS "loglift_rn" FROM temp."loglift_stage")
 WHERE "loglift_rn" = 1
 ON CONFLICT ("event_id") DO NOTHING;
 
