@@ -121,6 +121,7 @@ impl StreamReader for NoStreams {
     async fn shards(&self, stream: &str) -> PortResult<Vec<String>> {
         Err(PortError::NotFound {
             what: format!("stream {stream} (local mode has no Kinesis streams)"),
+            source: None,
         })
     }
 

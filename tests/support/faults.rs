@@ -446,6 +446,7 @@ impl FaultPlan {
                     op: "injected delay",
                     target: String::new(),
                     message: "the delayed request was lost".to_owned(),
+                    source: None,
                 })
             })
         }
@@ -495,6 +496,7 @@ fn injected(step: Step, target: &str, what: &str) -> PortError {
         },
         target: target.to_owned(),
         message: format!("injected fault: {what}"),
+        source: None,
     }
 }
 

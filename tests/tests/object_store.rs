@@ -99,6 +99,10 @@ async fn object_store_contract<S: ObjectStore>(store: &S, bucket: &str) {
         .expect_err("get of a missing key fails");
     assert!(err.is_not_found(), "get of a missing key: {err}");
     assert!(!err.is_retryable());
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the store's own error (SDK, file system) is kept as the source: {err:?}"
+    );
 
     // Small round trip; the etag is the MD5 hex of the content.
     let meta = store
@@ -313,6 +317,13 @@ async fn s3_store_missing_bucket_is_not_found() {
     assert!(
         err.to_string().contains(&bucket),
         "error names the bucket: {err}"
+    );
+    let source = std::error::Error::source(&err).map(|s| format!("{s:?}"));
+    assert!(
+        source
+            .as_deref()
+            .is_some_and(|s| s.contains("NoSuchBucket")),
+        "the SDK's error is the source: {source:?}"
     );
     assert_eq!(store.head(&bucket, "k").await.unwrap(), None);
 }

@@ -487,6 +487,7 @@ impl StreamReader for TrimmedStream {
     async fn shards(&self, stream: &str) -> PortResult<Vec<String>> {
         self.shards.clone().ok_or(PortError::NotFound {
             what: format!("ListShards {stream}: ResourceNotFoundException"),
+            source: None,
         })
     }
 
@@ -582,6 +583,7 @@ async fn records_past_retention_are_counted_unrecoverable_by_range() {
                     op: "GetRecords",
                     target: "user-events shardId-000000000000".into(),
                     message: "ExpiredIteratorException: Iterator expired (HTTP 400)".into(),
+                    source: None,
                 }),
                 ..stream(vec![])
             },
@@ -594,6 +596,7 @@ async fn records_past_retention_are_counted_unrecoverable_by_range() {
             reader: TrimmedStream {
                 error: Some(|| PortError::NotFound {
                     what: "GetShardIterator: ResourceNotFoundException".into(),
+                    source: None,
                 }),
                 shards: Some(vec!["shardId-000000000007".into()]),
                 ..stream(vec![])
@@ -607,6 +610,7 @@ async fn records_past_retention_are_counted_unrecoverable_by_range() {
             reader: TrimmedStream {
                 error: Some(|| PortError::NotFound {
                     what: "GetShardIterator: ResourceNotFoundException".into(),
+                    source: None,
                 }),
                 shards: None,
                 ..stream(vec![])
@@ -622,6 +626,7 @@ async fn records_past_retention_are_counted_unrecoverable_by_range() {
                     op: "GetRecords",
                     target: "s".into(),
                     message: "ProvisionedThroughputExceededException".into(),
+                    source: None,
                 }),
                 ..stream(vec![])
             },

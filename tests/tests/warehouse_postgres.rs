@@ -238,6 +238,10 @@ async fn poison_is_rejected_with_its_reason_and_lock_waits_are_transient() {
         .unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains("55P03"), "{err}");
+    assert!(
+        std::error::Error::source(&err).is_some_and(|s| format!("{s:?}").contains("E55P03")),
+        "the driver's error is the source: {err:?}"
+    );
     tx.rollback().await.unwrap();
 
     // Nothing of the failed loads is left; the good object loads now.

@@ -54,6 +54,7 @@ impl ConfigLookup for DynamoLookup {
             op: "GetItem",
             target: target.clone(),
             message,
+            source: None,
         };
         match item.get(attribute) {
             None => Err(rejected(format!("the item has no attribute `{attribute}`"))),

@@ -70,7 +70,7 @@ pub(crate) fn port_error<E>(
     err: SdkError<E, HttpResponse>,
 ) -> PortError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let target = target.into();
     let disposition = match &err {
@@ -89,21 +89,25 @@ where
         ),
         _ => DisplayErrorContext(&err).to_string(),
     };
-    match disposition {
+    let error = match disposition {
         Disposition::NotFound => PortError::NotFound {
             what: format!("{op} {target}: {message}"),
+            source: None,
         },
         Disposition::Transient => PortError::Transient {
             op,
             target,
             message,
+            source: None,
         },
         Disposition::Rejected => PortError::Rejected {
             op,
             target,
             message,
+            source: None,
         },
-    }
+    };
+    error.with_source(err)
 }
 
 #[cfg(test)]

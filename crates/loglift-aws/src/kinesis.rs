@@ -87,6 +87,7 @@ impl StreamReader for KinesisReader {
                 .map(str::to_owned)
                 .ok_or_else(|| PortError::NotFound {
                     what: format!("GetShardIterator {target}: shard is closed and fully read"),
+                    source: None,
                 })?;
         let limit = i32::try_from(max_records.clamp(1, 10_000)).unwrap_or(10_000);
         let mut empty_pages = 0;

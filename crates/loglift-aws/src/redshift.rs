@@ -213,20 +213,8 @@ impl DataApiError {
 impl From<DataApiError> for PortError {
     fn from(err: DataApiError) -> PortError {
         let target = err.statement_id().unwrap_or("").to_owned();
-        let message = err.reason();
-        if err.is_retryable() {
-            PortError::Transient {
-                op: "redshift-data",
-                target,
-                message,
-            }
-        } else {
-            PortError::Rejected {
-                op: "redshift-data",
-                target,
-                message,
-            }
-        }
+        PortError::classified(err.is_retryable(), "redshift-data", target, err.reason())
+            .with_source(err)
     }
 }
 

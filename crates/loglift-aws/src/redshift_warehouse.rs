@@ -69,6 +69,7 @@ fn sql_error(e: SqlError) -> PortError {
         op: "redshift-sql",
         target: String::new(),
         message: e.to_string(),
+        source: None,
     }
 }
 

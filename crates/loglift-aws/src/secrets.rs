@@ -46,6 +46,7 @@ impl SecretSource for SecretsManager {
                 } else {
                     "the secret has no value".to_owned()
                 },
+                source: None,
             }),
         }
     }

@@ -67,6 +67,7 @@ impl SqsQueue {
                 op: "CreateQueue",
                 target: name.to_owned(),
                 message: "response has no QueueUrl".to_owned(),
+                source: None,
             })
     }
 
@@ -93,6 +94,7 @@ impl SqsQueue {
             .map(str::to_owned)
             .ok_or_else(|| PortError::NotFound {
                 what: format!("queue {name}"),
+                source: None,
             })
     }
 
@@ -138,6 +140,7 @@ impl SqsQueue {
             op: "GetQueueAttributes",
             target: queue_url.to_owned(),
             message: format!("RedrivePolicy {policy:?}: {message}"),
+            source: None,
         };
         let policy = parse_redrive_policy(policy).map_err(bad)?;
         let (account, name) = arn_account_and_name(&policy.dead_letter_target_arn)
@@ -168,6 +171,7 @@ impl SqsQueue {
                 message: format!(
                     "MaxNumberOfMessagesPerSecond {rate} is not within 1..={MAX_MOVE_RATE}"
                 ),
+                source: None,
             });
         }
         let source_arn = self.queue_arn(dlq_url).await?;
@@ -193,6 +197,7 @@ impl SqsQueue {
                 op: OP,
                 target: dlq_url.to_owned(),
                 message: "response has no TaskHandle".to_owned(),
+                source: None,
             })
     }
 
@@ -236,6 +241,7 @@ impl SqsQueue {
                 op: "GetQueueAttributes",
                 target: queue_url.to_owned(),
                 message: "response has no QueueArn".to_owned(),
+                source: None,
             })
     }
 
@@ -427,6 +433,7 @@ impl Queue for SqsQueue {
                 op: "SendMessage",
                 target: queue.to_owned(),
                 message: format!("attribute {name}: {e}"),
+                source: None,
             })?;
             req = req.message_attributes(name, value);
         }

@@ -46,6 +46,7 @@ fn refused(op: &'static str, target: &str, failed: usize, first: Option<String>)
             "{failed} record(s) still refused after {ROUNDS} rounds: {}",
             first.unwrap_or_else(|| "no reason given".to_owned())
         ),
+        source: None,
     }
 }
 
@@ -101,6 +102,7 @@ fn rejected(op: &'static str, target: &str, e: impl std::fmt::Display) -> PortEr
         op,
         target: target.to_owned(),
         message: e.to_string(),
+        source: None,
     }
 }
 
@@ -181,6 +183,7 @@ impl StreamWriter for AwsStreamWriter {
                 op: "DescribeDeliveryStream",
                 target: delivery_stream.to_owned(),
                 message: "the answer has no description".to_owned(),
+                source: None,
             })?;
         let source_arn = description
             .source()
@@ -200,6 +203,7 @@ impl StreamWriter for AwsStreamWriter {
                 op: "DescribeDeliveryStream",
                 target: delivery_stream.to_owned(),
                 message: "a Kinesis-source delivery stream without its stream ARN".to_owned(),
+                source: None,
             }),
             _ => Ok(DeliverySource::DirectPut),
         }

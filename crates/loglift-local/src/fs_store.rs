@@ -86,6 +86,7 @@ impl FsObjectStore {
             op: "PutObject",
             target: target(bucket, key),
             message: format!("cannot read {}: {e}", source.display()),
+            source: None,
         })?;
         self.put_reader(bucket, key, file).await
     }
@@ -104,6 +105,7 @@ impl FsObjectStore {
                     op,
                     target,
                     message: format!("filesystem task failed: {e}"),
+                    source: None,
                 })
             })
     }
@@ -197,6 +199,7 @@ impl Tree {
                 op: "bucket",
                 target: bucket.to_owned(),
                 message: "invalid bucket name for a local store".to_owned(),
+                source: None,
             })
         }
     }
@@ -544,21 +547,25 @@ fn is_absent(e: &io::Error) -> bool {
 fn not_found(bucket: &str, key: &str) -> PortError {
     PortError::NotFound {
         what: format!("object {bucket}/{key}"),
+        source: None,
     }
 }
 
 /// A read's error: absence is `NotFound`, the rest as [`io_error_at`].
 fn read_error(op: &'static str, bucket: &str, key: &str, e: io::Error) -> PortError {
     if is_absent(&e) {
-        return not_found(bucket, key);
+        return not_found(bucket, key).with_source(e);
     }
     io_error_at(op, target(bucket, key), e)
 }
 
 fn io_error_at(op: &'static str, target: String, e: io::Error) -> PortError {
     use io::ErrorKind as K;
-    match e.kind() {
-        K::NotFound => PortError::NotFound { what: target },
+    let error = match e.kind() {
+        K::NotFound => PortError::NotFound {
+            what: target,
+            source: None,
+        },
         K::PermissionDenied
         | K::InvalidInput
         | K::AlreadyExists
@@ -569,13 +576,16 @@ fn io_error_at(op: &'static str, target: String, e: io::Error) -> PortError {
             op,
             target,
             message: e.to_string(),
+            source: None,
         },
         _ => PortError::Transient {
             op,
             target,
             message: e.to_string(),
+            source: None,
         },
-    }
+    };
+    error.with_source(e)
 }
 
 /// S3's rules for a bucket name and key that both local stores enforce: not empty, a key of at
@@ -594,5 +604,6 @@ pub(crate) fn check_key(bucket: &str, key: &str) -> PortResult<()> {
         op: "key",
         target: target(bucket, key),
         message: message.to_owned(),
+        source: None,
     })
 }

@@ -107,6 +107,7 @@ impl ObjectStore for MemoryStore {
             .cloned()
             .ok_or_else(|| PortError::NotFound {
                 what: format!("object {bucket}/{key}"),
+                source: None,
             })?;
         Ok(Object {
             meta: stored.meta,

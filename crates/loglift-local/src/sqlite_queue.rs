@@ -73,6 +73,7 @@ impl SqliteQueue {
                 op: "OpenQueueDb",
                 target: target.clone(),
                 message: e.to_string(),
+                source: None,
             })?;
         }
         let conn = Connection::open(path).map_err(|e| sql_error("OpenQueueDb", &target, e))?;
@@ -111,6 +112,7 @@ impl SqliteQueue {
             op: "CreateQueue",
             target: name.to_owned(),
             message,
+            source: None,
         };
         if name.is_empty() || name.len() > 80 {
             return Err(reject("a queue name has 1 to 80 characters".to_owned()));
@@ -266,6 +268,7 @@ impl SqliteQueue {
                         op: OP,
                         target: format!("{queue} message {}", c.message_id),
                         message: format!("stored attributes: {e}"),
+                        source: None,
                     })?;
                 received.push(ReceivedMessage {
                     message_id: c.message_id,
@@ -309,6 +312,7 @@ impl Queue for SqliteQueue {
                 op: OP,
                 target: queue.to_owned(),
                 message: format!("message of {size} bytes exceeds {MAX_MESSAGE_BYTES}"),
+                source: None,
             });
         }
         if let Some(problem) = attribute_problem(&message.attributes) {
@@ -316,6 +320,7 @@ impl Queue for SqliteQueue {
                 op: OP,
                 target: queue.to_owned(),
                 message: problem,
+                source: None,
             });
         }
         let attributes = encode_attributes(&message.attributes);
@@ -346,6 +351,7 @@ impl Queue for SqliteQueue {
                 op: "ReceiveMessage",
                 target: queue.to_owned(),
                 message: format!("max {max} is not within 1..=10"),
+                source: None,
             });
         }
         if let Some(v) = visibility {
@@ -378,6 +384,7 @@ impl Queue for SqliteQueue {
                 message: format!(
                     "ReceiptHandleIsInvalid: {receipt_handle:?} is not a receipt handle"
                 ),
+                source: None,
             });
         }
         // A stale handle (already deleted, or received again since) succeeds without effect, as
@@ -410,6 +417,7 @@ impl Queue for SqliteQueue {
                 target: queue.to_owned(),
                 message: "receipt handle is not current: the message was deleted or received again"
                     .to_owned(),
+                source: None,
             });
         }
         Ok(())
@@ -450,6 +458,7 @@ fn load_queue(conn: &Connection, queue: &str) -> PortResult<QueueRow> {
     .map_err(|e| sql_error("GetQueue", queue, e))?
     .ok_or_else(|| PortError::NotFound {
         what: format!("queue {queue}"),
+        source: None,
     })
 }
 
@@ -576,6 +585,7 @@ fn check_visibility(op: &'static str, queue: &str, v: Duration) -> PortResult<()
             op,
             target: queue.to_owned(),
             message: format!("visibility timeout {}s exceeds 12 hours", v.as_secs()),
+            source: None,
         });
     }
     Ok(())
@@ -619,7 +629,7 @@ pub(crate) fn sql_error(op: &'static str, target: &str, e: rusqlite::Error) -> P
             C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::OutOfMemory
         )
     );
-    PortError::classified(transient, op, target, e.to_string())
+    PortError::classified(transient, op, target, e.to_string()).with_source(e)
 }
 
 #[cfg(test)]

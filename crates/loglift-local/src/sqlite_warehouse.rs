@@ -67,6 +67,7 @@ impl<S: ObjectStore> SqliteWarehouse<S> {
                 op: "OpenWarehouse",
                 target: name.clone(),
                 message: e.to_string(),
+                source: None,
             })?;
         }
         let conn = Connection::open(path).map_err(|e| sql_error("OpenWarehouse", &name, e))?;
@@ -123,6 +124,7 @@ where
         op: "Warehouse",
         target: "sqlite".into(),
         message: format!("the SQLite worker failed: {e}"),
+        source: None,
     })
 }
 
@@ -246,17 +248,20 @@ fn stage_object(
                 op: "LoadCuratedObject",
                 target: url.to_owned(),
                 message: format!("corrupt: {io}"),
+                source: None,
             }
         }
         ReadRowsError::Read(io) => PortError::Transient {
             op: "LoadCuratedObject",
             target: url.to_owned(),
             message: io.to_string(),
+            source: None,
         },
         ReadRowsError::Line { line, error } => PortError::Rejected {
             op: "LoadCuratedObject",
             target: url.to_owned(),
             message: format!("line {line}: {error}"),
+            source: None,
         },
         ReadRowsError::Sink(e) => sql_error("LoadCuratedObject", url, e),
     })
@@ -379,6 +384,7 @@ impl<S: ObjectStore> Warehouse for SqliteWarehouse<S> {
                 op: "PlanLoad",
                 target: table.clone(),
                 message: "the plan has no staging statement".into(),
+                source: None,
             })?;
         let stage_sql = plan
             .statements
@@ -413,6 +419,7 @@ impl<S: ObjectStore> Warehouse for SqliteWarehouse<S> {
                             op: "LoadCuratedObject",
                             target: url,
                             message: "the curated object is missing from the store".into(),
+                            source: None,
                         },
                         other => other,
                     });

@@ -62,18 +62,28 @@ pub struct ListPage {
     pub next: Option<String>,
 }
 
-/// A port failure with its disposition.
+/// What a [`PortError`] was caused by (the SDK's, the database driver's or the file system's
+/// error), kept for `Error::source` and the logs.
+pub type ErrorSource = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A port failure with its disposition, and the error it came from where there was one.
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
     /// The object, queue or shard does not exist. Retrying will not help.
     #[error("{what} not found")]
-    NotFound { what: String },
+    NotFound {
+        what: String,
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// The request was refused as malformed or not allowed. Retrying will not help.
     #[error("{op} {target}: {message}")]
     Rejected {
         op: &'static str,
         target: String,
         message: String,
+        #[source]
+        source: Option<ErrorSource>,
     },
     /// A transient failure (network, throttling, 5xx): retry the batch.
     #[error("{op} {target}: {message}")]
@@ -81,6 +91,8 @@ pub enum PortError {
         op: &'static str,
         target: String,
         message: String,
+        #[source]
+        source: Option<ErrorSource>,
     },
 }
 
@@ -98,14 +110,27 @@ impl PortError {
                 op,
                 target,
                 message,
+                source: None,
             }
         } else {
             PortError::Rejected {
                 op,
                 target,
                 message,
+                source: None,
             }
         }
+    }
+
+    /// The same failure, caused by `cause`.
+    pub fn with_source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let cause: ErrorSource = std::sync::Arc::new(cause);
+        match &mut self {
+            PortError::NotFound { source, .. }
+            | PortError::Rejected { source, .. }
+            | PortError::Transient { source, .. } => *source = Some(cause),
+        }
+        self
     }
 
     pub fn is_retryable(&self) -> bool {

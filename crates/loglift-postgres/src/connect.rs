@@ -306,7 +306,7 @@ impl PgConnectOptions {
 
     /// Open a connection; its driver runs on a spawned task until the client is dropped.
     pub async fn connect(&self) -> PortResult<Client> {
-        let failed = |e: tokio_postgres::Error| self.connect_error(&e);
+        let failed = |e: tokio_postgres::Error| self.connect_error(e);
         let client = match &self.tls {
             None => {
                 let (client, connection) = self.config.connect(NoTls).await.map_err(failed)?;
@@ -325,16 +325,18 @@ impl PgConnectOptions {
 
     /// A failed connection attempt: the database's refusal (by SQLSTATE, as every other
     /// statement), or why the server could not be reached or verified, with the TLS settings.
-    fn connect_error(&self, e: &tokio_postgres::Error) -> PortError {
+    fn connect_error(&self, e: tokio_postgres::Error) -> PortError {
         let target = self.target();
         if e.as_db_error().is_some() {
             return crate::pg_error("Connect", &target, e);
         }
         PortError::Transient {
             op: "Connect",
-            message: format!("{} ({})", error_chain(e), self.describe_tls()),
+            message: format!("{} ({})", error_chain(&e), self.describe_tls()),
             target,
+            source: None,
         }
+        .with_source(e)
     }
 }
 
@@ -858,6 +860,7 @@ mod tests {
                 .map(|(_, v)| (*v).to_owned())
                 .ok_or_else(|| PortError::NotFound {
                     what: format!("GetSecretValue {id}"),
+                    source: None,
                 })
         }
     }

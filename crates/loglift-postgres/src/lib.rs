@@ -89,6 +89,7 @@ impl<S: ObjectStore> PgWarehouse<S> {
             op: "Connect",
             target: "postgres".to_owned(),
             message: e.to_string(),
+            source: None,
         })?;
         Self::connect_with(options, store).await
     }
@@ -140,14 +141,16 @@ impl<S: ObjectStore> PgWarehouse<S> {
 
 /// Transient or rejected, by SQLSTATE; errors without one (I/O, a closed connection) are
 /// transient.
-fn pg_error(op: &'static str, target: &str, e: &tokio_postgres::Error) -> PortError {
+fn pg_error(op: &'static str, target: &str, e: tokio_postgres::Error) -> PortError {
     let target = target.to_owned();
     let Some(db) = e.as_db_error() else {
         return PortError::Transient {
             op,
             target,
-            message: connect::error_chain(e),
-        };
+            message: connect::error_chain(&e),
+            source: None,
+        }
+        .with_source(e);
     };
     let code = db.code().code();
     let mut message = format!("{} (SQLSTATE {code})", db.message());
@@ -162,7 +165,7 @@ fn pg_error(op: &'static str, target: &str, e: &tokio_postgres::Error) -> PortEr
     }
     let transient = matches!(code, "40001" | "40P01" | "55P03")
         || ["08", "57P", "53"].iter().any(|p| code.starts_with(p));
-    PortError::classified(transient, op, target, message)
+    PortError::classified(transient, op, target, message).with_source(e)
 }
 
 fn plan_error(op: &'static str, target: &str, e: SqlError) -> PortError {
@@ -179,22 +182,26 @@ fn read_error(url: &str, e: ReadRowsError<&'static str>) -> PortError {
                 op,
                 target,
                 message: format!("corrupt: {io}"),
+                source: None,
             }
         }
         ReadRowsError::Read(io) => PortError::Transient {
             op,
             target,
             message: io.to_string(),
+            source: None,
         },
         ReadRowsError::Line { line, error } => PortError::Rejected {
             op,
             target,
             message: format!("line {line}: {error}"),
+            source: None,
         },
         ReadRowsError::Sink(why) => PortError::Transient {
             op,
             target,
             message: why.to_owned(),
+            source: None,
         },
     }
 }
@@ -213,7 +220,7 @@ impl<S: ObjectStore> PgWarehouse<S> {
         let sink = tx
             .copy_in::<_, Bytes>(sql)
             .await
-            .map_err(|e| pg_error("CopyIn", table, &e))?;
+            .map_err(|e| pg_error("CopyIn", table, e))?;
         futures_util::pin_mut!(sink);
         let decoder = Arc::new(RowDecoder::from_columns(plan.columns.clone()));
         let mut ord: i64 = 0;
@@ -222,7 +229,7 @@ impl<S: ObjectStore> PgWarehouse<S> {
         }
         sink.finish()
             .await
-            .map_err(|e| pg_error("CopyIn", table, &e))
+            .map_err(|e| pg_error("CopyIn", table, e))
     }
 
     /// One object into the COPY stream; returns the next row position.
@@ -244,6 +251,7 @@ impl<S: ObjectStore> PgWarehouse<S> {
                     op: "LoadCuratedObject",
                     target: url.clone(),
                     message: "the curated object is missing from the store".into(),
+                    source: None,
                 },
                 other => other,
             })?;
@@ -278,7 +286,7 @@ impl<S: ObjectStore> PgWarehouse<S> {
         let mut sent = Ok(());
         while let Some(chunk) = received.recv().await {
             if let Err(e) = sink.send(chunk).await {
-                sent = Err(pg_error("CopyIn", table, &e));
+                sent = Err(pg_error("CopyIn", table, e));
                 break;
             }
         }
@@ -287,6 +295,7 @@ impl<S: ObjectStore> PgWarehouse<S> {
             op: "LoadCuratedObject",
             target: url.clone(),
             message: format!("the decoding worker failed: {e}"),
+            source: None,
         })?;
         sent?;
         produced.map_err(|e| read_error(&url, e))
@@ -294,7 +303,7 @@ impl<S: ObjectStore> PgWarehouse<S> {
 
     async fn run_load(&self, tx: &Transaction<'_>, plan: &LoadPlan) -> PortResult<Vec<u64>> {
         let table = plan.table.as_str();
-        let err = |e: tokio_postgres::Error| pg_error("LoadPostgres", table, &e);
+        let err = |e: tokio_postgres::Error| pg_error("LoadPostgres", table, e);
         let mut settings = String::new();
         if let Some(timeout) = self.lock_timeout {
             settings.push_str(&format!(
@@ -364,13 +373,14 @@ impl<S: ObjectStore> PgWarehouse<S> {
 impl<S: ObjectStore> Warehouse for PgWarehouse<S> {
     async fn ensure_table(&self, pipeline: &Pipeline) -> PortResult<()> {
         let table = pipeline.table.as_str();
-        let err = |e: tokio_postgres::Error| pg_error("EnsureTable", table, &e);
+        let err = |e: tokio_postgres::Error| pg_error("EnsureTable", table, e);
         let plan_err = |e| plan_error("EnsureTable", table, e);
         let mut guard = self.client().await?;
         let client = guard.as_mut().ok_or_else(|| PortError::Transient {
             op: "EnsureTable",
             target: table.to_owned(),
             message: "no connection".into(),
+            source: None,
         })?;
         let tx = client.transaction().await.map_err(err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DDL_LOCK])
@@ -405,12 +415,13 @@ impl<S: ObjectStore> Warehouse for PgWarehouse<S> {
         let table = pipeline.table.as_str();
         let plan = postgres_load_plan(pipeline, batch, Utc::now())
             .map_err(|e| plan_error("PlanLoad", table, e))?;
-        let err = |e: tokio_postgres::Error| pg_error("LoadPostgres", table, &e);
+        let err = |e: tokio_postgres::Error| pg_error("LoadPostgres", table, e);
         let mut guard = self.client().await?;
         let client = guard.as_mut().ok_or_else(|| PortError::Transient {
             op: "LoadPostgres",
             target: table.to_owned(),
             message: "no connection".into(),
+            source: None,
         })?;
         let tx = client.transaction().await.map_err(err)?;
         let counts = self.run_load(&tx, &plan).await?;
@@ -423,7 +434,7 @@ impl<S: ObjectStore> Warehouse for PgWarehouse<S> {
 impl<S: ObjectStore> Ledger for PgWarehouse<S> {
     async fn prune_ledger(&self, before: DateTime<Utc>) -> PortResult<u64> {
         let target = sql::LEDGER_TABLE;
-        let err = |e: tokio_postgres::Error| pg_error("PruneLedger", target, &e);
+        let err = |e: tokio_postgres::Error| pg_error("PruneLedger", target, e);
         let delete = sql::prune_ledger_sql(Dialect::Postgres, before)
             .map_err(|e| plan_error("PruneLedger", target, e))?;
         let guard = self.client().await?;
@@ -431,6 +442,7 @@ impl<S: ObjectStore> Ledger for PgWarehouse<S> {
             op: "PruneLedger",
             target: target.to_owned(),
             message: "no connection".into(),
+            source: None,
         })?;
         if !ledger_exists(client).await.map_err(err)? {
             return Ok(0);
@@ -500,12 +512,13 @@ impl<S: ObjectStore> PgWarehouse<S> {
         query: &str,
     ) -> PortResult<Vec<tokio_postgres::Row>> {
         let target = sql::LEDGER_TABLE;
-        let err = |e: tokio_postgres::Error| pg_error(op, target, &e);
+        let err = |e: tokio_postgres::Error| pg_error(op, target, e);
         let guard = self.client().await?;
         let client = guard.as_ref().ok_or_else(|| PortError::Transient {
             op,
             target: target.to_owned(),
             message: "no connection".into(),
+            source: None,
         })?;
         if !ledger_exists(client).await.map_err(err)? {
             return Ok(Vec::new());

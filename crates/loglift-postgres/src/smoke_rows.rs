@@ -32,6 +32,7 @@ impl<S: ObjectStore> EventRows for PgWarehouse<S> {
             op: "CountEvents",
             target: table.to_owned(),
             message: "no connection".into(),
+            source: None,
         })?;
         for ids in event_ids.chunks(IDS_PER_STATEMENT) {
             let sql = count_events_sql(Dialect::Postgres, table, ids.len())
@@ -41,15 +42,15 @@ impl<S: ObjectStore> EventRows for PgWarehouse<S> {
             let rows = match client.query(&sql, &params).await {
                 Ok(rows) => rows,
                 Err(e) if missing_table(&e) => Vec::new(),
-                Err(e) => return Err(pg_error("CountEvents", table, &e)),
+                Err(e) => return Err(pg_error("CountEvents", table, e)),
             };
             for row in rows {
                 let id: String = row
                     .try_get(0)
-                    .map_err(|e| pg_error("CountEvents", table, &e))?;
+                    .map_err(|e| pg_error("CountEvents", table, e))?;
                 let n: i64 = row
                     .try_get(1)
-                    .map_err(|e| pg_error("CountEvents", table, &e))?;
+                    .map_err(|e| pg_error("CountEvents", table, e))?;
                 counts.insert(id, count(n));
             }
         }
@@ -63,6 +64,7 @@ impl<S: ObjectStore> EventRows for PgWarehouse<S> {
             op: "DeleteEvents",
             target: table.to_owned(),
             message: "no connection".into(),
+            source: None,
         })?;
         for ids in event_ids.chunks(IDS_PER_STATEMENT) {
             let sql = delete_events_sql(Dialect::Postgres, table, ids.len())
@@ -72,7 +74,7 @@ impl<S: ObjectStore> EventRows for PgWarehouse<S> {
             match client.execute(&sql, &params).await {
                 Ok(n) => deleted += n,
                 Err(e) if missing_table(&e) => {}
-                Err(e) => return Err(pg_error("DeleteEvents", table, &e)),
+                Err(e) => return Err(pg_error("DeleteEvents", table, e)),
             }
         }
         Ok(deleted)

@@ -134,6 +134,7 @@ mod tests {
             key: "errors/x".into(),
             source: PortError::NotFound {
                 what: "bucket lake".into(),
+                source: None,
             },
         };
         let cases: Vec<(Failure, &str)> = vec![

@@ -45,6 +45,7 @@ pub async fn deliver<S: ObjectStore>(
                 op: "firehose delivery",
                 target: record.record_id.clone(),
                 message: format!("partition keys missing for prefix {prefix}"),
+                source: None,
             });
         }
         let data = base64::engine::general_purpose::STANDARD
@@ -53,6 +54,7 @@ pub async fn deliver<S: ObjectStore>(
                 op: "firehose delivery",
                 target: record.record_id.clone(),
                 message: e.to_string(),
+                source: None,
             })?;
         let part = partitions.entry(prefix).or_default();
         if loglift_core::compress::sniff(&data) == loglift_core::compress::Compression::Gzip {
@@ -64,6 +66,7 @@ pub async fn deliver<S: ObjectStore>(
                     op: "firehose delivery",
                     target: record.record_id.clone(),
                     message: e.to_string(),
+                    source: None,
                 })?;
         }
     }
@@ -76,6 +79,7 @@ pub async fn deliver<S: ObjectStore>(
                 op: "gzip",
                 target: key.clone(),
                 message: e.to_string(),
+                source: None,
             })?,
             (_, false) => {
                 return Err(PortError::Rejected {
@@ -84,6 +88,7 @@ pub async fn deliver<S: ObjectStore>(
                     message: "gzip members and plain data in one partition: a delivery stream \
                               either compresses (plain data) or not (gzip members)"
                         .into(),
+                    source: None,
                 })
             }
         };

@@ -135,6 +135,7 @@ async fn put_gz<S: ObjectStore>(
         op: "gzip",
         target: key.to_owned(),
         message: e.to_string(),
+        source: None,
     })?;
     store
         .put(bucket, key, Bytes::from(body), NDJSON)
@@ -298,6 +299,7 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
                 op: "zstd",
                 target: key.clone(),
                 message: e.to_string(),
+                source: None,
             });
         let written = match body {
             Ok(body) => deps

@@ -74,12 +74,14 @@ impl<L: ConfigLookup> PriorityCache<L> {
             .await?
             .ok_or_else(|| PortError::NotFound {
                 what: format!("priority list: {target}"),
+                source: None,
             })?;
         if list.is_empty() {
             return Err(PortError::Rejected {
                 op: "priority list",
                 target,
                 message: format!("attribute `{attribute}` is empty: no partner could win"),
+                source: None,
             });
         }
         self.lock().insert(item, (now, list.clone()));
@@ -120,6 +122,7 @@ mod tests {
                     op: "GetItem",
                     target: table.to_owned(),
                     message: "throttled".into(),
+                    source: None,
                 });
             }
             Ok(self

@@ -1277,6 +1277,7 @@ where
             op: "smoke send",
             target: entry.to_string(),
             message: "records for an entry that takes files".to_owned(),
+            source: None,
         }),
     }
 }

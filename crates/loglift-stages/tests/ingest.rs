@@ -143,6 +143,7 @@ impl ObjectStore for FlakyStore {
                 op: "PutObject",
                 target: key.into(),
                 message: "injected".into(),
+                source: None,
             });
         }
         self.inner.put(bucket, key, body, content_type).await

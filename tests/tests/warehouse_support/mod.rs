@@ -242,6 +242,7 @@ impl<S: ObjectStore> ObjectStore for FaultyStore<S> {
                 op: "GetObject",
                 target: format!("{bucket}/{key}"),
                 message: "injected failure".into(),
+                source: None,
             }),
             Some(Fault::Hang(tx)) => {
                 let _ = tx.send(());

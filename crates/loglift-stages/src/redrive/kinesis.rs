@@ -495,6 +495,7 @@ pub(super) async fn read_object<S: ObjectStore>(
             op: "GetObject",
             target: format!("s3://{bucket}/{key}"),
             message: format!("{} bytes is over the {cap} byte limit", object.meta.size),
+            source: None,
         });
     }
     let mut body = Vec::with_capacity(usize::try_from(object.meta.size).unwrap_or(0));
@@ -507,12 +508,14 @@ pub(super) async fn read_object<S: ObjectStore>(
             op: "GetObject",
             target: format!("s3://{bucket}/{key}"),
             message: e.to_string(),
+            source: None,
         })?;
     if body.len() as u64 > cap {
         return Err(PortError::Rejected {
             op: "GetObject",
             target: format!("s3://{bucket}/{key}"),
             message: format!("over the {cap} byte limit"),
+            source: None,
         });
     }
     Ok((object.meta, body))
@@ -647,6 +650,7 @@ mod tests {
             op: "GetRecords",
             target: "s shard".into(),
             message: message.into(),
+            source: None,
         };
         assert!(says_trimmed(&rejected(
             "ExpiredIteratorException: Iterator expired (HTTP 400)"
@@ -658,7 +662,8 @@ mod tests {
         assert!(!says_trimmed(&PortError::Transient {
             op: "GetRecords",
             target: "s".into(),
-            message: "timeout".into()
+            message: "timeout".into(),
+            source: None,
         }));
     }
 

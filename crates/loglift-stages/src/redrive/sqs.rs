@@ -620,6 +620,7 @@ pub async fn failure_reason<S: ObjectStore>(
                 op: "GetObject",
                 target: format!("{}/{key}", layout.errors.bucket),
                 message: e.to_string(),
+                source: None,
             })?;
         let reason =
             serde_json::from_slice::<FailureReason>(&bytes).unwrap_or_else(|e| FailureReason {
@@ -741,6 +742,7 @@ pub async fn move_messages<Q: Queue, P: Progress>(
         op: "MoveMessages",
         target: from.to_owned(),
         message,
+        source: None,
     };
     opts.check().map_err(reject)?;
     if from == to {
