@@ -289,7 +289,7 @@ fn error_root(layout: &loglift_core::storage::Layout) -> String {
     format!(
         "s3://{}/{}",
         layout.errors.bucket,
-        loglift_core::failures::firehose_error_root(layout)
+        layout.firehose_error_root()
     )
 }
 

@@ -37,7 +37,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::spec::TimeFormat;
-use crate::storage::Layout;
 use crate::timefmt;
 use crate::wire::{name_from_arn, KinesisBatch, WireError};
 
@@ -679,46 +678,6 @@ pub fn delivery_stream_of_object(file_name: &str) -> Option<&str> {
     stem.get(..name_len).filter(|n| !n.is_empty())
 }
 
-/// Where Firehose's error output lives: `<errors prefix>firehose/` (then
-/// `<error-output-type>/dt=…/hour=…/…`, see [`Layout::firehose_error_prefix`]).
-pub fn firehose_error_root(layout: &Layout) -> String {
-    layout.errors.key("firehose/")
-}
-
-/// Where replayed error objects go: `<errors prefix>firehose-archive/` (the same relative keys).
-pub fn firehose_archive_root(layout: &Layout) -> String {
-    layout.errors.key("firehose-archive/")
-}
-
-/// The error-output type of an error object's key (`processing-failed`, …), relative to
-/// [`firehose_error_root`]; `None` outside it.
-pub fn error_output_type<'k>(layout: &Layout, bucket: &str, key: &'k str) -> Option<&'k str> {
-    let root = firehose_error_root(layout);
-    let relative = (bucket == layout.errors.bucket)
-        .then(|| key.strip_prefix(root.as_str()))
-        .flatten()?;
-    relative.split('/').next().filter(|t| !t.is_empty())
-}
-
-/// The archive key of an error object: the same key under [`firehose_archive_root`] instead of
-/// [`firehose_error_root`]; `None` for a key outside the error output.
-pub fn firehose_archive_key(layout: &Layout, key: &str) -> Option<String> {
-    let relative = key.strip_prefix(firehose_error_root(layout).as_str())?;
-    (!relative.is_empty()).then(|| format!("{}{relative}", firehose_archive_root(layout)))
-}
-
-/// Where replayed Kinesis on-failure objects (S3 destination) go, in the errors bucket:
-/// `<errors prefix>kinesis-archive/`.
-pub fn kinesis_archive_root(layout: &Layout) -> String {
-    layout.errors.key("kinesis-archive/")
-}
-
-/// The archive key of an on-failure object `s3://bucket/key`:
-/// `<errors prefix>kinesis-archive/<bucket>/<key>` in the errors bucket.
-pub fn kinesis_archive_key(layout: &Layout, bucket: &str, key: &str) -> String {
-    format!("{}{bucket}/{key}", kinesis_archive_root(layout))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1018,34 +977,5 @@ mod tests {
         for (name, want) in cases {
             assert_eq!(delivery_stream_of_object(name), want, "{name}");
         }
-    }
-
-    #[test]
-    fn error_output_and_archive_keys() {
-        let layout = Layout::single_bucket("lake");
-        let key =
-            "errors/firehose/processing-failed/dt=2026-11-21/hour=10/s-1-2026-11-21-10-00-00-x";
-        assert_eq!(
-            error_output_type(&layout, "lake", key),
-            Some("processing-failed")
-        );
-        assert_eq!(error_output_type(&layout, "other", key), None);
-        assert_eq!(error_output_type(&layout, "lake", "errors/rejects/x"), None);
-        assert_eq!(
-            firehose_archive_key(&layout, key).as_deref(),
-            Some("errors/firehose-archive/processing-failed/dt=2026-11-21/hour=10/s-1-2026-11-21-10-00-00-x")
-        );
-        assert_eq!(
-            firehose_archive_key(&layout, "errors/firehose-archive/x"),
-            None
-        );
-        assert_eq!(
-            kinesis_archive_key(
-                &layout,
-                "failures",
-                "aws/lambda/uuid/shardId-0/2026/11/21/x"
-            ),
-            "errors/kinesis-archive/failures/aws/lambda/uuid/shardId-0/2026/11/21/x"
-        );
     }
 }

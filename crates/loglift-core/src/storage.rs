@@ -226,6 +226,103 @@ impl Layout {
         ))
     }
 
+    /// Where reject records of `stage` and `pipeline` are: every hour (`hour` `None`) or one.
+    pub fn reject_prefix(
+        &self,
+        stage: Stage,
+        pipeline: &str,
+        hour: Option<DateTime<Utc>>,
+    ) -> String {
+        let base = format!("rejects/stage={}/", stage.as_str());
+        match hour {
+            None => self.errors.key(&format!("{base}pipeline={pipeline}/")),
+            Some(hour) => self
+                .errors
+                .key(&format!("{base}{}", arrival_partition(pipeline, hour))),
+        }
+    }
+
+    /// The pipeline and hour of a reject file of `stage` at `bucket`/`key` (under
+    /// [`Layout::reject_prefix`]); `None` for any other key.
+    pub fn reject_partition(
+        &self,
+        stage: Stage,
+        bucket: &str,
+        key: &str,
+    ) -> Option<(String, DateTime<Utc>)> {
+        let base = format!("rejects/stage={}/", stage.as_str());
+        self.errors
+            .relative(bucket, key)?
+            .strip_prefix(base.as_str())
+            .and_then(parse_arrival_partition)
+    }
+
+    /// A raw object replayed from rejects: `raw/pipeline=<p>/dt=…/hour=…/replay-<hash>.ndjson.gz`.
+    pub fn replay_raw_key(&self, pipeline: &str, hour: DateTime<Utc>, hash: &str) -> String {
+        self.raw.key(&format!(
+            "{}{REPLAY_PREFIX}{hash}.ndjson.gz",
+            arrival_partition(pipeline, hour)
+        ))
+    }
+
+    /// A landing file replayed from rejects, under the pipeline's landing `prefix`:
+    /// `<prefix>replay/dt=…/hour=…/replay-<hash>.<extension>.gz`.
+    pub fn replay_landing_key(
+        &self,
+        prefix: &str,
+        hour: DateTime<Utc>,
+        hash: &str,
+        extension: &str,
+    ) -> String {
+        self.landing.key(&format!(
+            "{prefix}replay/dt={}/hour={}/{REPLAY_PREFIX}{hash}.{extension}.gz",
+            hour.format("%Y-%m-%d"),
+            hour.format("%H")
+        ))
+    }
+
+    /// Where Firehose's error output lives: `<errors prefix>firehose/` (then
+    /// `<error-output-type>/dt=…/hour=…/…`, see [`Layout::firehose_error_prefix`]).
+    pub fn firehose_error_root(&self) -> String {
+        self.errors.key("firehose/")
+    }
+
+    /// Where replayed error objects go: `<errors prefix>firehose-archive/` (the same relative
+    /// keys).
+    pub fn firehose_archive_root(&self) -> String {
+        self.errors.key("firehose-archive/")
+    }
+
+    /// The error-output type of an error object's key (`processing-failed`, …), relative to
+    /// [`Layout::firehose_error_root`]; `None` outside it.
+    pub fn error_output_type<'k>(&self, bucket: &str, key: &'k str) -> Option<&'k str> {
+        let root = self.firehose_error_root();
+        let relative = (bucket == self.errors.bucket)
+            .then(|| key.strip_prefix(root.as_str()))
+            .flatten()?;
+        relative.split('/').next().filter(|t| !t.is_empty())
+    }
+
+    /// The archive key of an error object: the same key under
+    /// [`Layout::firehose_archive_root`] instead of [`Layout::firehose_error_root`]; `None` for a
+    /// key outside the error output.
+    pub fn firehose_archive_key(&self, key: &str) -> Option<String> {
+        let relative = key.strip_prefix(self.firehose_error_root().as_str())?;
+        (!relative.is_empty()).then(|| format!("{}{relative}", self.firehose_archive_root()))
+    }
+
+    /// Where replayed Kinesis on-failure objects (S3 destination) go, in the errors bucket:
+    /// `<errors prefix>kinesis-archive/`.
+    pub fn kinesis_archive_root(&self) -> String {
+        self.errors.key("kinesis-archive/")
+    }
+
+    /// The archive key of an on-failure object `s3://bucket/key`:
+    /// `<errors prefix>kinesis-archive/<bucket>/<key>` in the errors bucket.
+    pub fn kinesis_archive_key(&self, bucket: &str, key: &str) -> String {
+        format!("{}{bucket}/{key}", self.kinesis_archive_root())
+    }
+
     /// A job's output file: `path` is the job's own (it names the source object, so a
     /// redelivery overwrites): `source=<source_id>/<date>_SearchKeywordPerformance.tab`,
     /// `year=YYYY/month=MM/day=DD/<source_id>-<part>.jsonl`.
@@ -239,6 +336,9 @@ impl Layout {
 pub const UNKNOWN_PIPELINE: &str = "_unknown";
 
 /// `pipeline=<p>/dt=YYYY-MM-DD/hour=HH/` by arrival time: the raw partition.
+/// The file-name prefix of objects replayed from rejects (a replay of them is skipped).
+pub const REPLAY_PREFIX: &str = "replay-";
+
 pub fn arrival_partition(pipeline: &str, arrival: DateTime<Utc>) -> String {
     format!(
         "pipeline={pipeline}/dt={}/hour={}/",
@@ -537,5 +637,30 @@ mod tests {
         assert!(json["objects"][0].get("max_event_time").is_none());
         let back: LoaderMessage = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn error_output_and_archive_keys() {
+        let layout = Layout::single_bucket("lake");
+        let key =
+            "errors/firehose/processing-failed/dt=2026-11-21/hour=10/s-1-2026-11-21-10-00-00-x";
+        assert_eq!(
+            layout.error_output_type("lake", key),
+            Some("processing-failed")
+        );
+        assert_eq!(layout.error_output_type("other", key), None);
+        assert_eq!(layout.error_output_type("lake", "errors/rejects/x"), None);
+        assert_eq!(
+            layout.firehose_archive_key(key).as_deref(),
+            Some("errors/firehose-archive/processing-failed/dt=2026-11-21/hour=10/s-1-2026-11-21-10-00-00-x")
+        );
+        assert_eq!(
+            layout.firehose_archive_key("errors/firehose-archive/x"),
+            None
+        );
+        assert_eq!(
+            layout.kinesis_archive_key("failures", "aws/lambda/uuid/shardId-0/2026/11/21/x"),
+            "errors/kinesis-archive/failures/aws/lambda/uuid/shardId-0/2026/11/21/x"
+        );
     }
 }

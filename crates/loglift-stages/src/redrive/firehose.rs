@@ -25,8 +25,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use loglift_core::failures::{
-    delivery_stream_of_object, error_output_type, firehose_archive_key, firehose_error_root,
-    read_error_output, FirehoseErrorRecord, LinePosition,
+    delivery_stream_of_object, read_error_output, FirehoseErrorRecord, LinePosition,
 };
 use loglift_core::storage::source_id;
 use loglift_core::wire::{FirehoseBatch, FirehoseRecord, FirehoseResult};
@@ -178,7 +177,7 @@ where
 {
     let layout = &ingest.layout;
     let bucket = layout.errors.bucket.as_str();
-    let root = firehose_error_root(layout);
+    let root = layout.firehose_error_root();
     let mut report = RedriveReport {
         dry_run: options.dry_run,
         ..RedriveReport::default()
@@ -188,7 +187,7 @@ where
     for (i, listed) in objects.iter().enumerate() {
         progress.advance(1);
         let at = format!("s3://{bucket}/{}", listed.key);
-        let Some(error_type) = error_output_type(layout, bucket, &listed.key) else {
+        let Some(error_type) = layout.error_output_type(bucket, &listed.key) else {
             continue;
         };
         let (meta, body) =
@@ -262,7 +261,7 @@ where
                 ));
                 if bad == 0 {
                     let archived = async {
-                        let Some(archive) = firehose_archive_key(layout, &listed.key) else {
+                        let Some(archive) = layout.firehose_archive_key(&listed.key) else {
                             return Ok(None);
                         };
                         ingest

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::DateTime;
-use loglift_core::failures::{cmp_sequence, kinesis_archive_key, kinesis_archive_root};
+use loglift_core::failures::cmp_sequence;
 use loglift_core::failures::{KinesisBatchInfo, OnFailureRecord};
 use loglift_core::wire::{KinesisBatch, KinesisRecord};
 use loglift_ports::{
@@ -562,7 +562,7 @@ where
         dry_run: options.dry_run,
         ..RedriveReport::default()
     };
-    let archive_root = kinesis_archive_root(layout);
+    let archive_root = layout.kinesis_archive_root();
     let objects: Vec<_> = list_all(&ingest.store, bucket, prefix)
         .await?
         .into_iter()
@@ -602,7 +602,7 @@ where
         count(&mut report, &outcome);
         let mut detail = format!("{at}: {}", outcome.detail);
         if outcome.done && !options.dry_run {
-            let archive = kinesis_archive_key(layout, bucket, &listed.key);
+            let archive = layout.kinesis_archive_key(bucket, &listed.key);
             let moved = async {
                 ingest
                     .store

@@ -59,7 +59,7 @@ use loglift_core::ndjson::{GzLines, Line, LineReader};
 use loglift_core::reject::{Reason, RejectRecord, Source, Stage};
 use loglift_core::route::Router;
 use loglift_core::spec::{Format, Pipeline};
-use loglift_core::storage::{arrival_partition, parse_arrival_partition, source_id, Layout};
+use loglift_core::storage::{source_id, REPLAY_PREFIX};
 use loglift_ports::{ObjectMeta, ObjectStore, Queue};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt as _;
@@ -209,19 +209,12 @@ async fn reject_files<S: ObjectStore, Q>(
     deps: &ReplayDeps<'_, S, Q>,
     options: &RejectReplayOptions,
 ) -> Result<Vec<RejectFileRef>, ReplayError> {
-    let stage = options.stage.stage().as_str();
-    let base = format!("rejects/stage={stage}/");
-    let errors = &deps.layout.errors;
+    let (stage, layout) = (options.stage.stage(), deps.layout);
     let prefixes: Vec<String> = match (options.since, options.until) {
-        (None, None) => vec![errors.key(&format!("{base}pipeline={}/", options.pipeline))],
+        (None, None) => vec![layout.reject_prefix(stage, &options.pipeline, None)],
         (Some(since), Some(until)) => hours_overlapping(since, until)?
             .into_iter()
-            .map(|hour| {
-                errors.key(&format!(
-                    "{base}{}",
-                    arrival_partition(&options.pipeline, hour)
-                ))
-            })
+            .map(|hour| layout.reject_prefix(stage, &options.pipeline, Some(hour)))
             .collect(),
         _ => {
             return Err(ReplayError::BadRange(
@@ -231,12 +224,8 @@ async fn reject_files<S: ObjectStore, Q>(
     };
     let mut files = Vec::new();
     for prefix in prefixes {
-        for meta in list_all(deps.store, &errors.bucket, &prefix).await? {
-            let partition = errors
-                .relative(&meta.bucket, &meta.key)
-                .and_then(|rel| rel.strip_prefix(base.as_str()))
-                .and_then(parse_arrival_partition);
-            match partition {
+        for meta in list_all(deps.store, &layout.errors.bucket, &prefix).await? {
+            match layout.reject_partition(stage, &meta.bucket, &meta.key) {
                 Some((_, hour)) if meta.key.ends_with(".ndjson.gz") => files.push(RejectFileRef {
                     key: meta.key,
                     hour,
@@ -423,7 +412,7 @@ impl<S: ObjectStore, Q: Queue> Run<'_, '_, S, Q> {
                     .entry(target.clone())
                     .or_insert_with(|| ReplayObject {
                         bucket: layout.raw.bucket.clone(),
-                        key: replay_raw_key(layout, &target, file.hour, &hash),
+                        key: layout.replay_raw_key(&target, file.hour, &hash),
                         lines: GzLines::default(),
                         records: 0,
                     });
@@ -469,11 +458,7 @@ impl<S: ObjectStore, Q: Queue> Run<'_, '_, S, Q> {
         };
         let mut object = ReplayObject {
             bucket: layout.landing.bucket.clone(),
-            key: layout.landing.key(&format!(
-                "{prefix}replay/dt={}/hour={}/{REPLAY_PREFIX}{hash}.{extension}.gz",
-                file.hour.format("%Y-%m-%d"),
-                file.hour.format("%H")
-            )),
+            key: layout.replay_landing_key(prefix, file.hour, hash, extension),
             lines: GzLines::default(),
             records: 0,
         };
@@ -595,7 +580,7 @@ impl<S: ObjectStore, Q: Queue> Run<'_, '_, S, Q> {
                                 .entry(event.pipeline.clone())
                                 .or_insert_with(|| ReplayObject {
                                     bucket: layout.raw.bucket.clone(),
-                                    key: replay_raw_key(layout, &event.pipeline, file.hour, &hash),
+                                    key: layout.replay_raw_key(&event.pipeline, file.hour, &hash),
                                     lines: GzLines::default(),
                                     records: 0,
                                 });
@@ -707,17 +692,6 @@ fn is_replay_object(source: &Source) -> bool {
             .is_some_and(|name| name.starts_with(REPLAY_PREFIX)),
         _ => false,
     }
-}
-
-/// The file-name prefix of replay objects.
-pub const REPLAY_PREFIX: &str = "replay-";
-
-/// `raw/pipeline=<p>/dt=…/hour=…/replay-<hash>.ndjson.gz`.
-pub fn replay_raw_key(layout: &Layout, pipeline: &str, hour: DateTime<Utc>, hash: &str) -> String {
-    layout.raw.key(&format!(
-        "{}{REPLAY_PREFIX}{hash}.ndjson.gz",
-        arrival_partition(pipeline, hour)
-    ))
 }
 
 fn push_line(object: &mut ReplayObject, raw: &[u8]) {
