@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod jsonarray;
 pub mod kpl;
+pub mod message_filter;
 pub mod metrics;
 pub mod ndjson;
 pub mod record;
