@@ -10,6 +10,7 @@
 //! Embedded Metric Format lines every function prints.
 
 pub mod address;
+pub mod audit;
 pub mod compress;
 pub mod curate;
 pub mod cwlogs;
