@@ -2,8 +2,8 @@
 //! and the contracts that samples alone do not show: partial batch responses when a write fails,
 //! duplicates written twice on retry, the Firehose 6 MB response budget.
 //!
-//! Storage is the real local adapter (a temp directory). `FlakyStore` wraps it to fail chosen
-//! puts: no real part here fails on request, so this one wrapper is a test double, and says so.
+//! Storage is the real local adapter (a temp directory), wrapped where a write must fail in the
+//! shared fault wrapper (`loglift_tests::faults::Faulty`): no real part fails on request.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,23 +13,23 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use loglift_core::spec::Spec;
 use loglift_core::storage::Layout;
 use loglift_core::wire::{FirehoseBatch, KinesisBatch};
 use loglift_local::FsObjectStore;
-use loglift_ports::{FixedClock, ListPage, Object, ObjectMeta, ObjectStore, PortError, PortResult};
+use loglift_ports::{FixedClock, ObjectStore};
 use loglift_stages::ingest::{handle_event, handle_firehose, handle_kinesis, IngestDeps};
+use loglift_tests::faults::{FaultKind, FaultPlan, FaultSpec, Faulty, Step, Target};
 use serde_json::{json, Value};
 
-const SPEC: &str = include_str!("../../../spec/pipelines.yaml");
+const SPEC: &str = include_str!("../../spec/pipelines.yaml");
 const BUCKET: &str = "lake";
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn clock() -> FixedClock {
@@ -117,54 +117,20 @@ async fn every_sample_through_the_handler_matches_its_expected_response() {
     );
 }
 
-/// Wraps a real store and fails the puts whose key contains one of `fail_keys` (a test double
-/// for an S3 outage: neither moto nor the filesystem fails on request).
-struct FlakyStore {
-    inner: FsObjectStore,
-    fail_keys: Mutex<Vec<String>>,
-}
-
-impl ObjectStore for FlakyStore {
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> PortResult<ObjectMeta> {
-        let fail = self
-            .fail_keys
-            .lock()
-            .expect("lock")
-            .iter()
-            .any(|k| key.contains(k.as_str()));
-        if fail {
-            return Err(PortError::Transient {
-                op: "PutObject",
-                target: key.into(),
-                message: "injected".into(),
-                source: None,
-            });
-        }
-        self.inner.put(bucket, key, body, content_type).await
-    }
-    async fn get(&self, bucket: &str, key: &str) -> PortResult<Object> {
-        self.inner.get(bucket, key).await
-    }
-    async fn head(&self, bucket: &str, key: &str) -> PortResult<Option<ObjectMeta>> {
-        self.inner.head(bucket, key).await
-    }
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        continuation: Option<&str>,
-    ) -> PortResult<ListPage> {
-        self.inner.list(bucket, prefix, continuation).await
-    }
-    async fn delete(&self, bucket: &str, key: &str) -> PortResult<()> {
-        self.inner.delete(bucket, key).await
-    }
+/// The local store, failing every put whose key contains `part` until the plan heals.
+fn failing_puts(dir: &Path, part: &str) -> (Faulty<FsObjectStore>, FaultPlan) {
+    let mut spec = FaultSpec::new(
+        Step::PutObject,
+        Target::contains(&[part]),
+        1,
+        FaultKind::Before,
+    );
+    spec.times = u32::MAX;
+    let plan = FaultPlan::new(vec![spec], Duration::ZERO);
+    (
+        Faulty::new(FsObjectStore::new(dir.to_path_buf()), plan.clone()),
+        plan,
+    )
 }
 
 fn kinesis_event(stream: &str, records: &[(&str, Value)]) -> Value {
@@ -188,10 +154,7 @@ fn kinesis_event(stream: &str, records: &[(&str, Value)]) -> Value {
 #[tokio::test]
 async fn a_failed_raw_write_reports_the_first_unwritten_sequence_and_the_retry_rewrites_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = FlakyStore {
-        inner: FsObjectStore::new(dir.path().to_path_buf()),
-        fail_keys: Mutex::new(vec!["pipeline=user_utm".into()]),
-    };
+    let (store, plan) = failing_puts(dir.path(), "pipeline=user_utm");
     let deps = deps(store);
     // Two streams cannot share a batch, so route by stream: all events → user_events except the
     // utm ones, which we send as a second batch below; here one batch mixes good and bad records.
@@ -221,7 +184,7 @@ async fn a_failed_raw_write_reports_the_first_unwritten_sequence_and_the_retry_r
 
     // The outage ends; Lambda retries from 100 (here: the whole batch), then a bisected retry of
     // the second half writes record 101 again under another key. The event id dedupes it later.
-    deps.store.fail_keys.lock().expect("lock").clear();
+    plan.heal();
     let (failures, _) = handle_kinesis(&deps, &batch).await;
     assert!(failures.batch_item_failures.is_empty());
     let half = KinesisBatch::try_from(kinesis_event(
@@ -270,10 +233,7 @@ async fn a_failed_raw_write_reports_the_first_unwritten_sequence_and_the_retry_r
 #[tokio::test]
 async fn a_failed_reject_write_fails_the_records_it_held() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = FlakyStore {
-        inner: FsObjectStore::new(dir.path().to_path_buf()),
-        fail_keys: Mutex::new(vec!["errors/".into()]),
-    };
+    let (store, _plan) = failing_puts(dir.path(), "errors/");
     let deps = deps(store);
     let mut event = kinesis_event(
         "user-events",
