@@ -20,8 +20,9 @@ use loglift_core::spec::Spec;
 use loglift_core::storage::Layout;
 use loglift_core::wire::{FirehoseBatch, KinesisBatch};
 use loglift_local::FsObjectStore;
-use loglift_ports::{FixedClock, ObjectStore};
+use loglift_ports::{FixedClock, ObjectStore, StreamRecord};
 use loglift_stages::ingest::{handle_event, handle_firehose, handle_kinesis, IngestDeps};
+use loglift_tests::emulate::esm_event;
 use loglift_tests::faults::{FaultKind, FaultPlan, FaultSpec, Faulty, Step, Target};
 use serde_json::{json, Value};
 
@@ -133,22 +134,26 @@ fn failing_puts(dir: &Path, part: &str) -> (Faulty<FsObjectStore>, FaultPlan) {
     )
 }
 
+/// A Kinesis event-source event of shard 7 of `stream` (the shared builder, `esm_event`).
 fn kinesis_event(stream: &str, records: &[(&str, Value)]) -> Value {
-    use base64::Engine as _;
-    let records: Vec<Value> = records
+    let arrival = Utc
+        .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
+        .single()
+        .expect("time");
+    let records: Vec<StreamRecord> = records
         .iter()
-        .map(|(seq, data)| {
-            json!({
-                "eventSource": "aws:kinesis", "eventVersion": "1.0", "awsRegion": "us-east-1",
-                "eventSourceARN": format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}"),
-                "eventID": format!("shardId-000000000007:{seq}"), "eventName": "aws:kinesis:record",
-                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "pk", "sequenceNumber": seq,
-                            "approximateArrivalTimestamp": 1763726400.5,
-                            "data": base64::engine::general_purpose::STANDARD.encode(data.to_string())}
-            })
+        .map(|(seq, data)| StreamRecord {
+            sequence_number: (*seq).to_owned(),
+            partition_key: "pk".to_owned(),
+            data: data.to_string().into(),
+            approximate_arrival: arrival,
         })
         .collect();
-    json!({ "Records": records })
+    esm_event(
+        &format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}"),
+        "shardId-000000000007",
+        &records,
+    )
 }
 
 #[tokio::test]

@@ -16,7 +16,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use loglift_core::ndjson::GzLines;
@@ -25,12 +24,13 @@ use loglift_core::s3event::{notification_body, parse_body};
 use loglift_core::spec::Spec;
 use loglift_core::storage::{source_id, Layout, LoadReport};
 use loglift_local::{FsObjectStore, SqliteQueue, SqliteWarehouse};
-use loglift_ports::{ObjectMeta, ObjectStore, OutgoingMessage, Queue};
+use loglift_ports::{ObjectMeta, ObjectStore, OutgoingMessage, Queue, StreamRecord};
 use loglift_stages::audit::{audit, AuditDeps, AuditOptions, AuditReport};
 use loglift_stages::ingest::handle_event;
 use loglift_stages::redrive::backfill::{announce, backfill, BackfillOptions, ReplayDeps};
 use loglift_stages::redrive::rejects::{replay_rejects, RejectReplayOptions, RejectStage};
 use loglift_stages::redrive::NoProgress;
+use loglift_tests::emulate::esm_event;
 use loglift_tests::{moto, TestQueues};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
@@ -89,29 +89,21 @@ fn at(hour: u32, minute: u32) -> DateTime<Utc> {
 
 /// A Kinesis event-source event of `events` on `stream`, each record arriving at its time.
 fn kinesis_event(stream: &str, first_seq: u64, events: &[(DateTime<Utc>, Value)]) -> Value {
-    let records: Vec<Value> = events
+    let records: Vec<StreamRecord> = events
         .iter()
         .enumerate()
-        .map(|(i, (arrival, event))| {
-            let seq = format!("{:056}", first_seq + i as u64);
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": "k",
-                    "sequenceNumber": seq,
-                    "data": base64::engine::general_purpose::STANDARD.encode(event.to_string()),
-                    "approximateArrivalTimestamp": arrival.timestamp_millis() as f64 / 1000.0,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{seq}"),
-                "eventName": "aws:kinesis:record",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}"),
-            })
+        .map(|(i, (arrival, event))| StreamRecord {
+            sequence_number: format!("{:056}", first_seq + i as u64),
+            partition_key: "k".to_owned(),
+            data: event.to_string().into(),
+            approximate_arrival: *arrival,
         })
         .collect();
-    json!({ "Records": records })
+    esm_event(
+        &format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}"),
+        "shardId-000000000000",
+        &records,
+    )
 }
 
 fn click(id: u32, page: &str, arrival: DateTime<Utc>) -> (DateTime<Utc>, Value) {
