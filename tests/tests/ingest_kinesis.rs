@@ -13,36 +13,11 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use base64::Engine as _;
 use loglift_core::spec::Spec;
 use loglift_core::storage::Layout;
-use loglift_ports::{ObjectStore, ShardPosition, StreamReader, StreamRecord, SystemClock};
+use loglift_ports::{ObjectStore, ShardPosition, StreamReader, SystemClock};
 use loglift_stages::ingest::{handle_event, IngestDeps};
+use loglift_tests::emulate::esm_event;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
-
-/// The event the Kinesis event source mapping sends for these records.
-fn esm_event(stream_arn: &str, shard: &str, records: &[StreamRecord]) -> Value {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r.partition_key,
-                    "sequenceNumber": r.sequence_number,
-                    "data": base64::engine::general_purpose::STANDARD.encode(&r.data),
-                    "approximateArrivalTimestamp": r.approximate_arrival.timestamp_millis() as f64 / 1000.0,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("{shard}:{}", r.sequence_number),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/loglift-ingest",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": stream_arn,
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
 
 async fn read_lines<S: ObjectStore>(store: &S, bucket: &str, key: &str) -> Vec<Value> {
     let mut object = store.get(bucket, key).await.unwrap();
