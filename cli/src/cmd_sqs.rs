@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use loglift_aws::{queue_name, MoveTask, S3Store, SqsQueue, MAX_MOVE_RATE};
 use loglift_core::storage::Layout;
+use loglift_ports::{DeadLetters, ObjectStore, Queue};
 use loglift_runtime::dlq::only_source;
 use loglift_stages::redrive::sqs::{self, Filter, InspectedMessage, MoveOptions};
 use loglift_stages::redrive::RedriveReport;
 use serde_json::json;
 
 use crate::backend::Where;
-use crate::local::Local;
 use crate::progress::Bar;
 
 const MATCH_HELP: &str = "Move only messages whose body matches EXPR:
@@ -143,68 +143,22 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     Ok(n / per)
 }
 
-/// The queues a command acts on: local mode's SQLite queues, or SQS.
-enum Queues {
-    Local(Box<Local>),
-    Aws(Box<AwsQueues>),
-}
-
-struct AwsQueues {
+/// SQS from the environment's credentials, with the lake's store and layout for failure
+/// reasons (`Err` says why they cannot be read).
+struct Aws {
     sqs: SqsQueue,
     store: S3Store,
-    /// `Err` says why failure reasons cannot be read.
     layout: Result<Layout, String>,
 }
 
-impl Queues {
-    async fn open(place: &Where) -> Result<Queues, String> {
-        if place.local {
-            return Ok(Queues::Local(Box::new(crate::local::open(&place.opts)?)));
-        }
+impl Aws {
+    async fn open() -> Aws {
         let sdk = loglift_aws::sdk_config().await;
-        let layout = Layout::from_lookup(|name| std::env::var(name).ok())
-            .map_err(|e| format!("{e} (set LOGLIFT_LAKE_BUCKET to see failure reasons)"));
-        Ok(Queues::Aws(Box::new(AwsQueues {
+        Aws {
             sqs: SqsQueue::new(loglift_aws::sqs_client(&sdk)),
             store: S3Store::new(loglift_aws::s3_client(&sdk)),
-            layout,
-        })))
-    }
-
-    /// A queue's address (local: its name, which must exist; AWS: its URL).
-    async fn address(&self, name_or_url: &str) -> Result<String, String> {
-        match self {
-            Queues::Local(local) => {
-                local
-                    .transform
-                    .queue
-                    .redrive_policy(name_or_url)
-                    .map_err(|e| {
-                        format!("{e} (local queues: transform, loader, transform-dlq, loader-dlq)")
-                    })?;
-                Ok(name_or_url.to_owned())
-            }
-            Queues::Aws(aws) => aws
-                .sqs
-                .queue_url(name_or_url)
-                .await
-                .map_err(|e| e.to_string()),
-        }
-    }
-
-    /// The addresses of the queues that dead-letter into `dlq`.
-    async fn sources(&self, dlq: &str) -> Result<Vec<String>, String> {
-        match self {
-            Queues::Local(local) => local
-                .transform
-                .queue
-                .dead_letter_sources(dlq)
-                .map_err(|e| e.to_string()),
-            Queues::Aws(aws) => aws
-                .sqs
-                .dead_letter_sources(dlq)
-                .await
-                .map_err(|e| e.to_string()),
+            layout: Layout::from_lookup(|name| std::env::var(name).ok())
+                .map_err(|e| format!("{e} (set LOGLIFT_LAKE_BUCKET to see failure reasons)")),
         }
     }
 }
@@ -214,17 +168,37 @@ pub fn redrive(args: RedriveArgs) -> Result<ExitCode, String> {
 }
 
 async fn redrive_async(args: RedriveArgs) -> Result<ExitCode, String> {
-    let queues = Queues::open(&args.place).await?;
-    let dlq = queues.address(&args.dlq).await?;
-    if args.native {
-        let Queues::Aws(aws) = &queues else {
+    if args.place.local {
+        if args.native {
             return Err("--native is SQS's own move task: AWS only".to_owned());
-        };
+        }
+        let local = crate::local::open(&args.place.opts)?;
+        return redrive_on(&local.transform.queue, &args).await;
+    }
+    let aws = Aws::open().await;
+    if args.native {
+        let dlq = aws
+            .sqs
+            .address(&args.dlq)
+            .await
+            .map_err(|e| e.to_string())?;
         return native(&aws.sqs, &dlq, &args).await;
     }
+    redrive_on(&aws.sqs, &args).await
+}
+
+/// Move the DLQ's messages back through any queue adapter.
+async fn redrive_on<Q: Queue + DeadLetters>(
+    queue: &Q,
+    args: &RedriveArgs,
+) -> Result<ExitCode, String> {
+    let dlq = queue.address(&args.dlq).await.map_err(|e| e.to_string())?;
     let to = match &args.to {
-        Some(to) => queues.address(to).await?,
-        None => only_source(&args.dlq, queues.sources(&dlq).await?).map_err(|e| e.to_string())?,
+        Some(to) => queue.address(to).await.map_err(|e| e.to_string())?,
+        None => {
+            let sources = queue.sources(&dlq).await.map_err(|e| e.to_string())?;
+            only_source(&args.dlq, sources).map_err(|e| e.to_string())?
+        }
     };
     let opts = MoveOptions {
         filter: args.filter.as_deref().cloned(),
@@ -235,12 +209,7 @@ async fn redrive_async(args: RedriveArgs) -> Result<ExitCode, String> {
         visibility_timeout_seconds: None,
     };
     let bar = Bar::new(if args.dry_run { "looking" } else { "moving" });
-    let report = match &queues {
-        Queues::Local(local) => {
-            sqs::move_messages(&local.transform.queue, &dlq, &to, &opts, &bar).await
-        }
-        Queues::Aws(aws) => sqs::move_messages(&aws.sqs, &dlq, &to, &opts, &bar).await,
-    };
+    let report = sqs::move_messages(queue, &dlq, &to, &opts, &bar).await;
     bar.finish();
     let report = report.map_err(|e| e.to_string())?;
     if args.json {
@@ -399,38 +368,22 @@ async fn dlq_async(cmd: DlqCommand) -> Result<ExitCode, String> {
         json,
         place,
     } = cmd;
-    let queues = Queues::open(&place).await?;
-    let url = queues.address(&queue).await?;
-    // Failure reasons are filed under the queue that failed the message: the queue itself, or
-    // for a DLQ its sources (message ids survive the redrive policy's move).
-    let mut names = vec![queue_name(&url).to_owned()];
-    names.extend(
-        queues
-            .sources(&url)
-            .await?
-            .iter()
-            .map(|s| queue_name(s).to_owned()),
-    );
-    let now = chrono::Utc::now();
-    let messages = match &queues {
-        Queues::Local(local) => {
-            let t = &local.transform;
-            sqs::inspect(&t.queue, &url, &t.store, &t.layout, &names, max, now).await
-        }
-        Queues::Aws(aws) => match &aws.layout {
-            Ok(layout) => sqs::inspect(&aws.sqs, &url, &aws.store, layout, &names, max, now).await,
+    let messages = if place.local {
+        let local = crate::local::open(&place.opts)?;
+        let t = &local.transform;
+        inspect_on(&t.queue, Some((&t.store, &t.layout)), &queue, max).await?
+    } else {
+        let aws = Aws::open().await;
+        let reasons = match &aws.layout {
+            Ok(layout) => Some((&aws.store, layout)),
             Err(why) => {
                 eprintln!("note: failure reasons not shown: {why}");
-                sqs::peek(&aws.sqs, &url, max).await.map(|found| {
-                    found
-                        .into_iter()
-                        .map(|m| InspectedMessage::new(m, None, now))
-                        .collect()
-                })
+                None
             }
-        },
-    }
-    .map_err(|e| e.to_string())?;
+        };
+        inspect_on(&aws.sqs, reasons, &queue, max).await?
+    };
+    let (url, messages) = messages;
     if json {
         println!(
             "{:#}",
@@ -440,6 +393,34 @@ async fn dlq_async(cmd: DlqCommand) -> Result<ExitCode, String> {
         print!("{}", format_inspected(&url, &messages));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The queue's address and its first `max` messages, with their failure reasons when the lake
+/// can be read (`reasons`).
+async fn inspect_on<Q: Queue + DeadLetters, S: ObjectStore>(
+    queue: &Q,
+    reasons: Option<(&S, &Layout)>,
+    name: &str,
+    max: usize,
+) -> Result<(String, Vec<InspectedMessage>), String> {
+    let url = queue.address(name).await.map_err(|e| e.to_string())?;
+    // Failure reasons are filed under the queue that failed the message: the queue itself, or
+    // for a DLQ its sources (message ids survive the redrive policy's move).
+    let mut names = vec![queue_name(&url).to_owned()];
+    let sources = queue.sources(&url).await.map_err(|e| e.to_string())?;
+    names.extend(sources.iter().map(|s| queue_name(s).to_owned()));
+    let now = chrono::Utc::now();
+    let messages = match reasons {
+        Some((store, layout)) => sqs::inspect(queue, &url, store, layout, &names, max, now).await,
+        None => sqs::peek(queue, &url, max).await.map(|found| {
+            found
+                .into_iter()
+                .map(|m| InspectedMessage::new(m, None, now))
+                .collect()
+        }),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok((url, messages))
 }
 
 fn format_inspected(queue: &str, messages: &[InspectedMessage]) -> String {

@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
+use loglift_core::address::queue_name;
 use loglift_local::SqliteQueue;
-use loglift_ports::{MessageAttribute, OutgoingMessage, Queue, QueueDepth};
+use loglift_ports::{DeadLetters, MessageAttribute, OutgoingMessage, Queue, QueueDepth};
 use loglift_tests::{create_queue_with_dlq, unique_name, TestQueues};
 
 const NO_WAIT: Duration = Duration::ZERO;
@@ -43,7 +44,7 @@ fn message(body: &str) -> OutgoingMessage {
 }
 
 /// The contract every [`Queue`](loglift_ports::Queue) keeps, as SQS does.
-async fn queue_contract<Q: TestQueues>(queues: &Q) {
+async fn queue_contract<Q: TestQueues + DeadLetters>(queues: &Q) {
     let visibility = Duration::from_secs(1);
     let q = queues
         .create(&unique_name("contract"), Duration::from_secs(30), None)
@@ -222,6 +223,18 @@ async fn queue_contract<Q: TestQueues>(queues: &Q) {
     assert!(dead[0].sent_at.is_some());
     queues.delete(&dlq, &dead[0].receipt_handle).await.unwrap();
     assert_eq!(queues.depth(&dlq).await.unwrap(), QueueDepth::default());
+
+    // Dead-letter administration: a name or an address resolves to the address, a DLQ names
+    // the queue that feeds it, a queue that does not exist is NotFound.
+    assert_eq!(queues.address(&dlq).await.unwrap(), dlq);
+    assert_eq!(queues.address(queue_name(&main)).await.unwrap(), main);
+    assert_eq!(queues.sources(&dlq).await.unwrap(), vec![main.clone()]);
+    assert_eq!(queues.sources(&main).await.unwrap(), Vec::<String>::new());
+    let missing = queues
+        .address(&unique_name("never-created"))
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, Queu
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use loglift_ports::{
-    AttributeValue, MessageAttribute, OutgoingMessage, PortError, PortResult, Queue, QueueDepth,
-    ReceivedMessage, Redrive,
+    AttributeValue, DeadLetters, MessageAttribute, OutgoingMessage, PortError, PortResult, Queue,
+    QueueDepth, ReceivedMessage, Redrive,
 };
 
 use crate::error::port_error;
@@ -419,6 +419,15 @@ fn from_sdk_attribute(v: &MessageAttributeValue) -> Option<MessageAttribute> {
 
 fn seconds_i32(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+}
+
+impl DeadLetters for SqsQueue {
+    async fn address(&self, name_or_address: &str) -> PortResult<String> {
+        self.queue_url(name_or_address).await
+    }
+    async fn sources(&self, dlq: &str) -> PortResult<Vec<String>> {
+        self.dead_letter_sources(dlq).await
+    }
 }
 
 impl Queue for SqsQueue {

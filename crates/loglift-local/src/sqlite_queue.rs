@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use loglift_ports::{
-    base_type, AttributeValue, MessageAttribute, OutgoingMessage, PortError, PortResult, Queue,
-    QueueDepth, ReceivedMessage, Redrive,
+    base_type, AttributeValue, DeadLetters, MessageAttribute, OutgoingMessage, PortError,
+    PortResult, Queue, QueueDepth, ReceivedMessage, Redrive,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{json, Map, Value};
@@ -296,6 +296,34 @@ struct Candidate {
     attributes: String,
     sent_at_ms: i64,
     receive_count: i64,
+}
+
+impl DeadLetters for SqliteQueue {
+    /// The name itself, once it names a queue; a name that does not is `NotFound` with the
+    /// queues there are.
+    async fn address(&self, name: &str) -> PortResult<String> {
+        let conn = self.lock();
+        match load_queue(&conn, name) {
+            Ok(_) => Ok(name.to_owned()),
+            Err(e) if e.is_not_found() => {
+                let names: Vec<String> = conn
+                    .prepare("SELECT name FROM queues ORDER BY name")
+                    .and_then(|mut stmt| {
+                        stmt.query_map([], |row| row.get(0))?
+                            .collect::<Result<_, _>>()
+                    })
+                    .map_err(|e| sql_error("ListQueues", name, e))?;
+                Err(PortError::NotFound {
+                    what: format!("queue {name} (queues here: {})", names.join(", ")),
+                    source: None,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+    async fn sources(&self, dlq: &str) -> PortResult<Vec<String>> {
+        self.dead_letter_sources(dlq)
+    }
 }
 
 impl Queue for SqliteQueue {

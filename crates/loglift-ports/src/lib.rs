@@ -360,6 +360,17 @@ pub trait StreamReader: Send + Sync {
     ) -> impl Future<Output = PortResult<ShardRead>> + Send;
 }
 
+/// Dead-letter queue administration: naming queues and pairing a DLQ with the queues that feed
+/// it (SQS, or local mode's SQLite queues). Moving messages is the [`Queue`] port's.
+pub trait DeadLetters: Send + Sync {
+    /// The address of a queue given by name or address (SQS: its URL; local: its name).
+    /// `NotFound` when there is no such queue.
+    fn address(&self, name_or_address: &str) -> impl Future<Output = PortResult<String>> + Send;
+    /// The addresses of the queues whose redrive policy names `dlq`, sorted
+    /// (`ListDeadLetterSourceQueues`).
+    fn sources(&self, dlq: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+}
+
 /// A warehouse that loads curated objects exactly once (Redshift Data API, PostgreSQL, SQLite).
 /// The SQL is `loglift_core::sql`'s; errors: `Transient` to retry (connection, serialization
 /// failure, lock timeout), `Rejected` for poison (bad SQL, a row the table refuses, a curated

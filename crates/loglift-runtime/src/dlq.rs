@@ -1,8 +1,7 @@
 //! Dead-letter queues and their sources: a redrive without an explicit target moves a DLQ's
 //! messages back to the one queue whose redrive policy names it (`ListDeadLetterSourceQueues`).
 
-use loglift_aws::SqsQueue;
-use loglift_ports::PortError;
+use loglift_ports::{DeadLetters, PortError};
 
 /// Why a DLQ has no single source to move back to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,13 +28,13 @@ pub fn only_source(dlq: &str, sources: Vec<String>) -> Result<String, PairingErr
 
 /// Each of `dlqs` with its one source queue. A DLQ without exactly one source is left out with a
 /// warning (a redrive of it needs an explicit target); an SQS error fails the whole pairing.
-pub async fn pair_dlqs(
-    queue: &SqsQueue,
+pub async fn pair_dlqs<Q: DeadLetters>(
+    queue: &Q,
     dlqs: &[String],
 ) -> Result<Vec<(String, String)>, PortError> {
     let mut pairs = Vec::new();
     for dlq in dlqs {
-        match only_source(dlq, queue.dead_letter_sources(dlq).await?) {
+        match only_source(dlq, queue.sources(dlq).await?) {
             Ok(source) => pairs.push((dlq.clone(), source)),
             Err(e) => {
                 tracing::warn!(dlq, error = %e, "Dead-letter queue without exactly one source queue: {{\"source\":\"dlqs\"}} skips it; redrive it with an explicit target")
