@@ -324,14 +324,7 @@ pub fn audit(args: AuditArgs) -> Result<ExitCode, String> {
         };
         bar.finish();
         let report = report?;
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-            );
-        } else {
-            print!("{report}");
-        }
+        crate::output::print(&report, args.json)?;
         Ok(if report.balanced {
             ExitCode::SUCCESS
         } else {

@@ -157,14 +157,7 @@ pub fn smoke_cmd(args: SmokeArgs) -> Result<ExitCode, String> {
             bar.finish();
             report.map_err(|e| e.to_string())?
         };
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-            );
-        } else {
-            print!("{report}");
-        }
+        crate::output::print(&report, args.json)?;
         if report.passed {
             Ok(ExitCode::SUCCESS)
         } else {

@@ -38,14 +38,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, String> {
                     .map_err(|e| e.to_string())?
             }
         };
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&status).map_err(|e| e.to_string())?
-            );
-        } else {
-            print!("{status}");
-        }
+        crate::output::print(&status, args.json)?;
         Ok(if status.needs_attention() {
             ExitCode::from(3)
         } else {

@@ -15,6 +15,7 @@ mod cmd_sqs;
 mod cmd_status;
 mod cmd_streams;
 mod local;
+mod output;
 mod progress;
 mod samples_cmd;
 mod spec_cmd;

@@ -13,8 +13,18 @@ use base64::Engine as _;
 use bytes::Bytes;
 use loglift_core::ndjson::GzLines;
 use loglift_core::storage::Layout;
-use loglift_core::wire::{FirehoseResponse, FirehoseResult};
+use loglift_core::wire::{FirehoseResponse, FirehoseResponseRecord, FirehoseResult};
 use loglift_ports::{ObjectStore, PortError, PortResult};
+
+/// A record Firehose could not deliver as ingest answered it.
+fn refused(record: &FirehoseResponseRecord, e: impl std::fmt::Display) -> PortError {
+    PortError::Rejected {
+        op: "firehose delivery",
+        target: record.record_id.clone(),
+        message: e.to_string(),
+        source: None,
+    }
+}
 
 /// Deliver an ingest response's `Ok` records; returns the keys written.
 pub async fn deliver<S: ObjectStore>(
@@ -50,24 +60,14 @@ pub async fn deliver<S: ObjectStore>(
         }
         let data = base64::engine::general_purpose::STANDARD
             .decode(&record.data)
-            .map_err(|e| PortError::Rejected {
-                op: "firehose delivery",
-                target: record.record_id.clone(),
-                message: e.to_string(),
-                source: None,
-            })?;
+            .map_err(|e| refused(record, e))?;
         let part = partitions.entry(prefix).or_default();
         if loglift_core::compress::sniff(&data) == loglift_core::compress::Compression::Gzip {
             part.members.extend_from_slice(&data);
         } else {
             part.plain
                 .push_line(&data)
-                .map_err(|e| PortError::Rejected {
-                    op: "firehose delivery",
-                    target: record.record_id.clone(),
-                    message: e.to_string(),
-                    source: None,
-                })?;
+                .map_err(|e| refused(record, e))?;
         }
     }
     let mut written = Vec::new();

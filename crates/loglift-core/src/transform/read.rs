@@ -27,16 +27,28 @@ where
                 handle(run, sink, number, bytes)?;
             }
             Some(Line::TooLong { number, len, head }) => {
-                run.last_line = number;
-                run.outcome.bytes_in += len + 1;
-                let rejection = Rejection::new(
-                    Reason::TooLarge,
-                    format!("line is {len} bytes, over the {max_line}-byte limit"),
-                );
-                run.reject(sink, Position::line(number), &rejection, head)?;
+                too_long(run, sink, max_line, number, len, head)?;
             }
         }
     }
+}
+
+/// A line over `max` bytes: counted, and rejected with the start of it.
+fn too_long<S: Sink>(
+    run: &mut Run<'_>,
+    sink: &mut S,
+    max: usize,
+    number: u64,
+    len: u64,
+    head: &[u8],
+) -> Step<S::Error> {
+    run.last_line = number;
+    run.outcome.bytes_in += len + 1;
+    let rejection = Rejection::new(
+        Reason::TooLarge,
+        format!("line is {len} bytes, over the {max}-byte limit"),
+    );
+    run.reject(sink, Position::line(number), &rejection, head)
 }
 
 pub(super) fn read_array<R: BufRead, S: Sink>(
@@ -97,13 +109,7 @@ pub(super) fn read_tsv<R: BufRead, S: Sink>(
             None => return Ok(()),
             Some(Line::Text { number, bytes }) => (number, bytes),
             Some(Line::TooLong { number, len, head }) => {
-                run.last_line = number;
-                run.outcome.bytes_in += len + 1;
-                let rejection = Rejection::new(
-                    Reason::TooLarge,
-                    format!("line is {len} bytes, over the {max}-byte limit"),
-                );
-                run.reject(sink, Position::line(number), &rejection, head)?;
+                too_long(run, sink, max, number, len, head)?;
                 continue;
             }
         };
