@@ -125,22 +125,28 @@ pub struct MotoEnv {
     pub url: String,
 }
 
+/// Region us-east-1, static credentials `test`/`test`, `endpoint` as the endpoint: an SDK
+/// configuration for a local stand-in that no environment setting can redirect.
+pub fn test_sdk_config(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "loglift-tests",
+        )))
+        .endpoint_url(endpoint)
+        .build()
+}
+
 impl MotoEnv {
     /// Region us-east-1, static credentials `test`/`test`, endpoint the moto URL. Built without
     /// reading the environment so a developer's own AWS settings cannot leak in.
     pub fn sdk_config(&self) -> SdkConfig {
-        SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "loglift-tests",
-            )))
-            .endpoint_url(&self.url)
-            .build()
+        test_sdk_config(&self.url)
     }
 
     /// An S3 client (path-style, through [`loglift_aws::s3_client`]).

@@ -27,7 +27,7 @@ use std::io::BufReader;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use loglift_core::compress;
-use loglift_core::reject::RejectRecord;
+use loglift_core::reject::{RejectRecord, Stage};
 use loglift_core::s3event;
 use loglift_core::spec::{Pipeline, Spec};
 use loglift_core::storage::{arrival_partition, Layout, LoaderMessage};
@@ -192,10 +192,9 @@ where
         }
     };
     for hour in rejected_hours {
-        let prefix = deps.layout.errors.key(&format!(
-            "rejects/stage=transform/{}",
-            arrival_partition(&pipeline.name, hour)
-        ));
+        let prefix = deps
+            .layout
+            .reject_prefix(Stage::Transform, &pipeline.name, Some(hour));
         for file in list_all(deps.store, &deps.layout.errors.bucket, &prefix).await? {
             let (source, lines) = reject_file_source(deps.store, &file).await?;
             if let Some(entry) = source.and_then(|s| sources.get_mut(&s)) {

@@ -75,8 +75,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use aws_config::SdkConfig;
 use futures_util::SinkExt as _;
 use serde_json::{json, Map, Value};
 use sqlparser::ast::{
@@ -90,7 +89,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::types::Type;
 use tokio_postgres::NoTls;
 
-use crate::{unique_name, PgEnv, REGION};
+use crate::{unique_name, PgEnv};
 
 /// The most statements in a batch and the SQL size the service accepts.
 const MAX_BATCH: usize = 40;
@@ -296,18 +295,9 @@ impl DataApiServer {
     /// Region us-east-1, static test credentials, the server as endpoint, and the SDK's
     /// standard retries with a 20 ms initial back-off (so throttling tests stay fast).
     pub fn sdk_config(&self) -> SdkConfig {
-        SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "loglift-tests",
-            )))
+        crate::test_sdk_config(&self.url)
+            .to_builder()
             .retry_config(RetryConfig::standard().with_initial_backoff(Duration::from_millis(20)))
-            .endpoint_url(&self.url)
             .build()
     }
 

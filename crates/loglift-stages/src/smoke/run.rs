@@ -1,6 +1,7 @@
 //! The run: send, wait for the warehouse with a deadline, count, audit, clean up.
 
 use super::*;
+use loglift_core::reject::Stage;
 
 // ---------------------------------------------------------------------------------------------
 // The run.
@@ -634,13 +635,10 @@ pub(super) async fn find_rejects<S: ObjectStore>(
         return BTreeMap::new();
     };
     let mut found = BTreeMap::new();
-    for stage in ["ingest", "transform"] {
+    for stage in [Stage::Ingest, Stage::Transform] {
         for pipeline in &pipelines {
             for hour in &hours {
-                let prefix = layout.errors.key(&format!(
-                    "rejects/stage={stage}/{}",
-                    loglift_core::storage::arrival_partition(pipeline, *hour)
-                ));
+                let prefix = layout.reject_prefix(stage, pipeline, Some(*hour));
                 let Ok(files) =
                     crate::redrive::backfill::list_all(store, &layout.errors.bucket, &prefix).await
                 else {
@@ -663,7 +661,8 @@ pub(super) async fn find_rejects<S: ObjectStore>(
                                 found.insert(
                                     event.tag.clone(),
                                     format!(
-                                        "{stage} rejected it ({}: {}) in s3://{}/{}",
+                                        "{} rejected it ({}: {}) in s3://{}/{}",
+                                        stage.as_str(),
                                         record.reason.code(),
                                         record.message,
                                         file.bucket,
