@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod backend;
+mod cmd_compact;
 mod cmd_replay;
 mod cmd_smoke;
 mod cmd_sqs;
@@ -64,6 +65,8 @@ enum Command {
     Replay(cmd_replay::ReplayArgs),
     /// Reconcile events in (raw) with loaded + rejected + dropped + waiting in a DLQ, per hour.
     Audit(cmd_replay::AuditArgs),
+    /// Merge a pipeline's small curated Parquet parts into files of a target size (128 MiB).
+    Compact(cmd_compact::CompactArgs),
     /// Per pipeline: queue and DLQ depths, oldest message age, last load per table, freshness.
     Status(cmd_status::StatusArgs),
     /// After a deploy: send a few tagged events through every entry (Kinesis streams, Firehose
@@ -184,6 +187,7 @@ fn main() -> ExitCode {
         Command::Dlq(cmd) => cmd_sqs::dlq(cmd),
         Command::Replay(args) => cmd_replay::replay(args),
         Command::Audit(args) => cmd_replay::audit(args),
+        Command::Compact(args) => cmd_compact::run(args),
         Command::Status(args) => cmd_status::status(args),
         Command::Smoke(args) => cmd_smoke::smoke_cmd(args),
     };

@@ -8,7 +8,8 @@
     clippy::indexing_slicing
 )]
 
-use std::process::Command;
+mod common;
+use common::loglift;
 
 use serde_json::Value;
 
@@ -16,21 +17,6 @@ const SAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../samples/landing/hit_data/hits-2026-11-21.tsv"
 );
-
-fn loglift(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_loglift"))
-        .args(args)
-        .env("RUST_LOG", "error")
-        .env_remove("LOGLIFT_SPEC")
-        .env_remove("LOGLIFT_DATA_DIR")
-        .output()
-        .expect("run loglift");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn runs_a_hit_file_outside_a_landing_tree_and_names_its_reports() {

@@ -80,6 +80,27 @@ fn gz_lines(dir: &Path) -> Vec<Value> {
     lines
 }
 
+/// Every row of the curated parts under `dir`, Parquet and NDJSON alike, read with the table
+/// columns of the pipeline their key names.
+fn curated_rows(dir: &Path) -> Vec<Value> {
+    let spec = loglift_core::spec::Spec::parse(include_str!("../../spec/pipelines.yaml")).unwrap();
+    let mut rows = Vec::new();
+    for file in files(dir) {
+        let name = file.to_string_lossy().into_owned();
+        let Some(pipeline) = name
+            .split('/')
+            .find_map(|part| part.strip_prefix("pipeline="))
+            .and_then(|p| spec.pipeline(p))
+        else {
+            continue;
+        };
+        let decoder = loglift_core::sql::RowDecoder::new(pipeline).expect("decoder");
+        let bytes = std::fs::read(&file).expect("read");
+        rows.extend(loglift_core::sql::json_rows(&bytes[..], &decoder).expect(&name));
+    }
+    rows
+}
+
 fn generate(out: &Path, seed: &str) -> (i32, String, String) {
     loglift(&[
         "samples",
@@ -282,7 +303,7 @@ fn local_run_counts_what_the_manifest_says() {
         summary["transform_rejects_by_reason"],
         serde_json::to_value(&transform_reasons).expect("json")
     );
-    let curated = gz_lines(&lake.join("curated"));
+    let curated = curated_rows(&lake.join("curated"));
     let curated_rows: u64 = summary["pipelines"]
         .as_object()
         .expect("pipelines")

@@ -7,8 +7,10 @@
 locals {
   glue_database = replace(var.name, "-", "_")
 
-  # Spec column types → Hive types of the curated JSON (timestamps are `YYYY-MM-DD HH:MM:SS.ffffff`
-  # UTC, which the OpenX SerDe reads as timestamp; json columns are read back as their JSON text).
+  # Spec column types → Hive types, the same for both curated formats: Parquet parts hold typed
+  # columns (INT64, DOUBLE, BOOLEAN, INT64 TIMESTAMP micros UTC, UTF-8 strings; json columns and
+  # `extra` as their JSON text); NDJSON parts hold `YYYY-MM-DD HH:MM:SS.ffffff` UTC timestamps,
+  # which the OpenX SerDe reads as timestamp.
   glue_types = { string = "string", int = "bigint", float = "double", bool = "boolean", timestamp = "timestamp", json = "string" }
   system_columns = [
     { name = "extra", type = "string", comment = "fields the schema does not name (JSON object)" },
@@ -34,6 +36,28 @@ locals {
     compressionType = "gzip"
     EXTERNAL        = "TRUE"
   }
+  # The curated format of each pipeline (`curated: { format: … }` in the spec; Parquet by default)
+  # and how Glue/Athena read it: the Parquet SerDe (compression is in the files' column chunks),
+  # or the OpenX JSON SerDe over gzip text.
+  curated_formats = { for k, v in local.pipelines : k => try(v.curated.format, "parquet") }
+  curated_storage = {
+    parquet = {
+      parameters    = { classification = "parquet", EXTERNAL = "TRUE" }
+      input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+      output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+      serde         = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+      serde_params  = { "serialization.format" = "1" }
+      compressed    = false
+    }
+    ndjson = {
+      parameters    = local.json_table_parameters
+      input_format  = "org.apache.hadoop.mapred.TextInputFormat"
+      output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+      serde         = "org.openx.data.jsonserde.JsonSerDe"
+      serde_params  = { "ignore.malformed.json" = "true" }
+      compressed    = true
+    }
+  }
   lake_url = "s3://${local.lake_bucket}"
 
   # Values of !{firehose:error-output-type} the error table projects.
@@ -53,10 +77,10 @@ resource "aws_glue_catalog_table" "curated" {
 
   name          = each.key
   database_name = aws_glue_catalog_database.this[0].name
-  description   = "Curated rows of pipeline ${each.key} (warehouse table ${each.value.table})"
+  description   = "Curated rows of pipeline ${each.key} (warehouse table ${each.value.table}), ${local.curated_formats[each.key]}"
   table_type    = "EXTERNAL_TABLE"
 
-  parameters = merge(local.json_table_parameters, local.date_projection, {
+  parameters = merge(local.curated_storage[local.curated_formats[each.key]].parameters, local.date_projection, {
     "storage.location.template" = "${local.lake_url}/${local.areas.curated}pipeline=${each.key}/dt=$${dt}/hour=$${hour}/"
   })
 
@@ -71,13 +95,13 @@ resource "aws_glue_catalog_table" "curated" {
 
   storage_descriptor {
     location      = "${local.lake_url}/${local.areas.curated}pipeline=${each.key}/"
-    input_format  = "org.apache.hadoop.mapred.TextInputFormat"
-    output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
-    compressed    = true
+    input_format  = local.curated_storage[local.curated_formats[each.key]].input_format
+    output_format = local.curated_storage[local.curated_formats[each.key]].output_format
+    compressed    = local.curated_storage[local.curated_formats[each.key]].compressed
 
     ser_de_info {
-      serialization_library = "org.openx.data.jsonserde.JsonSerDe"
-      parameters            = { "ignore.malformed.json" = "true" }
+      serialization_library = local.curated_storage[local.curated_formats[each.key]].serde
+      parameters            = local.curated_storage[local.curated_formats[each.key]].serde_params
     }
 
     dynamic "columns" {

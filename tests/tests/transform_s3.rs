@@ -155,8 +155,19 @@ async fn read(store: &S3Store, bucket: &str, key: &str) -> Vec<u8> {
     body
 }
 
+/// The lines of an NDJSON object, or the rows of a curated Parquet part (read with the table
+/// columns of the pipeline its key names) as JSON objects.
 async fn read_lines(store: &S3Store, bucket: &str, key: &str) -> Vec<Value> {
     let body = read(store, bucket, key).await;
+    if loglift_core::columnar::is_parquet(&body) {
+        let spec = Spec::parse(SPEC).unwrap();
+        let name = key
+            .split('/')
+            .find_map(|p| p.strip_prefix("pipeline="))
+            .unwrap();
+        let decoder = loglift_core::sql::RowDecoder::new(spec.pipeline(name).unwrap()).unwrap();
+        return loglift_core::sql::json_rows(&body[..], &decoder).unwrap();
+    }
     let text = loglift_core::compress::decompress(&body, &Default::default())
         .unwrap()
         .into_owned();

@@ -18,9 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::identity::lookup;
 use crate::reject::{Reason, Rejection};
-use crate::spec::{
-    Column, ColumnType, Pipeline, MAX_JSON_BYTES, MAX_ROW_BYTES, MAX_SUPER_STRING_BYTES,
-};
+use crate::spec::{Column, ColumnType, Pipeline, MAX_ROW_BYTES, MAX_SUPER_STRING_BYTES};
 use crate::timefmt;
 
 /// Where a row came from and when it is written: the system columns that do not depend on it.
@@ -204,10 +202,11 @@ impl<'p> Curator<'p> {
         }
         out.push(b'}');
         let len = out.len() - start;
-        if len > MAX_JSON_BYTES as usize {
+        let most = self.pipeline.curated.format.max_json_bytes();
+        if len > most as usize {
             return Err(Rejection::new(
                 Reason::TooLong,
-                format!("unknown fields (`extra`) take {len} bytes, over {MAX_JSON_BYTES}"),
+                format!("unknown fields (`extra`) take {len} bytes, over {most}"),
             ));
         }
         Ok(())
@@ -642,6 +641,7 @@ pipelines:
     columns:
       - { name: id, type: string, required: true }
       - { name: doc, type: json, max_bytes: 4000000 }
+    curated: { format: ndjson }
 "#,
         )
         .unwrap();

@@ -11,6 +11,8 @@
 
 pub mod address;
 pub mod audit;
+pub mod columnar;
+pub mod compact;
 pub mod compress;
 pub mod curate;
 pub mod cwlogs;

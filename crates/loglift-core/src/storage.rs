@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::reject::Stage;
-use crate::spec::Spec;
+use crate::spec::{CuratedFormat, Spec};
 
 /// A bucket and a key prefix (empty, or ending in `/`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,19 +211,31 @@ impl Layout {
             .key(&format!("failures/queue={queue_name}/{message_id}.json"))
     }
 
-    /// A curated object: `part` numbers the objects one source object produced in one partition.
+    /// A curated object: `part` numbers the objects one source object produced in one partition;
+    /// the extension is the pipeline's curated format's (`.parquet`, `.ndjson.gz`).
     pub fn curated_key(
         &self,
         pipeline: &str,
         partition_time: DateTime<Utc>,
         source_id: &str,
         part: u32,
+        format: CuratedFormat,
     ) -> String {
         self.curated.key(&format!(
-            "pipeline={pipeline}/dt={}/hour={}/{source_id}-{part:05}.ndjson.gz",
-            partition_time.format("%Y-%m-%d"),
-            partition_time.format("%H"),
+            "{}{source_id}-{part:05}.{}",
+            self.curated_partition(pipeline, partition_time),
+            format.extension(),
         ))
+    }
+
+    /// The curated partition of `pipeline` at `hour`, relative to the curated area:
+    /// `pipeline=<p>/dt=YYYY-MM-DD/hour=HH/`.
+    pub fn curated_partition(&self, pipeline: &str, hour: DateTime<Utc>) -> String {
+        format!(
+            "pipeline={pipeline}/dt={}/hour={}/",
+            hour.format("%Y-%m-%d"),
+            hour.format("%H"),
+        )
     }
 
     /// Where reject records of `stage` and `pipeline` are: every hour (`hour` `None`) or one.
@@ -486,8 +498,18 @@ mod tests {
             "raw/pipeline=user_events/dt=2026-11-21/hour=07/kinesis-shardId-000000000001-4954-4960.ndjson.zst"
         );
         assert_eq!(
-            l.curated_key("user_events", t(23), "0123456789abcdef0123", 2),
+            l.curated_key(
+                "user_events",
+                t(23),
+                "0123456789abcdef0123",
+                2,
+                CuratedFormat::Ndjson
+            ),
             "curated/pipeline=user_events/dt=2026-11-21/hour=23/0123456789abcdef0123-00002.ndjson.gz"
+        );
+        assert_eq!(
+            l.curated_key("p", t(23), "0123", 0, CuratedFormat::Parquet),
+            "curated/pipeline=p/dt=2026-11-21/hour=23/0123-00000.parquet"
         );
         assert_eq!(
             l.reject_key(Stage::Ingest, None, t(0), "kinesis-shardId-0-1-2"),

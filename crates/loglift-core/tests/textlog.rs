@@ -16,6 +16,7 @@ use loglift_core::envelope::Limits;
 use loglift_core::ingest::{process_record, RecordContext, RecordOutcome};
 use loglift_core::route::Router;
 use loglift_core::spec::Spec;
+use loglift_core::sql::{json_rows, RowDecoder};
 use loglift_core::storage::Layout;
 use loglift_core::transform::{self, Context, Outcome, Sink, SourceKind, SourceObject};
 use loglift_core::wire::KinesisBatch;
@@ -87,7 +88,8 @@ fn transform(
     let mut rejects = Vec::new();
     for (key, bytes) in &sink.objects {
         if key.starts_with("curated/") {
-            rows.extend(lines(bytes));
+            let decoder = RowDecoder::new(spec.pipeline(pipeline).unwrap()).unwrap();
+            rows.extend(json_rows(&bytes[..], &decoder).unwrap());
         } else if key.starts_with("errors/") {
             rejects.extend(lines(bytes));
         }

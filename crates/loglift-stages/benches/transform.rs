@@ -6,7 +6,9 @@
 //! For each size it writes a gzip NDJSON raw object of `user_events` (that many MB decompressed)
 //! to a temporary file, streaming, then in a fresh child process each: (1) gzip-decode-only —
 //! `compress::open_stream` read to the end, the floor; (2) the whole transform of the object —
-//! decode, parse, validate, write curated gzip parts and rejects to a sink that discards them.
+//! decode, parse, validate, write curated parts and rejects to a sink that discards them — once
+//! with curated Parquet parts (the default) and once with gzip NDJSON parts, on the same bytes,
+//! so the two curated formats compare in MB/s, peak memory, objects and bytes written.
 //! MB/s is of decompressed input. The child reports its `VmHWM` (peak resident set) from
 //! `/proc/self/status`, which should not grow with the object.
 //!
@@ -118,7 +120,12 @@ fn child(mode: &str, path: &Path) -> Result<(), String> {
                 .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
                 .single()
                 .ok_or("time")?;
-            let pipeline = spec.pipeline("user_events").ok_or("pipeline")?;
+            let mut pipeline = spec.pipeline("user_events").ok_or("pipeline")?.clone();
+            pipeline.curated.format = match mode {
+                "ndjson" => loglift_core::spec::CuratedFormat::Ndjson,
+                _ => loglift_core::spec::CuratedFormat::Parquet,
+            };
+            let pipeline = &pipeline;
             let source = SourceObject {
                 bucket: "lake",
                 key: "raw/pipeline=user_events/dt=2026-11-21/hour=10/bench.ndjson.gz",
@@ -206,21 +213,30 @@ fn main() -> Result<(), String> {
     };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     println!(
-        "{:>8} {:>9} {:>12} {:>12} {:>7} {:>11} {:>11}  output",
-        "MB in", "gz MB", "decode MB/s", "transform", "ratio", "decode RSS", "transf. RSS"
+        "{:>8} {:>9} {:>8} {:>12} {:>12} {:>7} {:>11} {:>11}  output",
+        "MB in",
+        "gz MB",
+        "curated",
+        "decode MB/s",
+        "transform",
+        "ratio",
+        "decode RSS",
+        "transf. RSS"
     );
     for mb in sizes {
         let path = dir.path().join(format!("raw-{mb}.ndjson.gz"));
         generate(&path, mb)?;
         let gz_mb = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as f64 / MB as f64;
         let (d_secs, d_bytes, d_peak, _) = run_child("decode", &path)?;
-        let (t_secs, t_bytes, t_peak, extra) = run_child("transform", &path)?;
         let d_rate = d_bytes / MB as f64 / d_secs;
-        let t_rate = t_bytes / MB as f64 / t_secs;
-        println!(
-            "{mb:>8} {gz_mb:>9.1} {d_rate:>12.1} {t_rate:>12.1} {:>7.2} {d_peak:>9.1}Mi {t_peak:>9.1}Mi  {extra}",
-            d_rate / t_rate
-        );
+        for format in ["parquet", "ndjson"] {
+            let (t_secs, t_bytes, t_peak, extra) = run_child(format, &path)?;
+            let t_rate = t_bytes / MB as f64 / t_secs;
+            println!(
+                "{mb:>8} {gz_mb:>9.1} {format:>8} {d_rate:>12.1} {t_rate:>12.1} {:>7.2} {d_peak:>9.1}Mi {t_peak:>9.1}Mi  {extra}",
+                d_rate / t_rate
+            );
+        }
         std::fs::remove_file(&path).map_err(|e| e.to_string())?;
     }
     Ok(())

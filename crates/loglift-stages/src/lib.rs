@@ -8,6 +8,7 @@
 //! The mains in `functions/*` and the `loglift` CLI only wire adapters to these handlers.
 
 pub mod audit;
+pub mod compact;
 pub mod config;
 pub mod diagnostic;
 pub mod esm;

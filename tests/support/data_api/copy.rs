@@ -14,6 +14,8 @@ pub(super) struct CopySpec {
     pub(super) manifest: bool,
     pub(super) gzip: bool,
     pub(super) ignore_case: bool,
+    /// `FORMAT AS PARQUET`: columns by position, manifest entries with `meta.content_length`.
+    pub(super) parquet: bool,
 }
 
 pub(super) fn s3_url(url: &str) -> Result<(String, String), String> {
@@ -43,11 +45,11 @@ pub(super) async fn get_object(
     }
 }
 
-/// The objects a COPY reads: (bucket, key, mandatory).
+/// The objects a COPY reads: (bucket, key, mandatory, the manifest's `meta.content_length`).
 pub(super) async fn copy_sources(
     shared: &Shared,
     spec: &CopySpec,
-) -> Result<Vec<(String, String, bool)>, String> {
+) -> Result<Vec<(String, String, bool, Option<u64>)>, String> {
     let (bucket, key) = s3_url(&spec.source)?;
     if spec.manifest {
         let manifest = get_object(shared, &bucket, &key).await?.ok_or_else(|| {
@@ -68,7 +70,11 @@ pub(super) async fn copy_sources(
                 .get("mandatory")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            sources.push((b, k, mandatory));
+            let length = entry
+                .get("meta")
+                .and_then(|m| m.get("content_length"))
+                .and_then(Value::as_u64);
+            sources.push((b, k, mandatory, length));
         }
         Ok(sources)
     } else {
@@ -91,7 +97,8 @@ pub(super) async fn copy_sources(
                 })?;
             for object in page.contents() {
                 if let Some(k) = object.key() {
-                    sources.push((bucket.clone(), k.to_owned(), true));
+                    let size = object.size().and_then(|s| u64::try_from(s).ok());
+                    sources.push((bucket.clone(), k.to_owned(), true, size));
                 }
             }
             match page.next_continuation_token() {
@@ -149,6 +156,11 @@ pub(super) fn push_copy_field(out: &mut String, value: Option<&Value>) {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
+    push_copy_text(out, &text);
+}
+
+/// Append `text` escaped for PostgreSQL's COPY text format.
+pub(super) fn push_copy_text(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -198,13 +210,23 @@ pub(super) async fn copy_from_s3(
         .map(|c| *c.type_() == Type::JSONB)
         .collect();
     let mut data = String::new();
-    for (bucket, key, mandatory) in copy_sources(shared, spec).await? {
+    for (bucket, key, mandatory, length) in copy_sources(shared, spec).await? {
         let Some(bytes) = get_object(shared, &bucket, &key).await? else {
             if mandatory {
                 return Err(format!("ERROR: S3ServiceException:The specified key does not exist.,Status 404,Error NoSuchKey (mandatory manifest entry s3://{bucket}/{key})"));
             }
             continue;
         };
+        if spec.parquet {
+            let types: Vec<Type> = prepared
+                .columns()
+                .iter()
+                .map(|c| c.type_().clone())
+                .collect();
+            super::columnar::copy_rows(&bucket, &key, bytes, length, &columns, &types, &mut data)
+                .map_err(|detail| load_error(&detail))?;
+            continue;
+        }
         let text = if spec.gzip {
             if loglift_core::compress::sniff(&bytes) != loglift_core::compress::Compression::Gzip {
                 return Err(load_error(&format!(

@@ -16,6 +16,8 @@
 //! |---|---|
 //! | `COPY t [(cols)] FROM 's3://b/manifest' MANIFEST FORMAT AS JSON 'auto' GZIP IAM_ROLE '…'` | the manifest's entries read from S3 (a missing `mandatory` one fails), gunzipped, each JSON value matched to a column by name (exactly for `'auto'`, ignoring case for `'auto ignorecase'`; absent keys are NULL, extra keys ignored, objects and arrays as JSON text), then `COPY t (cols) FROM STDIN`; a failure reads `Load into table 't' failed. Check 'stl_load_errors' …` |
 //! | `COPY … FROM 's3://b/prefix'` without `MANIFEST` | every object under the prefix |
+//! | `COPY t FROM … MANIFEST FORMAT AS PARQUET` | each object read with arrow-rs's Parquet reader (not loglift's): as many columns as the table, each type compatible with the table column at its position (`columnar.rs`), every manifest entry with `meta.content_length` equal to the object's size; rows then `COPY t FROM STDIN` |
+//! | `JSON_PARSE(text)` | a function of the server's schema: `$1::jsonb` (refuses what is not JSON, as Redshift does) |
 //! | `SUPER` | `JSONB` |
 //! | `VARCHAR(n)` column (`CREATE TABLE`, `ADD COLUMN`) | `VARCHAR(n) CONSTRAINT "rs_varchar_<n>_<col>" CHECK (octet_length(col) <= n)`: Redshift counts bytes, PostgreSQL characters; a violation reads `value too long for type character varying(n)` |
 //! | `VARCHAR(MAX)` | `VARCHAR(65535)` (with the byte check in a column definition) |
@@ -46,14 +48,16 @@
 //! | `LOCK` | `LOCK [TABLE] name [, …]` only: no `IN … MODE`, no `NOWAIT` (always ACCESS EXCLUSIVE) | tokens |
 //! | COPY options | the options listed below only, each once (`conflicting or redundant options`); exactly one authorization: `IAM_ROLE`, or `ACCESS_KEY_ID` with `SECRET_ACCESS_KEY` (and `SESSION_TOKEN`), or `CREDENTIALS`; `FORMAT AS JSON 'auto'` or `'auto ignorecase'`; `MAXERROR` 0 | [`parse_copy`] |
 //!
-//! COPY options read: `MANIFEST`, `GZIP`, `FORMAT [AS] JSON`, `IAM_ROLE`, `CREDENTIALS`,
+//! | columnar COPY | `FORMAT AS PARQUET` takes only `MANIFEST`, the authorization and `STATUPDATE`, and no column list (*COPY from columnar data formats*) | [`parse_copy`] |
+//!
+//! COPY options read: `MANIFEST`, `GZIP`, `FORMAT [AS] JSON`, `FORMAT [AS] PARQUET`, `IAM_ROLE`, `CREDENTIALS`,
 //! `ACCESS_KEY_ID`, `SECRET_ACCESS_KEY`, `SESSION_TOKEN`, `REGION`, `TIMEFORMAT`, `DATEFORMAT`
 //! (ignored: the values are read as PostgreSQL reads them), `ACCEPTINVCHARS`, `BLANKSASNULL`,
 //! `EMPTYASNULL`, `ACCEPTANYDATE`, `COMPUPDATE`, `STATUPDATE`, `MAXERROR 0`.
 //!
-//! Not covered: COPY of CSV, Parquet or JSONPaths files, `MAXERROR` above 0, `TRUNCATECOLUMNS`
-//! and other COPY options; `stl_load_errors` itself; Redshift-only functions (`JSON_PARSE`,
-//! `JSON_EXTRACT_PATH_TEXT`, …), `IDENTITY` columns and `MERGE … REMOVE DUPLICATES`; statements
+//! Not covered: COPY of CSV, ORC or JSONPaths files, Parquet nested types and `SERIALIZETOJSON`,
+//! `MAXERROR` above 0, `TRUNCATECOLUMNS` and other COPY options; `stl_load_errors` itself;
+//! Redshift-only functions other than `JSON_PARSE` (`JSON_EXTRACT_PATH_TEXT`, …), `IDENTITY` columns and `MERGE … REMOVE DUPLICATES`; statements
 //! that cannot run in a transaction block sent alone; the byte check of `CHAR(n)`, `TEXT`
 //! (Redshift's `VARCHAR(256)`) and of tables made with `CREATE TABLE … (LIKE …)`; SUPER limits
 //! of values written by INSERT or UPDATE; the exact wording of Redshift's errors beyond the
@@ -67,6 +71,7 @@
 //! | `http.rs` | HTTP/1.1 and the operations: submit, describe, results, cancel |
 //! | `execution.rs` | running a statement or a batch on PostgreSQL |
 //! | `copy.rs` | COPY from S3 (manifest or prefix) with Redshift's limits |
+//! | `columnar.rs` | the Parquet files of a columnar COPY, matched to the table by position |
 //! | `checks.rs` | the refusals (second table above) |
 //! | `translate.rs` | the tokenizer, the mapping table (first table above), COPY options |
 
@@ -261,6 +266,14 @@ impl DataApiServer {
             ))
             .await
             .map_err(|e| format!("create schema {schema}: {}", pg_error(&e)))?;
+        // Redshift's JSON_PARSE (VARCHAR → SUPER; SUPER is JSONB here): refuses what is not JSON.
+        client
+            .batch_execute(&format!(
+                "CREATE OR REPLACE FUNCTION {}.json_parse(text) RETURNS jsonb LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT $1::jsonb $$",
+                quote_ident(schema)
+            ))
+            .await
+            .map_err(|e| format!("create json_parse in {schema}: {}", pg_error(&e)))?;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("bind: {e}"))?;
@@ -390,6 +403,7 @@ impl DataApiServer {
 }
 
 mod checks;
+mod columnar;
 mod copy;
 mod execution;
 mod http;

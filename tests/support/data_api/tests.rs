@@ -248,8 +248,43 @@ fn parses_copy_from_a_manifest() {
             manifest: true,
             gzip: true,
             ignore_case: true,
+            parquet: false,
         }
     );
+    // Columnar COPY: the options it takes, no column list, nothing else.
+    let Translated::Copy(spec) = translate(
+        "COPY \"stage\" FROM 's3://lake/m' IAM_ROLE 'arn:aws:iam::1:role/r' MANIFEST FORMAT AS PARQUET STATUPDATE OFF",
+        &[],
+    )
+    .unwrap() else {
+        panic!("not a copy")
+    };
+    assert!(spec.parquet && spec.manifest);
+    for (sql, refusal) in [
+        (
+            "COPY t FROM 's3://b/m' IAM_ROLE default MANIFEST FORMAT AS PARQUET GZIP",
+            "GZIP is not supported with FORMAT AS PARQUET",
+        ),
+        (
+            "COPY t FROM 's3://b/m' IAM_ROLE default MANIFEST FORMAT AS PARQUET TIMEFORMAT 'auto'",
+            "TIMEFORMAT is not supported",
+        ),
+        (
+            "COPY t FROM 's3://b/m' IAM_ROLE default MANIFEST FORMAT AS PARQUET COMPUPDATE OFF",
+            "COMPUPDATE is not supported",
+        ),
+        (
+            "COPY t (a, b) FROM 's3://b/m' IAM_ROLE default MANIFEST FORMAT AS PARQUET",
+            "column list",
+        ),
+        (
+            "COPY t FROM 's3://b/m' MANIFEST FORMAT AS PARQUET",
+            "COPY needs an IAM_ROLE",
+        ),
+    ] {
+        let err = translate(sql, &[]).unwrap_err();
+        assert!(err.contains(refusal), "{sql}: {err}");
+    }
     let err = translate("COPY t FROM 's3://b/k' IAM_ROLE default FORMAT AS CSV", &[]).unwrap_err();
     assert!(err.contains("CSV"), "{err}");
     let err = translate("COPY t FROM 's3://b/k' JSON 's3://b/paths'", &[]).unwrap_err();

@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{Duration as ChronoDuration, Utc};
-use loglift_core::spec::{Column, ColumnType, DuplicatePolicy, Pipeline};
+use loglift_core::spec::{Column, ColumnType, CuratedFormat, DuplicatePolicy, Pipeline};
 use loglift_core::storage::LoadReport;
 use loglift_ports::{Ledger, ObjectStore, Warehouse};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -353,12 +353,19 @@ pub fn property<H: Harness>(case: PropertyCase<H>, cases: u32) {
     let counter = AtomicUsize::new(0);
     let result = runner.run(&scenarios(), |scenario| {
         let n = counter.fetch_add(1, Ordering::Relaxed);
+        // The curated format alternates by case: both formats meet every policy.
+        let format = if n.is_multiple_of(2) {
+            CuratedFormat::Parquet
+        } else {
+            CuratedFormat::Ndjson
+        };
         for policy in [DuplicatePolicy::KeepFirst, DuplicatePolicy::Replace] {
             // A schema per case and policy: every case starts from empty tables.
             let schema = format!("c{n}_{}", policy == DuplicatePolicy::Replace);
-            let p = pipeline_in("user_events", policy, &schema);
+            let mut p = pipeline_in("user_events", policy, &schema);
+            p.curated.format = format;
             rt.block_on(case(&h, &scenario, p, format!("{run}/{schema}")))
-                .map_err(|e| TestCaseError::fail(format!("{policy:?}: {e}")))?;
+                .map_err(|e| TestCaseError::fail(format!("{policy:?}, {format:?}: {e}")))?;
         }
         Ok(())
     });

@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{Duration as ChronoDuration, TimeZone, Utc};
+use loglift_core::columnar::ParquetPart;
 use loglift_core::ndjson::GzLines;
-use loglift_core::spec::{ColumnType, DuplicatePolicy, Identity, Pipeline, Spec};
+use loglift_core::spec::{ColumnType, CuratedFormat, DuplicatePolicy, Identity, Pipeline, Spec};
 use loglift_core::storage::{CuratedObject, LoadBatch, LoadReport, LoaderMessage, ObjectVersion};
 use loglift_local::MemoryStore;
 use loglift_ports::{
@@ -122,13 +123,13 @@ pub async fn put_object<S: ObjectStore>(
     source_object: &str,
     rows: &[(u32, u32)],
 ) -> CuratedObject {
-    let mut lines = GzLines::default();
-    for (id, version) in rows {
-        lines.push(&row(p, *id, *version, source_object)).unwrap();
-    }
-    let body = lines.finish().unwrap();
+    let values: Vec<Value> = rows
+        .iter()
+        .map(|(id, version)| row(p, *id, *version, source_object))
+        .collect();
+    let (body, content_type) = curated_body(p, &values);
     let meta = store
-        .put(BUCKET, key, Bytes::from(body), "application/x-ndjson")
+        .put(BUCKET, key, Bytes::from(body), content_type)
         .await
         .unwrap();
     let times: Vec<String> = rows.iter().map(|(id, _)| event_time(*id)).collect();
@@ -141,6 +142,27 @@ pub async fn put_object<S: ObjectStore>(
         rows: rows.len() as u64,
         min_event_time: bound(times.iter().min()),
         max_event_time: bound(times.iter().max()),
+    }
+}
+
+/// A curated object's body holding `rows`, in the pipeline's curated format (as transform writes
+/// it), and its content type.
+pub fn curated_body(p: &Pipeline, rows: &[Value]) -> (Vec<u8>, &'static str) {
+    match p.curated.format {
+        CuratedFormat::Ndjson => {
+            let mut lines = GzLines::default();
+            for row in rows {
+                lines.push(row).unwrap();
+            }
+            (lines.finish().unwrap(), "application/x-ndjson")
+        }
+        CuratedFormat::Parquet => {
+            let mut part = ParquetPart::new(loglift_core::sql::table_columns(p)).unwrap();
+            for row in rows {
+                part.push_line(&serde_json::to_vec(row).unwrap()).unwrap();
+            }
+            (part.finish().unwrap(), loglift_core::columnar::CONTENT_TYPE)
+        }
     }
 }
 

@@ -281,10 +281,17 @@ pub(super) fn check_columns(
                 at_col("max_bytes"),
                 format!("must be 1 to {MAX_VARCHAR_BYTES} for a string column"),
             ),
-            (ColumnType::Json, Some(n)) if n == 0 || n > MAX_JSON_BYTES => err(
-                at_col("max_bytes"),
-                format!("must be 1 to {MAX_JSON_BYTES} for a json column"),
-            ),
+            (ColumnType::Json, Some(n)) if n == 0 || n > p.curated.format.max_json_bytes() => {
+                let most = p.curated.format.max_json_bytes();
+                let why = match p.curated.format {
+                    CuratedFormat::Parquet => " of a parquet pipeline (Redshift stages its JSON text in VARCHAR(65535); `curated: { format: ndjson }` takes up to 4000000)",
+                    CuratedFormat::Ndjson => "",
+                };
+                err(
+                    at_col("max_bytes"),
+                    format!("must be 1 to {most} for a json column{why}"),
+                )
+            }
             (
                 ColumnType::Int | ColumnType::Float | ColumnType::Bool | ColumnType::Timestamp,
                 Some(_),

@@ -82,6 +82,49 @@ pub struct Pipeline {
     pub text: Option<crate::textlog::TextSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<Job>,
+    /// How transform writes the pipeline's curated parts (`curated: { format: parquet }`, the
+    /// default, or `ndjson`).
+    #[serde(default)]
+    pub curated: Curated,
+}
+
+/// `curated: { format: … }`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Curated {
+    #[serde(default)]
+    pub format: CuratedFormat,
+}
+
+/// The curated lake's file format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CuratedFormat {
+    /// Parquet, typed columns, zstd pages (`.parquet`; see `crate::columnar`).
+    #[default]
+    Parquet,
+    /// One JSON object per line, gzip (`.ndjson.gz`).
+    Ndjson,
+}
+
+impl CuratedFormat {
+    /// The curated key's extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            CuratedFormat::Parquet => "parquet",
+            CuratedFormat::Ndjson => "ndjson.gz",
+        }
+    }
+
+    /// The largest json value (a json column, `extra`) a row may carry in this format: Parquet
+    /// parts reach Redshift as a string column staged in `VARCHAR(65535)` and `JSON_PARSE`d
+    /// (see docs/architecture.md, *The load*), NDJSON parts as JSON COPY reads it.
+    pub fn max_json_bytes(self) -> u32 {
+        match self {
+            CuratedFormat::Parquet => MAX_VARCHAR_BYTES,
+            CuratedFormat::Ndjson => MAX_JSON_BYTES,
+        }
+    }
 }
 
 /// How records find their pipeline. Every criterion given must hold.

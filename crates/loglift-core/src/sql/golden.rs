@@ -49,8 +49,9 @@ fn sample_batch(p: &Pipeline) -> LoadBatch {
         CuratedObject {
             bucket: "lake".into(),
             key: format!(
-                "curated/pipeline={}/dt=2020-06-01/hour={hour:02}/{source}-{part:05}.ndjson.gz",
-                p.name
+                "curated/pipeline={}/dt=2020-06-01/hour={hour:02}/{source}-{part:05}.{}",
+                p.name,
+                p.curated.format.extension()
             ),
             version: format!("etag{source}{part}"),
             bytes: 1000 + u64::from(part),

@@ -29,7 +29,9 @@ pub use load::{
     LoadPlan, Measure, PlannedObject, RedshiftSource, Role, Statement, MAX_BATCH_STATEMENTS,
     MAX_SQL_BYTES,
 };
-pub use rows::{read_rows, write_copy_row, Cell, ReadRowsError, RowDecoder, RowError};
+pub use rows::{
+    json_rows, read_rows, row_json, write_copy_row, Cell, ReadRowsError, RowDecoder, RowError,
+};
 
 /// The SQL dialects loglift writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

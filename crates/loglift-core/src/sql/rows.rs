@@ -31,7 +31,7 @@ pub enum Cell<'a> {
     Float(f64),
     Bool(bool),
     /// A `json` value as JSON text (never JSON `null`: that is [`Cell::Null`]).
-    Json(String),
+    Json(Cow<'a, str>),
 }
 
 /// Why a line is not a row of the table.
@@ -82,10 +82,17 @@ impl RowDecoder {
         .map_err(|e| RowError {
             message: e.to_string(),
         })?;
-        for (column, cell) in self.columns.iter().zip(&cells) {
+        self.check(&cells)?;
+        Ok(cells)
+    }
+
+    /// Check a row's cells against the columns (null in a NOT NULL column, byte limits, NUL,
+    /// timestamp text), whichever format they were read from.
+    pub fn check(&self, cells: &[Cell<'_>]) -> Result<(), RowError> {
+        for (column, cell) in self.columns.iter().zip(cells) {
             check_cell(column, cell)?;
         }
-        Ok(cells)
+        Ok(())
     }
 }
 
@@ -229,10 +236,11 @@ impl<'de> DeserializeSeed<'de> for CellSeed<'_> {
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         if self.column.kind == ColumnType::Json {
-            let value = serde_json::Value::deserialize(d)?;
-            return Ok(match value {
-                serde_json::Value::Null => Cell::Null,
-                other => Cell::Json(other.to_string()),
+            // The value's text as it is in the line (validated by the parser, not rebuilt).
+            let value = <&serde_json::value::RawValue>::deserialize(d)?;
+            return Ok(match value.get() {
+                "null" => Cell::Null,
+                text => Cell::Json(Cow::Borrowed(text)),
             });
         }
         d.deserialize_any(self)
@@ -303,6 +311,49 @@ impl<'de> Visitor<'de> for CellSeed<'_> {
             _ => Err(E::invalid_type(de::Unexpected::Bool(v), &self)),
         }
     }
+}
+
+/// A row's cells as a JSON object by column name, as the curated NDJSON line holds it (json
+/// cells parsed; a json cell that is not JSON is kept as a string): how `loglift lake` prints a
+/// row of either format, and how tests compare them.
+pub fn row_json(
+    columns: &[TableColumn],
+    cells: Vec<Cell<'_>>,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    columns
+        .iter()
+        .zip(cells)
+        .map(|(column, cell)| {
+            let value = match cell {
+                Cell::Null => Value::Null,
+                Cell::Str(s) => Value::String(s.into_owned()),
+                Cell::Int(i) => Value::from(i),
+                Cell::Float(f) => Value::from(f),
+                Cell::Bool(b) => Value::Bool(b),
+                Cell::Json(text) => {
+                    serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
+                }
+            };
+            (column.name.clone(), value)
+        })
+        .collect()
+}
+
+/// Every row of a curated object (either format) as a JSON object (see [`row_json`]).
+pub fn json_rows<R: BufRead + Send>(
+    body: R,
+    decoder: &RowDecoder,
+) -> Result<Vec<serde_json::Value>, ReadRowsError<std::convert::Infallible>> {
+    let mut rows = Vec::new();
+    read_rows(body, decoder, |_, cells| {
+        rows.push(serde_json::Value::Object(row_json(
+            decoder.columns(),
+            cells,
+        )));
+        Ok(())
+    })?;
+    Ok(rows)
 }
 
 /// Append one row in PostgreSQL's COPY text format: the cells, then `ord` when given,
@@ -376,8 +427,9 @@ impl<E: fmt::Display> fmt::Display for ReadRowsError<E> {
     }
 }
 
-/// Stream the rows of one curated object body (gzip or plain NDJSON) into `sink`, which gets
-/// the 1-based line number and the cells. Blank lines are skipped. Returns the rows read.
+/// Stream the rows of one curated object body (Parquet, or gzip or plain NDJSON: told by the
+/// first bytes) into `sink`, which gets the 1-based line (Parquet: row) number and the cells.
+/// Blank lines are skipped. Returns the rows read.
 pub fn read_rows<R, E, F>(
     body: R,
     decoder: &RowDecoder,
@@ -387,7 +439,15 @@ where
     R: BufRead + Send,
     F: FnMut(u64, Vec<Cell<'_>>) -> Result<(), E>,
 {
-    let (_, reader) = crate::compress::open_stream(body).map_err(ReadRowsError::Read)?;
+    let (_, mut reader) = crate::compress::open_stream(body).map_err(ReadRowsError::Read)?;
+    if let Some(data) = crate::columnar::sniff(&mut reader).map_err(ReadRowsError::Read)? {
+        use crate::columnar::{read_parquet_rows, ParquetReadError};
+        return read_parquet_rows(data, decoder, sink).map_err(|e| match e {
+            ParquetReadError::Read(e) => ReadRowsError::Read(e),
+            ParquetReadError::Row { row, error } => ReadRowsError::Line { line: row, error },
+            ParquetReadError::Sink(e) => ReadRowsError::Sink(e),
+        });
+    }
     let mut lines = LineReader::new(reader, DEFAULT_MAX_LINE);
     let mut rows = 0;
     while let Some(line) = lines.next_line().map_err(ReadRowsError::Read)? {

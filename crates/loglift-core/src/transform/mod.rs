@@ -3,7 +3,8 @@
 //! [`transform_object`] reads a decompressed byte stream (`compress::open_stream`) in the
 //! source's format — raw NDJSON of [`RawEvent`]s written by ingest, or a landing file: NDJSON,
 //! a JSON array (streamed element by element), TSV with a header — validates every event with
-//! [`Curator`], and hands finished objects to a [`Sink`]: curated gzip NDJSON parts partitioned
+//! [`Curator`], and hands finished objects to a [`Sink`]: curated parts (Parquet, or gzip NDJSON:
+//! the pipeline's `curated.format`) partitioned
 //! by event hour (rolled over at a target size; the largest part is flushed early when the
 //! buffered total passes a budget), reject records (rolled over too), and the pipeline's job
 //! outputs. Names come from the storage contract and the source object's id, so running the same
@@ -22,6 +23,7 @@ use std::io::{self, BufRead};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
+use crate::columnar::ParquetPart;
 use crate::curate::{Curator, RowContext};
 use crate::identity;
 use crate::jobs::{self, JobContext, JobRun};
@@ -29,7 +31,8 @@ use crate::jsonarray::{self, ArrayReader, Element};
 use crate::ndjson::{GzLines, Line, LineReader};
 use crate::record::RawEvent;
 use crate::reject::{Position, Reason, RejectRecord, Rejection, Source, Stage};
-use crate::spec::{Format, Pipeline};
+use crate::spec::{CuratedFormat, Format, Pipeline};
+use crate::sql::TableColumn;
 use crate::storage::{source_id, CuratedObject, Layout, LoaderMessage, ObjectVersion};
 use crate::textlog;
 use crate::timefmt;

@@ -19,6 +19,8 @@ pub(super) struct Run<'a> {
     pub(super) line_buf: Vec<u8>,
     /// The pipeline's text reader (landing files of `format: text`).
     pub(super) text: Option<textlog::Reader<'a>>,
+    /// The table's columns (the columns of a Parquet part).
+    pub(super) columns: Vec<TableColumn>,
 }
 
 /// Open curated parts by partition hour (Unix seconds of the hour).
@@ -31,9 +33,68 @@ pub(super) struct Parts {
 }
 
 pub(super) struct OpenPart {
-    lines: GzLines,
+    lines: PartWriter,
     min: Option<DateTime<Utc>>,
     max: Option<DateTime<Utc>>,
+}
+
+/// A curated part in the pipeline's format, written from curated lines.
+pub(super) enum PartWriter {
+    Ndjson(GzLines),
+    Parquet(ParquetPart),
+}
+
+impl PartWriter {
+    fn new(format: CuratedFormat, columns: &[TableColumn]) -> io::Result<PartWriter> {
+        Ok(match format {
+            CuratedFormat::Ndjson => PartWriter::Ndjson(GzLines::default()),
+            CuratedFormat::Parquet => PartWriter::Parquet(ParquetPart::new(columns.to_vec())?),
+        })
+    }
+
+    fn push_line(&mut self, line: &[u8]) -> io::Result<()> {
+        match self {
+            PartWriter::Ndjson(lines) => lines.push_line(line),
+            PartWriter::Parquet(part) => part.push_line(line),
+        }
+    }
+
+    /// Bytes of the curated lines pushed (what the target part size counts).
+    fn raw_bytes(&self) -> u64 {
+        match self {
+            PartWriter::Ndjson(lines) => lines.raw_bytes(),
+            PartWriter::Parquet(part) => part.raw_bytes(),
+        }
+    }
+
+    /// Bytes the part holds in memory (what the buffer budget counts).
+    fn held_bytes(&self) -> usize {
+        match self {
+            PartWriter::Ndjson(lines) => lines.compressed_len(),
+            PartWriter::Parquet(part) => part.memory_size(),
+        }
+    }
+
+    fn rows(&self) -> u64 {
+        match self {
+            PartWriter::Ndjson(lines) => lines.lines(),
+            PartWriter::Parquet(part) => part.rows(),
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self {
+            PartWriter::Ndjson(_) => NDJSON,
+            PartWriter::Parquet(_) => crate::columnar::CONTENT_TYPE,
+        }
+    }
+
+    fn finish(self) -> io::Result<Vec<u8>> {
+        match self {
+            PartWriter::Ndjson(lines) => lines.finish(),
+            PartWriter::Parquet(part) => part.finish(),
+        }
+    }
 }
 
 impl Parts {
@@ -68,6 +129,7 @@ impl<'a> Run<'a> {
             outcome: Outcome::default(),
             last_line: 0,
             line_buf: Vec::with_capacity(4096),
+            columns: crate::sql::table_columns(pipeline),
             text: pipeline
                 .text
                 .as_ref()
@@ -210,14 +272,19 @@ impl<'a> Run<'a> {
                 self.flush_part(sink, largest)?;
             }
         }
-        let part = self.parts.open.entry(hour).or_insert_with(|| OpenPart {
-            lines: GzLines::default(),
-            min: None,
-            max: None,
-        });
-        let before = part.lines.compressed_len();
+        let part = match self.parts.open.entry(hour) {
+            std::collections::btree_map::Entry::Occupied(open) => open.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => slot.insert(OpenPart {
+                lines: PartWriter::new(self.source.pipeline.curated.format, &self.columns)
+                    .map_err(Stop::Read)?,
+                min: None,
+                max: None,
+            }),
+        };
+        let before = part.lines.held_bytes();
         part.lines.push_line(&self.line_buf).map_err(Stop::Read)?;
-        self.parts.buffered += part.lines.compressed_len() - before;
+        self.parts.buffered =
+            (self.parts.buffered + part.lines.held_bytes()).saturating_sub(before);
         if let Some(t) = time {
             part.min = Some(part.min.map_or(t, |m| m.min(t)));
             part.max = Some(part.max.map_or(t, |m| m.max(t)));
@@ -237,23 +304,25 @@ impl<'a> Run<'a> {
         let Some(part) = self.parts.open.remove(&hour) else {
             return Ok(());
         };
-        self.parts.buffered = self
-            .parts
-            .buffered
-            .saturating_sub(part.lines.compressed_len());
+        self.parts.buffered = self.parts.buffered.saturating_sub(part.lines.held_bytes());
         let number = self.parts.next_part.entry(hour).or_insert(0);
         let part_no = *number;
         *number += 1;
         let time = DateTime::from_timestamp(hour, 0).unwrap_or(self.source.arrival);
-        let key =
-            self.ctx
-                .layout
-                .curated_key(&self.source.pipeline.name, time, &self.source_id, part_no);
-        let rows = part.lines.lines();
+        let format = self.source.pipeline.curated.format;
+        let key = self.ctx.layout.curated_key(
+            &self.source.pipeline.name,
+            time,
+            &self.source_id,
+            part_no,
+            format,
+        );
+        let rows = part.lines.rows();
+        let content_type = part.lines.content_type();
         let bytes = part.lines.finish().map_err(Stop::Read)?;
         let size = bytes.len() as u64;
         let version = sink
-            .put(&self.ctx.layout.curated.bucket, &key, bytes, NDJSON)
+            .put(&self.ctx.layout.curated.bucket, &key, bytes, content_type)
             .map_err(|e| Stop::Sink(key.clone(), e))?;
         self.outcome.curated.push(CuratedObject {
             bucket: self.ctx.layout.curated.bucket.clone(),

@@ -24,13 +24,39 @@ impl Sink for MemSink {
 
 use md5::Digest as _;
 
+/// The rows of a curated part (Parquet: read with the columns of the shipped spec's pipeline
+/// whose table they are) or a reject file, as JSON objects.
 fn gunzip_lines(bytes: &[u8]) -> Vec<Value> {
+    if crate::columnar::is_parquet(bytes) {
+        return parquet_rows(bytes);
+    }
     let (_, mut r) = crate::compress::open_stream(bytes).unwrap();
     let mut text = String::new();
     r.read_to_string(&mut text).unwrap();
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+fn parquet_rows(bytes: &[u8]) -> Vec<Value> {
+    use crate::sql::{json_rows, table_columns, RowDecoder};
+    let names: Vec<String> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            bytes::Bytes::copy_from_slice(bytes),
+        )
+        .unwrap()
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let columns = spec()
+        .pipelines
+        .iter()
+        .map(table_columns)
+        .find(|c| c.iter().map(|c| &c.name).eq(names.iter()))
+        .expect("a pipeline of the shipped spec");
+    json_rows(bytes, &RowDecoder::from_columns(columns)).unwrap()
 }
 
 fn spec() -> Spec {
@@ -128,8 +154,8 @@ fn raw_objects_become_curated_parts_by_event_hour_with_rejects_and_a_loader_mess
     assert_eq!(
         keys,
         [
-            format!("curated/pipeline=user_events/dt=2020-06-01/hour=00/{sid}-00000.ndjson.gz"),
-            format!("curated/pipeline=user_events/dt=2020-06-01/hour=01/{sid}-00000.ndjson.gz"),
+            format!("curated/pipeline=user_events/dt=2020-06-01/hour=00/{sid}-00000.parquet"),
+            format!("curated/pipeline=user_events/dt=2020-06-01/hour=01/{sid}-00000.parquet"),
         ]
     );
     let first = &outcome.curated[0];
@@ -264,7 +290,7 @@ fn parts_roll_over_at_the_target_and_the_budget_without_losing_rows() {
         .map(|o| o.key.rsplit('-').next().unwrap())
         .collect();
     assert!(
-        hour5.starts_with(&["00000.ndjson.gz", "00001.ndjson.gz"]),
+        hour5.starts_with(&["00000.parquet", "00001.parquet"]),
         "{hour5:?}"
     );
 }

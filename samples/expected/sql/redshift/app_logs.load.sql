@@ -44,38 +44,59 @@ CREATE TEMP TABLE "loglift_dedup" (
 
 -- 6. register_objects
 INSERT INTO "loglift_objects" ("ord", "source_object", "object_key", "object_version", "row_count") VALUES
-    (0, 's3://lake/raw/pipeline=app_logs/dt=2020-06-01/hour=00/0a1b.ndjson.gz#v-0a1b', 'curated/pipeline=app_logs/dt=2020-06-01/hour=00/0a1b-00000.ndjson.gz', 'etag0a1b0', 10),
-    (0, 's3://lake/raw/pipeline=app_logs/dt=2020-06-01/hour=00/0a1b.ndjson.gz#v-0a1b', 'curated/pipeline=app_logs/dt=2020-06-01/hour=01/0a1b-00001.ndjson.gz', 'etag0a1b1', 10),
-    (1, 's3://lake/raw/pipeline=app_logs/dt=2020-06-01/hour=00/2c3d.ndjson.gz#v-2c3d', 'curated/pipeline=app_logs/dt=2020-06-01/hour=00/2c3d-00000.ndjson.gz', 'etag2c3d0', 10);
+    (0, 's3://lake/raw/pipeline=app_logs/dt=2020-06-01/hour=00/0a1b.ndjson.gz#v-0a1b', 'curated/pipeline=app_logs/dt=2020-06-01/hour=00/0a1b-00000.parquet', 'etag0a1b0', 10),
+    (0, 's3://lake/raw/pipeline=app_logs/dt=2020-06-01/hour=00/0a1b.ndjson.gz#v-0a1b', 'curated/pipeline=app_logs/dt=2020-06-01/hour=01/0a1b-00001.parquet', 'etag0a1b1', 10),
+    (1, 's3://lake/raw/pipeline=app_logs/dt=2020-06-01/hour=00/2c3d.ndjson.gz#v-2c3d', 'curated/pipeline=app_logs/dt=2020-06-01/hour=00/2c3d-00000.parquet', 'etag2c3d0', 10);
 
--- 7. stage
-COPY "loglift_stage" FROM 's3://lake/manifests/loader/batch-0001.json' IAM_ROLE 'arn:aws:iam::123456789012:role/loglift-redshift-copy' MANIFEST FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF;
+-- 7. create_temp
+CREATE TEMP TABLE "loglift_copied" (
+    "id" VARCHAR(64),
+    "name" VARCHAR(255),
+    "time" TIMESTAMP,
+    "visitor_id" VARCHAR(64),
+    "visit_id" VARCHAR(64),
+    "user_id" VARCHAR(64),
+    "properties" VARCHAR(65535),
+    "extra" VARCHAR(65535),
+    "event_id" VARCHAR(256),
+    "event_time" TIMESTAMP,
+    "source_object" VARCHAR(4096),
+    "spec_version" BIGINT,
+    "ingested_at" TIMESTAMP
+);
 
--- 8. skip_loaded_objects (objects_skipped)
+-- 8. stage
+COPY "loglift_copied" FROM 's3://lake/manifests/loader/batch-0001.json' IAM_ROLE 'arn:aws:iam::123456789012:role/loglift-redshift-copy' MANIFEST FORMAT AS PARQUET STATUPDATE OFF;
+
+-- 9. stage
+INSERT INTO "loglift_stage" ("id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
+SELECT "id", "name", "time", "visitor_id", "visit_id", "user_id", JSON_PARSE("properties"), JSON_PARSE("extra"), "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_copied";
+
+-- 10. skip_loaded_objects (objects_skipped)
 DELETE FROM "loglift_objects" USING "loglift"."loglift_load_ledger" AS l WHERE "loglift_objects"."object_key" = l."object_key" AND "loglift_objects"."object_version" = l."object_version";
 
--- 9. tag_rows (rows_staged)
+-- 11. tag_rows (rows_staged)
 UPDATE "loglift_stage" SET "loglift_ord" = o."ord" FROM (SELECT DISTINCT "ord", "source_object" FROM "loglift_objects") AS o WHERE "loglift_stage"."source_object" = o."source_object";
 
--- 10. drop_loaded_rows
+-- 12. drop_loaded_rows
 DELETE FROM "loglift_stage" WHERE "loglift_ord" IS NULL;
 
--- 11. dedupe
+-- 13. dedupe
 INSERT INTO "loglift_dedup" ("id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
 SELECT "id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at"
 FROM (SELECT "id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at", ROW_NUMBER() OVER (PARTITION BY "event_id" ORDER BY "ingested_at" ASC, "loglift_ord" ASC NULLS LAST) AS "loglift_rn" FROM "loglift_stage") AS ranked
 WHERE "loglift_rn" = 1;
 
--- 12. drop_existing
+-- 14. drop_existing
 DELETE FROM "loglift_dedup" USING "logs"."events" AS t WHERE "loglift_dedup"."event_id" = t."event_id";
 
--- 13. insert (inserted)
+-- 15. insert (inserted)
 INSERT INTO "logs"."events" ("id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at")
 SELECT "id", "name", "time", "visitor_id", "visit_id", "user_id", "properties", "extra", "event_id", "event_time", "source_object", "spec_version", "ingested_at" FROM "loglift_dedup";
 
--- 14. ledger
+-- 16. ledger
 INSERT INTO "loglift"."loglift_load_ledger" ("target_table", "object_key", "object_version", "source_object", "pipeline", "row_count", "loaded_at")
 SELECT 'logs.events', "object_key", "object_version", "source_object", 'app_logs', "row_count", '2026-11-21 10:00:00.000000'::timestamp FROM "loglift_objects";
 
--- 15. cleanup
-DROP TABLE "loglift_stage", "loglift_objects", "loglift_dedup";
+-- 17. cleanup
+DROP TABLE "loglift_stage", "loglift_objects", "loglift_dedup", "loglift_copied";

@@ -1,6 +1,10 @@
 //! The Redshift plan (Data API `BatchExecuteStatement`, COPY from a manifest).
 
 use super::*;
+use crate::spec::{ColumnType, CuratedFormat, MAX_VARCHAR_BYTES};
+
+/// Parquet parts are copied here first: exactly the part's columns, json as text.
+const COPIED: &str = "\"loglift_copied\"";
 
 /// The Redshift plan: run it with `BatchExecuteStatement` after writing [`redshift_manifest`]
 /// of the batch's objects to `source.manifest_url`. Errors when a statement would reach
@@ -60,10 +64,48 @@ pub fn redshift_load_plan(
         ),
     ));
     // COPY's own ResultRows is not used: the Data API has been seen reporting 0 for it.
-    s.push(st(
-        Role::Stage,
-        format!("COPY {STAGE} FROM {manifest} IAM_ROLE {role} MANIFEST FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF"),
-    ));
+    match pipeline.curated.format {
+        CuratedFormat::Ndjson => s.push(st(
+            Role::Stage,
+            format!("COPY {STAGE} FROM {manifest} IAM_ROLE {role} MANIFEST FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF"),
+        )),
+        CuratedFormat::Parquet => {
+            // Columnar COPY maps the file's columns to the table's by position and takes no
+            // column list, so it fills a table of exactly the part's columns; json columns arrive
+            // as JSON text (VARCHAR(65535)) and become SUPER through JSON_PARSE on the way into
+            // staging (*COPY from columnar data formats*; *JSON_PARSE function*).
+            let copy_defs = c
+                .columns
+                .iter()
+                .map(|col| match col.kind {
+                    ColumnType::Json => format!("\"{}\" VARCHAR({MAX_VARCHAR_BYTES})", col.name),
+                    _ => format!("\"{}\" {}", col.name, col.sql_type(d)),
+                })
+                .collect::<Vec<_>>()
+                .join(",\n    ");
+            s.push(st(
+                Role::CreateTemp,
+                format!("CREATE TEMP TABLE {COPIED} (\n    {copy_defs}\n)"),
+            ));
+            s.push(st(
+                Role::Stage,
+                format!("COPY {COPIED} FROM {manifest} IAM_ROLE {role} MANIFEST FORMAT AS PARQUET STATUPDATE OFF"),
+            ));
+            let parsed = c
+                .columns
+                .iter()
+                .map(|col| match col.kind {
+                    ColumnType::Json => format!("JSON_PARSE(\"{}\")", col.name),
+                    _ => format!("\"{}\"", col.name),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            s.push(st(
+                Role::Stage,
+                format!("INSERT INTO {STAGE} ({cols})\nSELECT {parsed} FROM {COPIED}"),
+            ));
+        }
+    }
     s.push(measured(
         Role::SkipLoadedObjects,
         format!("DELETE FROM {OBJECTS} USING {ledger} AS l WHERE {OBJECTS}.\"object_key\" = l.\"object_key\" AND {OBJECTS}.\"object_version\" = l.\"object_version\""),
@@ -121,9 +163,13 @@ pub fn redshift_load_plan(
             c.table_lit, c.pipeline_lit, c.loaded_at
         ),
     ));
+    let copied = match pipeline.curated.format {
+        CuratedFormat::Parquet => format!(", {COPIED}"),
+        CuratedFormat::Ndjson => String::new(),
+    };
     s.push(st(
         Role::Cleanup,
-        format!("DROP TABLE {STAGE}, {OBJECTS}, {DEDUP}"),
+        format!("DROP TABLE {STAGE}, {OBJECTS}, {DEDUP}{copied}"),
     ));
     if s.len() > MAX_BATCH_STATEMENTS {
         return Err(SqlError::TooManyStatements(s.len()));

@@ -177,10 +177,16 @@ fn redshift_plans_stay_within_the_data_api_limits() {
             messages: vec![message(p, "raw/pipeline=x/dt=2020-06-01/hour=00/kinesis-shardId-000000000000-49540000000000000000000000000000000000000000000000000000-49540000000000000000000000000000000000000000000000000001.ndjson.gz", many)],
         };
         let plan = redshift_load_plan(p, &batch, &source(), at()).unwrap();
-        let expected = match p.duplicates {
-            DuplicatePolicy::KeepFirst => 15,
-            DuplicatePolicy::Replace => 17,
+        // Parquet adds the copy table and the JSON_PARSE insert into staging.
+        let parquet = match p.curated.format {
+            crate::spec::CuratedFormat::Parquet => 2,
+            crate::spec::CuratedFormat::Ndjson => 0,
         };
+        let expected = parquet
+            + match p.duplicates {
+                DuplicatePolicy::KeepFirst => 15,
+                DuplicatePolicy::Replace => 17,
+            };
         assert_eq!(plan.statements.len(), expected, "{}", p.name);
         let too_many: Vec<CuratedObject> = (0..1000)
             .map(|i| {
