@@ -127,6 +127,7 @@ fn duckdb_reads_every_curated_part_with_the_spec_types_and_values() {
     let spec =
         Spec::parse(&std::fs::read_to_string(repo.join("spec/pipelines.yaml")).unwrap()).unwrap();
 
+    let glue = std::fs::read_to_string(repo.join("infra/terraform/catalog.tf")).unwrap();
     let mut parquet_pipelines = 0;
     for (name, found) in lake.as_object().unwrap() {
         let pipeline = spec.pipeline(name).expect("a spec pipeline");
@@ -157,6 +158,20 @@ fn duckdb_reads_every_curated_part_with_the_spec_types_and_values() {
                 described, expected,
                 "{name}: DuckDB's view of the Parquet schema"
             );
+            // The Glue table terraform declares reads these files: each column's Hive type is
+            // the one for the type DuckDB found in the file.
+            for (column, (_, found)) in columns.iter().zip(&described) {
+                let glue = glue_type(&glue, &spec_type_name(column.kind), &column.name);
+                let want = match found.as_str() {
+                    "VARCHAR" => "string",
+                    "BIGINT" => "bigint",
+                    "DOUBLE" => "double",
+                    "BOOLEAN" => "boolean",
+                    "TIMESTAMP WITH TIME ZONE" => "timestamp",
+                    other => panic!("{name}.{}: unexpected {other}", column.name),
+                };
+                assert_eq!(glue, want, "{name}.{}: Glue type vs the file", column.name);
+            }
         }
         // Every row, value for value, as the loaders read it.
         let decoder = RowDecoder::new(pipeline).unwrap();
@@ -198,6 +213,34 @@ fn duckdb_reads_every_curated_part_with_the_spec_types_and_values() {
         lake.get("user_utm").is_some_and(|u| u["kind"] == "ndjson"),
         "the NDJSON pipeline's parts are there too"
     );
+}
+
+fn spec_type_name(kind: ColumnType) -> String {
+    serde_json::to_value(kind)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The Glue (Hive) type terraform gives a column: a system column's own line in
+/// `system_columns`, else `glue_types[<spec type>]` (both in infra/terraform/catalog.tf).
+fn glue_type(catalog: &str, spec_type: &str, column: &str) -> String {
+    let quoted = |line: &str, key: &str| -> Option<String> {
+        let at = line.find(&format!("{key} = \""))? + key.len() + 4;
+        line.get(at..)?.split('"').next().map(str::to_owned)
+    };
+    if let Some(line) = catalog
+        .lines()
+        .find(|l| l.contains(&format!("name = \"{column}\"")) && l.contains("type = "))
+    {
+        return quoted(line, "type").unwrap();
+    }
+    let types = catalog
+        .lines()
+        .find(|l| l.trim_start().starts_with("glue_types = {"))
+        .expect("glue_types in catalog.tf");
+    quoted(types, spec_type).unwrap_or_else(|| panic!("no glue type for {spec_type}"))
 }
 
 fn find_dir(root: &Path, name: &str) -> Option<PathBuf> {

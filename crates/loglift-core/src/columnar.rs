@@ -84,6 +84,28 @@ pub fn writer_properties() -> WriterProperties {
         .build()
 }
 
+/// Microseconds since the epoch of a curated timestamp `YYYY-MM-DD HH:MM:SS.ffffff` (UTC), read
+/// without a format parser (three per row of most pipelines); `None` for any other shape.
+fn curated_micros(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 26
+        || b.get(4) != Some(&b'-')
+        || b.get(10) != Some(&b' ')
+        || b.get(19) != Some(&b'.')
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    let time = date.and_hms_micro_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?)?;
+    Some(time.and_utc().timestamp_micros())
+}
+
 enum Builder {
     Str(StringBuilder),
     Int(Int64Builder),
@@ -118,8 +140,10 @@ impl Builder {
             (Builder::Float(b), Cell::Float(f)) => b.append_value(*f),
             (Builder::Float(b), Cell::Int(i)) => b.append_value(*i as f64),
             (Builder::Bool(b), Cell::Bool(v)) => b.append_value(*v),
-            (Builder::Time(b), Cell::Str(s)) => match timefmt::parse_sql(s) {
-                Some(t) => b.append_value(t.timestamp_micros()),
+            (Builder::Time(b), Cell::Str(s)) => match curated_micros(s)
+                .or_else(|| timefmt::parse_sql(s).map(|t| t.timestamp_micros()))
+            {
+                Some(micros) => b.append_value(micros),
                 None => {
                     return Err(RowError {
                         message: format!("column `{}`: `{s}` is not a timestamp", column.name),
@@ -174,9 +198,17 @@ fn io_error(e: impl std::fmt::Display) -> io::Error {
 impl ParquetPart {
     /// A part with the table's `columns`.
     pub fn new(columns: Vec<TableColumn>) -> io::Result<ParquetPart> {
+        ParquetPart::with_properties(columns, writer_properties())
+    }
+
+    /// A part written with other settings (the benchmark compares codecs with it).
+    pub fn with_properties(
+        columns: Vec<TableColumn>,
+        properties: WriterProperties,
+    ) -> io::Result<ParquetPart> {
         let schema = schema(&columns);
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties()))
-            .map_err(io_error)?;
+        let writer =
+            ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties)).map_err(io_error)?;
         Ok(ParquetPart {
             builders: columns.iter().map(|c| Builder::new(c.kind)).collect(),
             decoder: RowDecoder::from_columns(columns),
@@ -252,6 +284,29 @@ impl ParquetPart {
         self.write_batch()?;
         self.writer.into_inner().map_err(io_error)
     }
+}
+
+/// A Parquet part of `columns` from curated NDJSON lines read from `lines` (decompressed);
+/// returns the file and its rows.
+pub fn parquet_from_lines<R: BufRead>(
+    columns: Vec<TableColumn>,
+    lines: R,
+) -> io::Result<(Vec<u8>, u64)> {
+    let mut part = ParquetPart::new(columns)?;
+    let mut reader = crate::ndjson::LineReader::new(lines, crate::ndjson::DEFAULT_MAX_LINE);
+    while let Some(line) = reader.next_line()? {
+        match line {
+            crate::ndjson::Line::Text { bytes: [], .. } => {}
+            crate::ndjson::Line::Text { bytes, .. } => part.push_line(bytes)?,
+            crate::ndjson::Line::TooLong { number, .. } => {
+                return Err(io_error(format!(
+                    "curated line {number} is over the line cap"
+                )))
+            }
+        }
+    }
+    let rows = part.rows();
+    Ok((part.finish()?, rows))
 }
 
 /// Whether `head` (an object's first bytes) starts a Parquet file.

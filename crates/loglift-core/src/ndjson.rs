@@ -162,6 +162,8 @@ impl GzLines {
 /// naive pass went from 0.55× to 0.77×.
 pub struct ZstdLines {
     encoder: zstd::stream::write::Encoder<'static, Vec<u8>>,
+    lines: u64,
+    raw_bytes: u64,
 }
 
 impl std::fmt::Debug for ZstdLines {
@@ -174,12 +176,31 @@ impl ZstdLines {
     pub fn new() -> io::Result<Self> {
         Ok(ZstdLines {
             encoder: zstd::stream::write::Encoder::new(Vec::new(), 1)?,
+            lines: 0,
+            raw_bytes: 0,
         })
     }
 
     /// Append bytes that already end in `\n`.
     pub fn push_line(&mut self, line: &[u8]) -> io::Result<()> {
-        self.encoder.write_all(line)
+        self.encoder.write_all(line)?;
+        self.lines += 1;
+        self.raw_bytes += line.len() as u64;
+        Ok(())
+    }
+
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// Uncompressed bytes pushed.
+    pub fn raw_bytes(&self) -> u64 {
+        self.raw_bytes
+    }
+
+    /// Compressed bytes produced so far (the encoder holds at most a block more).
+    pub fn compressed_len(&self) -> usize {
+        self.encoder.get_ref().len()
     }
 
     pub fn finish(self) -> io::Result<Vec<u8>> {

@@ -23,12 +23,11 @@ use std::io::{self, BufRead};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
-use crate::columnar::ParquetPart;
 use crate::curate::{Curator, RowContext};
 use crate::identity;
 use crate::jobs::{self, JobContext, JobRun};
 use crate::jsonarray::{self, ArrayReader, Element};
-use crate::ndjson::{GzLines, Line, LineReader};
+use crate::ndjson::{GzLines, Line, LineReader, ZstdLines};
 use crate::record::RawEvent;
 use crate::reject::{Position, Reason, RejectRecord, Rejection, Source, Stage};
 use crate::spec::{CuratedFormat, Format, Pipeline};

@@ -38,24 +38,29 @@ pub(super) struct OpenPart {
     max: Option<DateTime<Utc>>,
 }
 
-/// A curated part in the pipeline's format, written from curated lines.
+/// A curated part in the pipeline's format, written from curated lines. A Parquet part holds
+/// its lines zstd-compressed (level 1) while open and becomes Parquet when it closes, one part at
+/// a time: an open Parquet writer holds a page buffer and a dictionary per column, which across
+/// 32 open event hours would be far over the buffer budget (measured: 106 MiB peak against
+/// 29 MiB for NDJSON on a 200 MB object spread over 24 hours), while compressed lines cost what
+/// gzip lines cost.
 pub(super) enum PartWriter {
     Ndjson(GzLines),
-    Parquet(ParquetPart),
+    Parquet(ZstdLines),
 }
 
 impl PartWriter {
-    fn new(format: CuratedFormat, columns: &[TableColumn]) -> io::Result<PartWriter> {
+    fn new(format: CuratedFormat) -> io::Result<PartWriter> {
         Ok(match format {
             CuratedFormat::Ndjson => PartWriter::Ndjson(GzLines::default()),
-            CuratedFormat::Parquet => PartWriter::Parquet(ParquetPart::new(columns.to_vec())?),
+            CuratedFormat::Parquet => PartWriter::Parquet(ZstdLines::new()?),
         })
     }
 
     fn push_line(&mut self, line: &[u8]) -> io::Result<()> {
         match self {
             PartWriter::Ndjson(lines) => lines.push_line(line),
-            PartWriter::Parquet(part) => part.push_line(line),
+            PartWriter::Parquet(lines) => lines.push_line(line),
         }
     }
 
@@ -63,7 +68,7 @@ impl PartWriter {
     fn raw_bytes(&self) -> u64 {
         match self {
             PartWriter::Ndjson(lines) => lines.raw_bytes(),
-            PartWriter::Parquet(part) => part.raw_bytes(),
+            PartWriter::Parquet(lines) => lines.raw_bytes(),
         }
     }
 
@@ -71,14 +76,14 @@ impl PartWriter {
     fn held_bytes(&self) -> usize {
         match self {
             PartWriter::Ndjson(lines) => lines.compressed_len(),
-            PartWriter::Parquet(part) => part.memory_size(),
+            PartWriter::Parquet(lines) => lines.compressed_len(),
         }
     }
 
     fn rows(&self) -> u64 {
         match self {
             PartWriter::Ndjson(lines) => lines.lines(),
-            PartWriter::Parquet(part) => part.rows(),
+            PartWriter::Parquet(lines) => lines.lines(),
         }
     }
 
@@ -89,10 +94,18 @@ impl PartWriter {
         }
     }
 
-    fn finish(self) -> io::Result<Vec<u8>> {
+    fn finish(self, columns: &[TableColumn]) -> io::Result<Vec<u8>> {
         match self {
             PartWriter::Ndjson(lines) => lines.finish(),
-            PartWriter::Parquet(part) => part.finish(),
+            PartWriter::Parquet(lines) => {
+                let compressed = lines.finish()?;
+                let decoder = zstd::stream::read::Decoder::new(&compressed[..])?;
+                let (bytes, _) = crate::columnar::parquet_from_lines(
+                    columns.to_vec(),
+                    io::BufReader::with_capacity(256 * 1024, decoder),
+                )?;
+                Ok(bytes)
+            }
         }
     }
 }
@@ -275,8 +288,7 @@ impl<'a> Run<'a> {
         let part = match self.parts.open.entry(hour) {
             std::collections::btree_map::Entry::Occupied(open) => open.into_mut(),
             std::collections::btree_map::Entry::Vacant(slot) => slot.insert(OpenPart {
-                lines: PartWriter::new(self.source.pipeline.curated.format, &self.columns)
-                    .map_err(Stop::Read)?,
+                lines: PartWriter::new(self.source.pipeline.curated.format).map_err(Stop::Read)?,
                 min: None,
                 max: None,
             }),
@@ -319,7 +331,7 @@ impl<'a> Run<'a> {
         );
         let rows = part.lines.rows();
         let content_type = part.lines.content_type();
-        let bytes = part.lines.finish().map_err(Stop::Read)?;
+        let bytes = part.lines.finish(&self.columns).map_err(Stop::Read)?;
         let size = bytes.len() as u64;
         let version = sink
             .put(&self.ctx.layout.curated.bucket, &key, bytes, content_type)
