@@ -230,8 +230,12 @@ fn glue_type(catalog: &str, spec_type: &str, column: &str) -> String {
         let at = line.find(&format!("{key} = \""))? + key.len() + 4;
         line.get(at..)?.split('"').next().map(str::to_owned)
     };
-    if let Some(line) = catalog
+    let system = catalog
         .lines()
+        .skip_while(|l| !l.trim_start().starts_with("system_columns = ["))
+        .take_while(|l| l.trim() != "]");
+    if let Some(line) = system
+        .into_iter()
         .find(|l| l.contains(&format!("name = \"{column}\"")) && l.contains("type = "))
     {
         return quoted(line, "type").unwrap();
