@@ -17,7 +17,8 @@ use crate::progress::Bar;
 Parquet parts under the target size are packed, in key order, into files of at most the target \
 size (`compacted-<hash of the inputs>.parquet`); a partition already compacted is left as it is, \
 so a second run does nothing. Only parts whose rows the load ledger holds are merged (a loader \
-message still on its way names its parts); the others are listed as waiting for load.
+message still on its way names its parts) and were written at least --min-age ago (default 1h:
+a loader message may be delivered again shortly after its load); the others are left alone.
 
 Each merge writes the new file, reads it back (the row count must match), writes a record to \
 reports/compaction/pipeline=P/dt=…/hour=…/<file>.json, then deletes the inputs. A lake reader \
@@ -41,6 +42,9 @@ pub struct CompactArgs {
     /// Size of a merged file, in bytes (default 128 MiB).
     #[arg(long, default_value_t = DEFAULT_TARGET_BYTES)]
     pub target_bytes: u64,
+    /// Leave parts younger than this alone (a redelivered loader message may still name them).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::cmd_sqs::parse_duration)]
+    pub min_age: std::time::Duration,
     /// Change nothing; print what would be merged.
     #[arg(long)]
     pub dry_run: bool,
@@ -59,6 +63,7 @@ pub fn run(args: CompactArgs) -> Result<ExitCode, String> {
             until: args.until,
             target_bytes: args.target_bytes.max(1),
             dry_run: args.dry_run,
+            min_age: chrono::TimeDelta::from_std(args.min_age).map_err(|e| e.to_string())?,
         };
         let bar = Bar::new("partitions");
         let now = Utc::now();

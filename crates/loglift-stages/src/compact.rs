@@ -65,6 +65,10 @@ pub struct CompactOptions {
     pub target_bytes: u64,
     /// Plan and report, change nothing.
     pub dry_run: bool,
+    /// Parts written less than this long ago are left alone: a loader message may still be
+    /// delivered again shortly after its load (SQS delivers at least once), and on Redshift its
+    /// COPY would read every part it names before the ledger skips them.
+    pub min_age: chrono::TimeDelta,
 }
 
 /// What one merge did (or would do, in a dry run).
@@ -145,6 +149,7 @@ pub async fn compact<S: ObjectStore, W: Ledger>(
             .key(&deps.layout.curated_partition(&pipeline.name, hour));
         progress.message(&partition);
         report.partitions += 1;
+        let mut written = BTreeSet::new();
         // Merged files come out smaller than their inputs (one footer, shared dictionaries), so
         // they may merge again: rounds until the plan is empty, so the next run finds nothing.
         for round in 0..MAX_ROUNDS {
@@ -152,8 +157,13 @@ pub async fn compact<S: ObjectStore, W: Ledger>(
             if round == 0 {
                 report.parts_listed += listed.len() as u64;
             }
+            let settled = deps.now - options.min_age;
             let parts: Vec<Part> = listed
                 .iter()
+                .filter(|m| {
+                    // This run's own merged files are settled: their rows were loaded.
+                    written.contains(&m.key) || m.last_modified.is_none_or(|t| t <= settled)
+                })
                 .map(|m| Part {
                     key: m.key.clone(),
                     version: m.version_or_etag().to_owned(),
@@ -179,6 +189,7 @@ pub async fn compact<S: ObjectStore, W: Ledger>(
                 report
                     .merges
                     .push(run_merge(deps, pipeline, &decoder, &merge, hour).await?);
+                written.insert(merge.output.clone());
             }
             // A dry run cannot know the merged sizes: it plans the first round only.
             if merged == 0 || options.dry_run {
