@@ -273,12 +273,6 @@ impl ParquetPart {
         self.raw_bytes
     }
 
-    /// Bytes held: encoded pages, open pages and the rows in builders (estimated).
-    pub fn memory_size(&self) -> usize {
-        let builders = self.buffered.saturating_mul(64);
-        self.writer.memory_size() + self.writer.bytes_written() + builders
-    }
-
     /// The finished file.
     pub fn finish(mut self) -> io::Result<Vec<u8>> {
         self.write_batch()?;
