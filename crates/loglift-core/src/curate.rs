@@ -143,7 +143,7 @@ impl<'p> Curator<'p> {
         out.push(b',');
         push_key(out, "event_time");
         match event_time {
-            Some(t) => write_json(out, &timefmt::curated(t)),
+            Some(t) => push_time(out, t),
             None => out.extend_from_slice(b"null"),
         }
         out.push(b',');
@@ -249,6 +249,13 @@ fn nul_in(column: &Column) -> Rejection {
         Reason::WrongType,
         format!("column `{}` holds a NUL character: {NUL_WHY}", column.name),
     )
+}
+
+/// A timestamp in the curated form, as a JSON string (the form has nothing to escape).
+fn push_time(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    out.push(b'"');
+    timefmt::push_curated(out, t);
+    out.push(b'"');
 }
 
 fn push_key(out: &mut Vec<u8>, name: &str) {
@@ -365,7 +372,7 @@ fn write_value(
                         format!("column `{}`: {shown} is not a timestamp", column.name),
                     )
                 })?;
-            write_json(out, &timefmt::curated(t));
+            push_time(out, t);
             return Ok(Some(t));
         }
         ColumnType::Json => {

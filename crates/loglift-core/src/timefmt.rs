@@ -81,10 +81,48 @@ pub fn epoch_or_rfc3339(s: &str, format: TimeFormat) -> Result<DateTime<Utc>, &'
 
 /// The curated form: `2020-06-01 00:00:24.000000`.
 pub fn curated(t: DateTime<Utc>) -> String {
+    let mut out = Vec::with_capacity(CURATED_LEN);
+    push_curated(&mut out, t);
+    String::from_utf8(out).unwrap_or_else(|_| curated_by_chrono(t))
+}
+
+/// Bytes of the curated form for years 0–9999.
+const CURATED_LEN: usize = 26;
+
+/// Append the curated form of `t` to `out`, as [`curated`] returns it, without a format string
+/// or an allocation: transform writes it for every row (a third of its time went to chrono's
+/// `format` before). Years outside 0–9999 and leap seconds take chrono's formatter.
+pub fn push_curated(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    let (year, micros) = (t.year(), t.nanosecond() / 1_000);
+    let (Ok(year), true) = (u32::try_from(year), micros < 1_000_000 && t.year() <= 9999) else {
+        out.extend_from_slice(curated_by_chrono(t).as_bytes());
+        return;
+    };
+    let mut buf = *b"0000-00-00 00:00:00.000000";
+    let fields = [
+        (0, 4, year),
+        (5, 2, t.month()),
+        (8, 2, t.day()),
+        (11, 2, t.hour()),
+        (14, 2, t.minute()),
+        (17, 2, t.second()),
+        (20, 6, micros),
+    ];
+    for (at, width, mut n) in fields {
+        for slot in buf.iter_mut().skip(at).take(width).rev() {
+            // `n % 10` is a digit: the cast cannot truncate.
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    }
+    out.extend_from_slice(&buf);
+}
+
+fn curated_by_chrono(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
-/// RFC 3339 with milliseconds and `Z`: log lines, reject records, raw `arrived_at`.
 /// A timestamp as a SQL engine prints one, `YYYY-MM-DD HH:MM:SS[.f]` in UTC (the inverse of
 /// [`curated`], lenient about the fraction).
 pub fn parse_sql(s: &str) -> Option<DateTime<Utc>> {
@@ -93,6 +131,7 @@ pub fn parse_sql(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// RFC 3339 with milliseconds and `Z`: log lines, reject records, raw `arrived_at`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -101,6 +140,39 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_fast_curated_form_is_chrono_s() {
+        let mut n: i64 = 0x2545_f491_4f6c_dd1d;
+        let mut stamps: Vec<DateTime<Utc>> =
+            ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"]
+                .iter()
+                .filter_map(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .collect();
+        for _ in 0..10_000 {
+            // xorshift: instants from year 1 to 9999, any microsecond.
+            n ^= n << 13;
+            n ^= n >> 7;
+            n ^= n << 17;
+            let micros = n.rem_euclid(253_402_300_799_999_999) - 62_135_596_800_000_000;
+            stamps.extend(DateTime::from_timestamp_micros(micros));
+        }
+        assert!(stamps.len() > 10_000);
+        for t in stamps {
+            assert_eq!(curated(t), curated_by_chrono(t), "{t:?}");
+        }
+        // Outside 0–9999 and on a leap second, chrono's formatter writes it.
+        let far = DateTime::from_timestamp(300_000_000_000, 0).unwrap_or_default();
+        assert_eq!(curated(far), curated_by_chrono(far));
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 1_500_000))
+            .map(|n| n.and_utc());
+        assert_eq!(
+            leap.map(curated).as_deref(),
+            Some("2016-12-31 23:59:60.500000")
+        );
+    }
 
     #[test]
     fn parses_every_documented_form() {
