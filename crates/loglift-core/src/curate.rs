@@ -10,6 +10,7 @@
 //! object key) inside a json column or `extra` over [`MAX_SUPER_STRING_BYTES`] (SUPER's limit),
 //! and the whole line over [`MAX_ROW_BYTES`] (the largest JSON object COPY reads).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Write as _;
 
@@ -35,6 +36,52 @@ pub struct RowContext<'a> {
 pub struct Curated {
     /// The event-time column's value; `None` for pipelines without event time.
     pub event_time: Option<DateTime<Utc>>,
+}
+
+/// An event as the curator reads it: its values by source path, and its top-level fields in
+/// order. A parsed map is one; [`crate::record::RawFields`] (a raw line's `data` read borrowed,
+/// values parsed only when a column asks) is the other.
+pub trait EventView {
+    /// The value at `path`, as [`lookup`] finds it in a map; an error when it does not parse.
+    fn value(&self, path: &str) -> Result<Option<Cow<'_, Value>>, Rejection>;
+
+    /// Call `f` with every top-level field, in the event's order, until it fails.
+    fn try_each_field(
+        &self,
+        f: &mut dyn FnMut(&str, Field<'_>) -> Result<(), Rejection>,
+    ) -> Result<(), Rejection>;
+
+    /// The event as a map, when it is one (pipeline jobs read maps).
+    fn as_map(&self) -> Option<&Map<String, Value>> {
+        None
+    }
+}
+
+/// A top-level field's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<'a> {
+    Value(Cow<'a, Value>),
+    /// A JSON string without escapes, `true`, `false` or `null`, as the event holds it: what
+    /// serialising its parsed value writes, byte for byte.
+    Verbatim(&'a str),
+}
+
+impl EventView for Map<String, Value> {
+    fn value(&self, path: &str) -> Result<Option<Cow<'_, Value>>, Rejection> {
+        Ok(lookup(self, path).map(Cow::Borrowed))
+    }
+
+    fn try_each_field(
+        &self,
+        f: &mut dyn FnMut(&str, Field<'_>) -> Result<(), Rejection>,
+    ) -> Result<(), Rejection> {
+        self.iter()
+            .try_for_each(|(k, v)| f(k, Field::Value(Cow::Borrowed(v))))
+    }
+
+    fn as_map(&self) -> Option<&Map<String, Value>> {
+        Some(self)
+    }
 }
 
 /// Validates events of one pipeline.
@@ -70,9 +117,9 @@ impl<'p> Curator<'p> {
 
     /// Validate `event` and append its curated line (with `\n`) to `out`. On a rejection `out` is
     /// left as it was.
-    pub fn curate(
+    pub fn curate<E: EventView + ?Sized>(
         &self,
-        event: &Map<String, Value>,
+        event: &E,
         event_id: &str,
         ctx: &RowContext<'_>,
         out: &mut Vec<u8>,
@@ -85,9 +132,9 @@ impl<'p> Curator<'p> {
         result
     }
 
-    fn write_row(
+    fn write_row<E: EventView + ?Sized>(
         &self,
-        event: &Map<String, Value>,
+        event: &E,
         event_id: &str,
         ctx: &RowContext<'_>,
         out: &mut Vec<u8>,
@@ -96,7 +143,8 @@ impl<'p> Curator<'p> {
         let mut event_time = None;
         out.push(b'{');
         for column in &self.pipeline.columns {
-            let value = lookup(event, column.source_path())
+            let value = event
+                .value(column.source_path())?
                 .filter(|v| !v.is_null())
                 .filter(|v| !(self.empty_is_null && v.as_str().is_some_and(str::is_empty)));
             push_key(out, &column.name);
@@ -113,7 +161,7 @@ impl<'p> Curator<'p> {
                 }
                 None => out.extend_from_slice(b"null"),
                 Some(value) => {
-                    let time = write_value(column, value, out)?;
+                    let time = write_value(column, &value, out)?;
                     if self.pipeline.event_time.as_deref() == Some(column.name.as_str()) {
                         event_time = time;
                     }
@@ -169,21 +217,37 @@ impl<'p> Curator<'p> {
         Ok(Curated { event_time })
     }
 
-    fn write_extra(&self, event: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), Rejection> {
-        // Written field by field (no copy of the fields into a new map), in the map's order.
+    fn write_extra<E: EventView + ?Sized>(
+        &self,
+        event: &E,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Rejection> {
+        // Written field by field (no copy of the fields into a new map), in the event's order.
         let start = out.len();
-        let unknown = event
-            .iter()
-            .filter(|(k, _)| !self.named.contains(k.as_str()))
-            .filter(|(_, v)| !(self.empty_is_null && v.as_str().is_some_and(str::is_empty)));
-        for (k, v) in unknown {
-            if k.contains('\0') || holds_nul(v) {
+        event.try_each_field(&mut |k, field| {
+            if self.named.contains(k) {
+                return Ok(());
+            }
+            let (nul, long) = match &field {
+                Field::Value(v) if self.empty_is_null && v.as_str().is_some_and(str::is_empty) => {
+                    return Ok(())
+                }
+                Field::Verbatim("\"\"") if self.empty_is_null => return Ok(()),
+                Field::Value(v) => (holds_nul(v), long_super_string(v)),
+                // No escapes: no NUL, and the string's bytes are the text's less its quotes.
+                Field::Verbatim(text) => (
+                    false,
+                    text.strip_prefix('"')
+                        .and_then(|t| over_super_limit(t.strip_suffix('"').unwrap_or(t))),
+                ),
+            };
+            if k.contains('\0') || nul {
                 return Err(Rejection::new(
                     Reason::WrongType,
                     format!("unknown field {k:?} (`extra`) holds a NUL character: {NUL_WHY}"),
                 ));
             }
-            if let Some(n) = long_super_string(v).or_else(|| over_super_limit(k)) {
+            if let Some(n) = long.or_else(|| over_super_limit(k)) {
                 let shown: String = k.chars().take(80).collect();
                 return Err(Rejection::new(
                     Reason::TooLong,
@@ -194,8 +258,12 @@ impl<'p> Curator<'p> {
             }
             out.push(if out.len() == start { b'{' } else { b',' });
             push_key(out, k);
-            write_json(out, v);
-        }
+            match field {
+                Field::Value(v) => write_json(out, v.as_ref()),
+                Field::Verbatim(text) => out.extend_from_slice(text.as_bytes()),
+            }
+            Ok(())
+        })?;
         if out.len() == start {
             out.extend_from_slice(b"null");
             return Ok(());
@@ -739,5 +807,72 @@ pipelines:
             assert!(e.message.contains(what), "{}", e.message);
             assert!(out.is_empty());
         }
+    }
+
+    /// A raw line's `data` read borrowed curates to the same bytes, or the same reject, as
+    /// the same event parsed into a map.
+    #[test]
+    fn borrowed_raw_fields_curate_as_the_parsed_map_does() {
+        let spec = Spec::parse(SPEC).unwrap();
+        let curator = Curator::new(spec.pipeline("p").unwrap(), spec.version);
+        let long = "x".repeat(MAX_SUPER_STRING_BYTES as usize + 1);
+        let events = [
+            r#"{"id":"a","at":"2020-06-01T00:00:24Z","n":3,"x":1.5,"ok":true,"props":{"user":"u1"},"z":"z","y":null,"w":false}"#.to_owned(),
+            r#"{"at":1591000000,"id":"é\u00e9","n":"4","x":"2","ok":"no","e":"", "t" : [1, {"a" : 2.50}],"u":"a\/b","v":1E2}"#.to_owned(),
+            r#"{"id":"a","at":"2020-06-01 00:00:24","props":{"user":"toolong"}}"#.to_owned(),
+            r#"{"id":"a","at":"2020-06-01 00:00:24","props.user":"uu","props":{"user":"u1"}}"#.to_owned(),
+            r#"{"id":"a","at":"2020-06-01 00:00:24","n":1e400}"#.to_owned(),
+            r#"{"id":"a","at":"2020-06-01 00:00:24","k":"nul\u0000"}"#.to_owned(),
+            r#"{"id":"a","at":"2020-06-01 00:00:24","ok":"maybe"}"#.to_owned(),
+            r#"{"id":"a","at":"nope"}"#.to_owned(),
+            r#"{"at":"2020-06-01 00:00:24"}"#.to_owned(),
+            r#"{"id":"a","at":"2020-06-01 00:00:24","deep":{"a":{"b":[1,2,{"c":"d"}]}}}"#.to_owned(),
+            format!(r#"{{"id":"a","at":"2020-06-01 00:00:24","long":"{long}"}}"#),
+            format!(r#"{{"id":"a","at":"2020-06-01 00:00:24","{long}":1}}"#),
+        ];
+        for event in &events {
+            let line = format!(
+                r#"{{"pipeline":"p","event_id":"e","arrived_at":"t","origin":{{}},"data":{event}}}"#
+            );
+            let mut by_map = Vec::new();
+            let mut by_text = Vec::new();
+            let raw = serde_json::from_str::<crate::record::RawEventRef<'_>>(&line).unwrap();
+            assert!(!raw.data.has_repeated_keys());
+            let from_text = curator.curate(&raw.data, "e", &ctx(), &mut by_text);
+            match serde_json::from_str::<crate::record::RawEvent>(&line) {
+                Ok(parsed) => {
+                    let from_map = curator.curate(&parsed.data, "e", &ctx(), &mut by_map);
+                    assert_eq!(
+                        from_text.as_ref().map_err(|r| r.reason),
+                        from_map.as_ref().map_err(|r| r.reason),
+                        "{event}"
+                    );
+                    assert_eq!(
+                        String::from_utf8_lossy(&by_text),
+                        String::from_utf8_lossy(&by_map),
+                        "{event}"
+                    );
+                }
+                // A number out of range fails the whole line there, the field here.
+                Err(_) => {
+                    let reject = from_text.unwrap_err();
+                    assert_eq!(reject.reason, Reason::InvalidJson, "{event}");
+                    assert!(
+                        reject.message.contains("out of range"),
+                        "{}",
+                        reject.message
+                    );
+                }
+            }
+        }
+        let repeated = r#"{"pipeline":"p","event_id":"e","arrived_at":"t","origin":{},"data":{"id":"a","id":"b"}}"#;
+        let raw = serde_json::from_str::<crate::record::RawEventRef<'_>>(repeated).unwrap();
+        assert!(raw.data.has_repeated_keys());
+        assert_eq!(
+            raw.data.to_map().unwrap(),
+            serde_json::from_str::<crate::record::RawEvent>(repeated)
+                .unwrap()
+                .data
+        );
     }
 }

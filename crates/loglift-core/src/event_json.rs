@@ -170,7 +170,7 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
 }
 
 /// A key, borrowed when it has no escapes.
-struct Key;
+pub(crate) struct Key;
 
 impl<'de> DeserializeSeed<'de> for Key {
     type Value = Cow<'de, str>;

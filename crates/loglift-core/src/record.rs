@@ -1,8 +1,13 @@
 //! The records stages hand each other: [`RawEvent`] (one NDJSON line in raw objects and in
 //! Firehose `Ok` data) and the system columns of a curated row.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::curate::{EventView, Field};
 
 use crate::reject::{Reason, Rejection};
 
@@ -45,6 +50,129 @@ pub struct RawEvent {
     pub origin: Origin,
     /// The event, as it was sent.
     pub data: Map<String, Value>,
+}
+
+/// A [`RawEvent`] line read borrowed, as transform reads it: the same fields, the same checks
+/// (a field missing or of the wrong type fails as it fails there), but `data` is its fields'
+/// JSON texts, parsed only when a column asks ([`RawFields`]).
+#[derive(Debug, Deserialize)]
+pub struct RawEventRef<'a> {
+    #[serde(borrow)]
+    pub pipeline: Cow<'a, str>,
+    #[serde(borrow)]
+    pub event_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub arrived_at: Cow<'a, str>,
+    pub origin: Origin<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub data: RawFields<'a>,
+}
+
+/// An event object's top-level fields as their JSON texts, in order.
+#[derive(Debug, Default)]
+pub struct RawFields<'a> {
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> RawFields<'a> {
+    /// Whether a key appears twice (a map keeps its first place and its last value: read such an
+    /// event with [`RawFields::to_map`]).
+    pub fn has_repeated_keys(&self) -> bool {
+        self.fields.iter().enumerate().any(|(i, (key, _))| {
+            self.fields
+                .iter()
+                .take(i)
+                .any(|(other, _)| other.len() == key.len() && other == key)
+        })
+    }
+
+    /// The fields parsed into a map, as [`RawEvent::data`] holds them.
+    pub fn to_map(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        self.fields
+            .iter()
+            .map(|(k, v)| Ok((k.to_string(), serde_json::from_str(v.get())?)))
+            .collect()
+    }
+
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k.len() == key.len() && k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// A field's text parsed. Its syntax was checked when the line was read, but a number out of
+/// `f64`'s range passes that check and fails here, as the whole line would fail to parse.
+fn parse(raw: &RawValue) -> Result<Value, Rejection> {
+    let text = raw.get();
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => Ok(Value::String(inner.to_owned())),
+        _ => serde_json::from_str(text)
+            .map_err(|e| Rejection::new(Reason::InvalidJson, format!("raw event: {e}"))),
+    }
+}
+
+impl EventView for RawFields<'_> {
+    fn value(&self, path: &str) -> Result<Option<Cow<'_, Value>>, Rejection> {
+        if let Some(raw) = self.get(path) {
+            return parse(raw).map(|v| Some(Cow::Owned(v)));
+        }
+        let mut parts = path.split('.');
+        let Some(top) = parts.next().and_then(|first| self.get(first)) else {
+            return Ok(None);
+        };
+        let top = parse(top)?;
+        let mut current = Some(&top);
+        for part in parts {
+            current = current.and_then(Value::as_object).and_then(|o| o.get(part));
+        }
+        Ok(current.map(|v| Cow::Owned(v.clone())))
+    }
+
+    fn try_each_field(
+        &self,
+        f: &mut dyn FnMut(&str, Field<'_>) -> Result<(), Rejection>,
+    ) -> Result<(), Rejection> {
+        for (key, raw) in &self.fields {
+            let text = raw.get();
+            let verbatim = match text.as_bytes().first() {
+                Some(b'"') => !text.contains('\\'),
+                _ => matches!(text, "true" | "false" | "null"),
+            };
+            let field = if verbatim {
+                Field::Verbatim(text)
+            } else {
+                Field::Value(Cow::Owned(parse(raw)?))
+            };
+            f(key, field)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(key) = map.next_key_seed(crate::event_json::Key)? {
+                    fields.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(RawFields { fields })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 /// Where a raw event came from. Only the fields that apply are written. `S` is `String` when

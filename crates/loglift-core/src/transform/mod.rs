@@ -23,12 +23,12 @@ use std::io::{self, BufRead};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
-use crate::curate::{Curator, RowContext};
+use crate::curate::{Curator, EventView, RowContext};
 use crate::identity;
 use crate::jobs::{self, JobContext, JobRun};
 use crate::jsonarray::{self, ArrayReader, Element};
 use crate::ndjson::{GzLines, Line, LineReader, ZstdLines};
-use crate::record::RawEvent;
+use crate::record::{RawEvent, RawEventRef};
 use crate::reject::{Position, Reason, RejectRecord, Rejection, Source, Stage};
 use crate::spec::{CuratedFormat, Format, Pipeline};
 use crate::sql::TableColumn;

@@ -188,6 +188,42 @@ impl<'a> Run<'a> {
         bytes: &[u8],
     ) -> Step<S::Error> {
         let position = Position::line(number);
+        if !self.jobs.is_empty() {
+            // Jobs read the event as a map.
+            return self.raw_line_parsed(sink, number, bytes);
+        }
+        // The event's fields stay text until a column asks: no map is built.
+        let raw: RawEventRef<'_> = match serde_json::from_slice(bytes) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let rejection = Rejection::new(Reason::InvalidJson, format!("raw event: {e}"));
+                return self.reject(sink, position, &rejection, bytes);
+            }
+        };
+        if raw.pipeline != self.source.pipeline.name {
+            let rejection = Rejection::new(
+                Reason::MixedPipelines,
+                format!(
+                    "a `{}` event in an object of pipeline `{}`",
+                    raw.pipeline, self.source.pipeline.name
+                ),
+            );
+            return self.reject(sink, position, &rejection, bytes);
+        }
+        if raw.data.has_repeated_keys() {
+            return self.raw_line_parsed(sink, number, bytes);
+        }
+        self.event(sink, position, number, &raw.data, &raw.event_id, bytes)
+    }
+
+    /// A raw line read into a [`RawEvent`] (its `data` a map).
+    fn raw_line_parsed<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        number: u64,
+        bytes: &[u8],
+    ) -> Step<S::Error> {
+        let position = Position::line(number);
         let raw: RawEvent = match serde_json::from_slice(bytes) {
             Ok(raw) => raw,
             Err(e) => {
@@ -240,12 +276,12 @@ impl<'a> Run<'a> {
         }
     }
 
-    pub(super) fn event<S: Sink>(
+    pub(super) fn event<S: Sink, E: EventView + ?Sized>(
         &mut self,
         sink: &mut S,
         position: Position,
         line: u64,
-        event: &Map<String, Value>,
+        event: &E,
         event_id: &str,
         bytes: &[u8],
     ) -> Step<S::Error> {
@@ -261,8 +297,10 @@ impl<'a> Run<'a> {
             Ok(curated) => {
                 self.outcome.events += 1;
                 self.outcome.valid += 1;
-                for job in &mut self.jobs {
-                    job.observe(event, line);
+                if let Some(map) = event.as_map() {
+                    for job in &mut self.jobs {
+                        job.observe(map, line);
+                    }
                 }
                 let time = curated.event_time;
                 self.push_row(sink, time)
