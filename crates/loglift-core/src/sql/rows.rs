@@ -183,9 +183,14 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut cells = vec![Cell::Null; self.columns.len()];
+        // Lines transform writes hold the columns in table order: each key is tried against the
+        // column after the last one first.
+        let mut next = 0;
         while let Some(index) = map.next_key_seed(KeySeed {
             columns: self.columns,
+            next,
         })? {
+            next = index.map_or(next, |i| i + 1);
             match (index, index.and_then(|i| self.columns.get(i))) {
                 (Some(i), Some(column)) => {
                     let cell = map.next_value_seed(CellSeed { column })?;
@@ -205,6 +210,8 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
 /// A key, as the index of its column (`None` for keys the table does not have).
 struct KeySeed<'c> {
     columns: &'c [TableColumn],
+    /// The column tried first.
+    next: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
@@ -223,6 +230,9 @@ impl Visitor<'_> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if self.columns.get(self.next).is_some_and(|c| c.name == v) {
+            return Ok(Some(self.next));
+        }
         Ok(self.columns.iter().position(|c| c.name == v))
     }
 }
