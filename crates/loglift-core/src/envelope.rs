@@ -348,8 +348,7 @@ fn classify<'t>(s: &'t str, compressed: bool, wanted: &Wanted) -> Result<Body<'t
             let trimmed = body.trim_end_matches([' ', '\t', '\n', '\r']);
             let Some(newline) = trimmed.find('\n') else {
                 // One line: one object, or one bad line.
-                let wanted = wanted.clone().with("messageType");
-                return match event_json::read(trimmed, &wanted) {
+                return match event_json::read(trimmed, wanted) {
                     Ok(event) => single_object(event, compressed, trimmed),
                     Err(_) => Ok(lines(body)),
                 };
@@ -386,8 +385,7 @@ fn spanning_first_object<'t>(
     let end = stream.byte_offset();
     let rest = s.get(end..).unwrap_or_default();
     if is_blank(rest) {
-        let wanted = wanted.clone().with("messageType");
-        let event = event_json::read(raw.get(), &wanted).ok()?;
+        let event = event_json::read(raw.get(), wanted).ok()?;
         return Some(single_object(event, compressed, raw.get()));
     }
     let (same_line, _) = rest.split_once('\n')?;

@@ -57,8 +57,9 @@ impl Wanted {
         self.with(path).with(first)
     }
 
+    /// `messageType` is always read: it tells a CloudWatch Logs payload from an event.
     fn contains(&self, key: &str) -> bool {
-        self.keys.iter().any(|k| k == key)
+        key == "messageType" || self.keys.iter().any(|k| k == key)
     }
 }
 

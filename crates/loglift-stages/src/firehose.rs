@@ -59,7 +59,7 @@ pub async fn deliver<S: ObjectStore>(
             });
         }
         let data = base64::engine::general_purpose::STANDARD
-            .decode(&record.data)
+            .decode(record.data.as_str())
             .map_err(|e| refused(record, e))?;
         let part = partitions.entry(prefix).or_default();
         if loglift_core::compress::sniff(&data) == loglift_core::compress::Compression::Gzip {

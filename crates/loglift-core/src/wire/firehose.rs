@@ -178,9 +178,80 @@ pub struct FirehoseResponseRecord {
     pub result: FirehoseResult,
     /// Base64 of the transformed bytes: `""` for `Dropped`, the original bytes for
     /// `ProcessingFailed`.
-    pub data: String,
+    pub data: Base64Data,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<FirehoseRecordMetadata>,
+}
+
+/// Base64 text in a response, kept as its JSON string literal (quotes included): serialising
+/// the response copies it. serde_json would scan every byte of a string for characters to
+/// escape, which base64 never has — measured, a fifth of a 3 MB Firehose invocation's time
+/// went to that scan.
+#[derive(Debug, Clone)]
+pub struct Base64Data(Box<RawValue>);
+
+impl Base64Data {
+    /// The base64 of `bytes`.
+    pub fn encode(bytes: &[u8]) -> Self {
+        let mut literal = String::with_capacity(base64_len(bytes.len()) + 2);
+        literal.push('"');
+        base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut literal);
+        literal.push('"');
+        Base64Data::literal(literal)
+    }
+
+    /// `text` (any text: quoted and escaped here).
+    pub fn from_text(text: &str) -> Self {
+        Base64Data::literal(serde_json::to_string(text).unwrap_or_default())
+    }
+
+    /// A JSON string literal (`null` if it is not one, which the constructors never give).
+    fn literal(literal: String) -> Self {
+        Base64Data(RawValue::from_string(literal).unwrap_or_default())
+    }
+
+    /// The base64 text.
+    pub fn as_str(&self) -> &str {
+        let literal = self.0.get();
+        literal
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_str().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.as_str().is_empty()
+    }
+}
+
+impl Default for Base64Data {
+    fn default() -> Self {
+        Base64Data::encode(&[])
+    }
+}
+
+impl PartialEq for Base64Data {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Base64Data {}
+
+impl Serialize for Base64Data {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Base64Data {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Base64Data::from_text(&String::deserialize(d)?))
+    }
 }
 
 /// Dynamic-partitioning keys (`!{partitionKeyFromLambda:key}` in the S3 prefix).
@@ -194,10 +265,6 @@ pub struct FirehoseRecordMetadata {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirehoseResponse {
     pub records: Vec<FirehoseResponseRecord>,
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Length of `4 * ceil(n / 3)`: base64 of `n` bytes, padded.
@@ -223,7 +290,7 @@ impl FirehoseResponseRecord {
         FirehoseResponseRecord {
             record_id: record_id.into(),
             result: FirehoseResult::Ok,
-            data: b64(transformed),
+            data: Base64Data::encode(transformed),
             metadata: None,
         }
     }
@@ -233,7 +300,7 @@ impl FirehoseResponseRecord {
         FirehoseResponseRecord {
             record_id: record_id.into(),
             result: FirehoseResult::Dropped,
-            data: String::new(),
+            data: Base64Data::default(),
             metadata: None,
         }
     }
@@ -243,7 +310,7 @@ impl FirehoseResponseRecord {
         FirehoseResponseRecord {
             record_id: record_id.into(),
             result: FirehoseResult::ProcessingFailed,
-            data: b64(original),
+            data: Base64Data::encode(original),
             metadata: None,
         }
     }

@@ -426,3 +426,28 @@ fn detects_event_shapes() {
         IngestBatch::from_slice(bad.as_bytes())
     );
 }
+
+#[test]
+fn base64_data_serialises_as_the_plain_string_would() {
+    use base64::Engine as _;
+    for bytes in [&b""[..], b"a", b"ab", b"abc", b"{\"a\":1}\n\xff\x00"] {
+        let record = FirehoseResponseRecord::ok("r-1", bytes);
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let plain = serde_json::json!({"recordId": "r-1", "result": "Ok", "data": text});
+        let written = serde_json::to_string(&record).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&written).unwrap(), plain);
+        assert!(
+            written.contains(&format!("\"data\":\"{text}\"")),
+            "{written}"
+        );
+        assert_eq!(record.data.as_str(), text);
+        assert_eq!(record.serialized_len(), written.len());
+        let back: FirehoseResponseRecord = serde_json::from_str(&written).unwrap();
+        assert_eq!(back, record);
+    }
+    // Text that is not base64 still reads and writes as JSON.
+    let odd: Base64Data = serde_json::from_str(r#""q\"uote""#).unwrap();
+    assert_eq!(odd.as_str(), r#"q\"uote"#);
+    assert_eq!(serde_json::to_string(&odd).unwrap(), r#""q\"uote""#);
+    assert_eq!(FirehoseResponseRecord::dropped("r").data.as_str(), "");
+}
