@@ -73,16 +73,27 @@ impl RowDecoder {
 
     /// The cells of one line, in column order.
     pub fn decode<'a>(&self, line: &'a [u8]) -> Result<Vec<Cell<'a>>, RowError> {
-        let mut de = serde_json::Deserializer::from_slice(line);
-        let cells = RowSeed {
-            columns: &self.columns,
+        // The line's UTF-8 checked once (see `ndjson::from_line`).
+        let cells = match std::str::from_utf8(line) {
+            Ok(text) => self.read(&mut serde_json::Deserializer::from_str(text)),
+            Err(_) => self.read(&mut serde_json::Deserializer::from_slice(line)),
         }
-        .deserialize(&mut de)
-        .and_then(|cells| de.end().map(|()| cells))
         .map_err(|e| RowError {
             message: e.to_string(),
         })?;
         self.check(&cells)?;
+        Ok(cells)
+    }
+
+    fn read<'a, R: serde_json::de::Read<'a>>(
+        &self,
+        de: &mut serde_json::Deserializer<R>,
+    ) -> serde_json::Result<Vec<Cell<'a>>> {
+        let cells = RowSeed {
+            columns: &self.columns,
+        }
+        .deserialize(&mut *de)?;
+        de.end()?;
         Ok(cells)
     }
 

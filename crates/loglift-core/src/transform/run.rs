@@ -193,7 +193,7 @@ impl<'a> Run<'a> {
             return self.raw_line_parsed(sink, number, bytes);
         }
         // The event's fields stay text until a column asks: no map is built.
-        let raw: RawEventRef<'_> = match serde_json::from_slice(bytes) {
+        let raw: RawEventRef<'_> = match crate::ndjson::from_line(bytes) {
             Ok(raw) => raw,
             Err(e) => {
                 let rejection = Rejection::new(Reason::InvalidJson, format!("raw event: {e}"));
