@@ -131,6 +131,12 @@ impl EventView for RawFields<'_> {
         Ok(current.map(|v| Cow::Owned(v.clone())))
     }
 
+    fn plain_str(&self, key: &str) -> Option<&str> {
+        let text = self.get(key)?.get();
+        let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+        (!inner.contains('\\')).then_some(inner)
+    }
+
     fn try_each_field(
         &self,
         f: &mut dyn FnMut(&str, Field<'_>) -> Result<(), Rejection>,
