@@ -238,6 +238,15 @@ impl ParquetPart {
         Ok(())
     }
 
+    /// Append one line of values in column order (`[v1,…]`, what an open transform part holds).
+    pub fn push_values_line(&mut self, line: &[u8]) -> io::Result<()> {
+        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
+        let cells = self.decoder.decode_values(trimmed).map_err(io_error)?;
+        self.push_cells(&cells)?;
+        self.raw_bytes += line.len() as u64;
+        Ok(())
+    }
+
     /// Append one row of cells in column order.
     pub fn push_cells(&mut self, cells: &[Cell<'_>]) -> io::Result<()> {
         let columns = self.decoder.columns();
@@ -293,12 +302,28 @@ pub fn parquet_from_lines<R: BufRead>(
     columns: Vec<TableColumn>,
     lines: R,
 ) -> io::Result<(Vec<u8>, u64)> {
+    parquet_from(columns, lines, ParquetPart::push_line)
+}
+
+/// [`parquet_from_lines`] for lines of values in column order ([`ParquetPart::push_values_line`]).
+pub fn parquet_from_value_lines<R: BufRead>(
+    columns: Vec<TableColumn>,
+    lines: R,
+) -> io::Result<(Vec<u8>, u64)> {
+    parquet_from(columns, lines, ParquetPart::push_values_line)
+}
+
+fn parquet_from<R: BufRead>(
+    columns: Vec<TableColumn>,
+    lines: R,
+    push: fn(&mut ParquetPart, &[u8]) -> io::Result<()>,
+) -> io::Result<(Vec<u8>, u64)> {
     let mut part = ParquetPart::new(columns)?;
     let mut reader = crate::ndjson::LineReader::new(lines, crate::ndjson::DEFAULT_MAX_LINE);
     while let Some(line) = reader.next_line()? {
         match line {
             crate::ndjson::Line::Text { bytes: [], .. } => {}
-            crate::ndjson::Line::Text { bytes, .. } => part.push_line(bytes)?,
+            crate::ndjson::Line::Text { bytes, .. } => push(&mut part, bytes)?,
             crate::ndjson::Line::TooLong { number, .. } => {
                 return Err(io_error(format!(
                     "curated line {number} is over the line cap"

@@ -100,13 +100,31 @@ pub struct Curator<'p> {
     named: Vec<&'p str>,
     /// Text values that are empty mean "absent" (TSV has no null).
     empty_is_null: bool,
+    /// Rows are written with their keys (`{"k":v,…}`), not as values only (`[v,…]`).
+    keyed: bool,
+    /// Bytes the row's keys (`"name":`) take in the keyed form: what a values-only row adds to
+    /// its length when limits are checked.
+    keys_len: usize,
 }
 
 impl<'p> Curator<'p> {
     pub fn new(pipeline: &'p Pipeline, spec_version: u32) -> Self {
+        let keys_len = pipeline
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(crate::record::CURATED_SYSTEM_COLUMNS)
+            .map(|name| {
+                let mut key = Vec::new();
+                push_key(&mut key, name);
+                key.len()
+            })
+            .sum();
         Curator {
             pipeline,
             spec_version,
+            keyed: true,
+            keys_len,
             named: pipeline
                 .columns
                 .iter()
@@ -115,6 +133,27 @@ impl<'p> Curator<'p> {
                 .into_iter()
                 .collect(),
             empty_is_null: false,
+        }
+    }
+
+    /// Write each row as the JSON array of its values in table order (`[v1,…]`), without keys:
+    /// the form an open Parquet part holds, read back by position
+    /// ([`crate::sql::RowDecoder::decode_values`]). Limits are checked on the keyed line's length,
+    /// so a row is rejected exactly when its keyed line would be.
+    pub fn values_only(mut self, yes: bool) -> Self {
+        self.keyed = !yes;
+        self
+    }
+
+    /// Bytes a values-only row is shorter than its keyed line.
+    pub fn keys_len(&self) -> usize {
+        self.keys_len
+    }
+
+    /// A row key, in the keyed form.
+    fn key(&self, out: &mut Vec<u8>, name: &str) {
+        if self.keyed {
+            push_key(out, name);
         }
     }
 
@@ -154,7 +193,7 @@ impl<'p> Curator<'p> {
     ) -> Result<Curated, Rejection> {
         let start = out.len();
         let mut event_time = None;
-        out.push(b'{');
+        out.push(if self.keyed { b'{' } else { b'[' });
         for column in &self.pipeline.columns {
             if let Some(time) = self.write_plain(event, column, out)? {
                 if self.pipeline.event_time.as_deref() == Some(column.name.as_str()) {
@@ -167,7 +206,7 @@ impl<'p> Curator<'p> {
                 .value(column.source_path())?
                 .filter(|v| !v.is_null())
                 .filter(|v| !(self.empty_is_null && v.as_str().is_some_and(str::is_empty)));
-            push_key(out, &column.name);
+            self.key(out, &column.name);
             match value {
                 None if column.required => {
                     return Err(Rejection::new(
@@ -197,7 +236,7 @@ impl<'p> Curator<'p> {
                 ));
             }
         }
-        push_key(out, "extra");
+        self.key(out, "extra");
         self.write_extra(event, out)?;
         out.push(b',');
         if event_id.contains('\0') {
@@ -206,25 +245,25 @@ impl<'p> Curator<'p> {
                 format!("the event id holds a NUL character: {NUL_WHY}"),
             ));
         }
-        push_key(out, "event_id");
+        self.key(out, "event_id");
         push_str(out, event_id);
         out.push(b',');
-        push_key(out, "event_time");
+        self.key(out, "event_time");
         match event_time {
             Some(t) => push_time(out, t),
             None => out.extend_from_slice(b"null"),
         }
         out.push(b',');
-        push_key(out, "source_object");
+        self.key(out, "source_object");
         push_str(out, ctx.source_object);
         out.push(b',');
-        push_key(out, "spec_version");
+        self.key(out, "spec_version");
         let _ = write!(out, "{}", self.spec_version);
         out.push(b',');
-        push_key(out, "ingested_at");
+        self.key(out, "ingested_at");
         push_str(out, ctx.ingested_at);
-        out.push(b'}');
-        let len = out.len().saturating_sub(start);
+        out.push(if self.keyed { b'}' } else { b']' });
+        let len = out.len().saturating_sub(start) + if self.keyed { 0 } else { self.keys_len };
         if len > MAX_ROW_BYTES as usize {
             return Err(Rejection::new(
                 Reason::TooLong,
@@ -254,7 +293,7 @@ impl<'p> Curator<'p> {
         let Some(text) = event.plain_str(column.source_path()) else {
             return Ok(None);
         };
-        push_key(out, &column.name);
+        self.key(out, &column.name);
         if column.kind == ColumnType::String {
             // No escapes: no NUL, and the bytes are the string's.
             check_len(column, text.len())?;
@@ -910,6 +949,51 @@ pipelines:
                 "{s:?}"
             );
         }
+    }
+
+    /// A values-only row (an open Parquet part's form) reads back, by position, to the cells the
+    /// keyed row reads back to, and is its keyed line less the keys' bytes (so every limit falls
+    /// at the same place).
+    #[test]
+    fn values_only_rows_read_back_as_keyed_rows_do() {
+        let spec = Spec::parse(SPEC).unwrap();
+        let pipeline = spec.pipeline("p").unwrap();
+        let keyed = Curator::new(pipeline, spec.version);
+        let values = Curator::new(pipeline, spec.version).values_only(true);
+        let decoder = crate::sql::RowDecoder::new(pipeline).unwrap();
+        let events = [
+            json!({"id": "a", "at": "2020-06-01T00:00:24Z", "n": 3, "x": 1.5, "ok": true,
+                   "props": {"user": "u1"}, "z": "z\"q", "w": [1, {"a": null}]}),
+            json!({"id": "b", "at": 1591000000}),
+            json!({"id": "c", "at": "2020-06-01 00:00:24", "props": {"user": "toolong"}}),
+            json!({"at": "2020-06-01 00:00:24"}),
+        ];
+        let mut written = 0;
+        for event in &events {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let ra = keyed.curate(event.as_object().unwrap(), "e", &ctx(), &mut a);
+            let rb = values.curate(event.as_object().unwrap(), "e", &ctx(), &mut b);
+            assert_eq!(ra, rb, "{event}");
+            if ra.is_err() {
+                continue;
+            }
+            written += 1;
+            assert!(
+                b.starts_with(b"[") && b.ends_with(b"]\n"),
+                "{}",
+                String::from_utf8_lossy(&b)
+            );
+            assert_eq!(a.len(), b.len() + values.keys_len);
+            assert_eq!(
+                decoder.decode(a.trim_ascii_end()).unwrap(),
+                decoder.decode_values(b.trim_ascii_end()).unwrap()
+            );
+            // A values line is not a row to `decode`, and a keyed line not one to `decode_values`.
+            assert!(decoder.decode(b.trim_ascii_end()).is_err());
+            assert!(decoder.decode_values(a.trim_ascii_end()).is_err());
+        }
+        assert_eq!(written, 2);
+        assert!(decoder.decode_values(b"[1,2]").is_err());
     }
 
     /// A raw line's `data` read borrowed curates to the same bytes, or the same reject, as

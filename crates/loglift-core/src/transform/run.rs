@@ -39,28 +39,31 @@ pub(super) struct OpenPart {
 }
 
 /// A curated part in the pipeline's format, written from curated lines. A Parquet part holds
-/// its lines zstd-compressed (level 1) while open and becomes Parquet when it closes, one part at
+/// its rows as lines of values (no keys: [`Curator::values_only`]) zstd-compressed (level 1)
+/// while open and becomes Parquet when it closes, one part at
 /// a time: an open Parquet writer holds a page buffer and a dictionary per column, which across
 /// 32 open event hours would be far over the buffer budget (measured: 106 MiB peak against
 /// 29 MiB for NDJSON on a 200 MB object spread over 24 hours), while compressed lines cost what
 /// gzip lines cost.
 pub(super) enum PartWriter {
     Ndjson(GzLines),
-    Parquet(ZstdLines),
+    /// The lines, and the bytes each row's keys would add to it ([`Curator::keys_len`]): parts
+    /// close at the same curated size in both formats.
+    Parquet(ZstdLines, u64),
 }
 
 impl PartWriter {
-    fn new(format: CuratedFormat) -> io::Result<PartWriter> {
+    fn new(format: CuratedFormat, keys_len: usize) -> io::Result<PartWriter> {
         Ok(match format {
             CuratedFormat::Ndjson => PartWriter::Ndjson(GzLines::default()),
-            CuratedFormat::Parquet => PartWriter::Parquet(ZstdLines::new()?),
+            CuratedFormat::Parquet => PartWriter::Parquet(ZstdLines::new()?, keys_len as u64),
         })
     }
 
     fn push_line(&mut self, line: &[u8]) -> io::Result<()> {
         match self {
             PartWriter::Ndjson(lines) => lines.push_line(line),
-            PartWriter::Parquet(lines) => lines.push_line(line),
+            PartWriter::Parquet(lines, _) => lines.push_line(line),
         }
     }
 
@@ -68,7 +71,9 @@ impl PartWriter {
     fn raw_bytes(&self) -> u64 {
         match self {
             PartWriter::Ndjson(lines) => lines.raw_bytes(),
-            PartWriter::Parquet(lines) => lines.raw_bytes(),
+            PartWriter::Parquet(lines, keys_len) => {
+                lines.raw_bytes() + lines.lines().saturating_mul(*keys_len)
+            }
         }
     }
 
@@ -76,31 +81,31 @@ impl PartWriter {
     fn held_bytes(&self) -> usize {
         match self {
             PartWriter::Ndjson(lines) => lines.compressed_len(),
-            PartWriter::Parquet(lines) => lines.compressed_len(),
+            PartWriter::Parquet(lines, _) => lines.compressed_len(),
         }
     }
 
     fn rows(&self) -> u64 {
         match self {
             PartWriter::Ndjson(lines) => lines.lines(),
-            PartWriter::Parquet(lines) => lines.lines(),
+            PartWriter::Parquet(lines, _) => lines.lines(),
         }
     }
 
     fn content_type(&self) -> &'static str {
         match self {
             PartWriter::Ndjson(_) => NDJSON,
-            PartWriter::Parquet(_) => crate::columnar::CONTENT_TYPE,
+            PartWriter::Parquet(..) => crate::columnar::CONTENT_TYPE,
         }
     }
 
     fn finish(self, columns: &[TableColumn]) -> io::Result<Vec<u8>> {
         match self {
             PartWriter::Ndjson(lines) => lines.finish(),
-            PartWriter::Parquet(lines) => {
+            PartWriter::Parquet(lines, _) => {
                 let compressed = lines.finish()?;
                 let decoder = zstd::stream::read::Decoder::new(&compressed[..])?;
-                let (bytes, _) = crate::columnar::parquet_from_lines(
+                let (bytes, _) = crate::columnar::parquet_from_value_lines(
                     columns.to_vec(),
                     io::BufReader::with_capacity(256 * 1024, decoder),
                 )?;
@@ -123,7 +128,8 @@ impl<'a> Run<'a> {
     pub(super) fn new(source: &'a SourceObject<'a>, ctx: &'a Context<'a>) -> Self {
         let pipeline = source.pipeline;
         let curator = Curator::new(pipeline, ctx.spec_version)
-            .empty_is_null(source.kind == SourceKind::Landing && pipeline.format == Format::Tsv);
+            .empty_is_null(source.kind == SourceKind::Landing && pipeline.format == Format::Tsv)
+            .values_only(pipeline.curated.format == CuratedFormat::Parquet);
         Run {
             source,
             ctx,
@@ -326,7 +332,11 @@ impl<'a> Run<'a> {
         let part = match self.parts.open.entry(hour) {
             std::collections::btree_map::Entry::Occupied(open) => open.into_mut(),
             std::collections::btree_map::Entry::Vacant(slot) => slot.insert(OpenPart {
-                lines: PartWriter::new(self.source.pipeline.curated.format).map_err(Stop::Read)?,
+                lines: PartWriter::new(
+                    self.source.pipeline.curated.format,
+                    self.curator.keys_len(),
+                )
+                .map_err(Stop::Read)?,
                 min: None,
                 max: None,
             }),
