@@ -1051,6 +1051,17 @@ pipelines:
                 }
             }
         }
+        let wide: String = (0..40).map(|i| format!(r#""k{i}":{i},"#)).collect();
+        for (data, repeated) in [
+            (format!("{{{wide}\"k0\":1}}"), true),
+            (format!("{{{wide}\"z\":1}}"), false),
+        ] {
+            let line = format!(
+                r#"{{"pipeline":"p","event_id":"e","arrived_at":"t","origin":{{}},"data":{data}}}"#
+            );
+            let raw = serde_json::from_str::<crate::record::RawEventRef<'_>>(&line).unwrap();
+            assert_eq!(raw.data.has_repeated_keys(), repeated);
+        }
         let repeated = r#"{"pipeline":"p","event_id":"e","arrived_at":"t","origin":{},"data":{"id":"a","id":"b"}}"#;
         let raw = serde_json::from_str::<crate::record::RawEventRef<'_>>(repeated).unwrap();
         assert!(raw.data.has_repeated_keys());

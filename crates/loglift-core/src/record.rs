@@ -8,7 +8,6 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::curate::{EventView, Field};
-
 use crate::reject::{Reason, Rejection};
 
 /// The deepest an event may nest (the event object is level 1). serde_json reads at most 127
@@ -78,6 +77,11 @@ impl<'a> RawFields<'a> {
     /// Whether a key appears twice (a map keeps its first place and its last value: read such an
     /// event with [`RawFields::to_map`]).
     pub fn has_repeated_keys(&self) -> bool {
+        if self.fields.len() > 32 {
+            // Wide events: a set, not every pair.
+            let mut seen = std::collections::HashSet::with_capacity(self.fields.len());
+            return !self.fields.iter().all(|(key, _)| seen.insert(key.as_ref()));
+        }
         self.fields.iter().enumerate().any(|(i, (key, _))| {
             self.fields
                 .iter()
