@@ -231,17 +231,21 @@ impl ParquetPart {
     /// A line that is not a row of the table is an error (a bug upstream, not bad input: the
     /// curator wrote it).
     pub fn push_line(&mut self, line: &[u8]) -> io::Result<()> {
-        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
-        let cells = self.decoder.decode(trimmed).map_err(io_error)?;
-        self.push_cells(&cells)?;
-        self.raw_bytes += line.len() as u64;
-        Ok(())
+        self.push_decoded(line, RowDecoder::decode)
     }
 
     /// Append one line of values in column order (`[v1,…]`, what an open transform part holds).
     pub fn push_values_line(&mut self, line: &[u8]) -> io::Result<()> {
+        self.push_decoded(line, RowDecoder::decode_values)
+    }
+
+    fn push_decoded(
+        &mut self,
+        line: &[u8],
+        decode: for<'l> fn(&RowDecoder, &'l [u8]) -> Result<Vec<Cell<'l>>, RowError>,
+    ) -> io::Result<()> {
         let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
-        let cells = self.decoder.decode_values(trimmed).map_err(io_error)?;
+        let cells = decode(&self.decoder, trimmed).map_err(io_error)?;
         self.push_cells(&cells)?;
         self.raw_bytes += line.len() as u64;
         Ok(())

@@ -75,7 +75,7 @@ pub struct RawFields<'a> {
 
 impl<'a> RawFields<'a> {
     /// Whether a key appears twice (a map keeps its first place and its last value: read such an
-    /// event with [`RawFields::to_map`]).
+    /// event as a [`RawEvent`]).
     pub fn has_repeated_keys(&self) -> bool {
         if self.fields.len() > 32 {
             // Wide events: a set, not every pair.
@@ -88,14 +88,6 @@ impl<'a> RawFields<'a> {
                 .take(i)
                 .any(|(other, _)| other.len() == key.len() && other == key)
         })
-    }
-
-    /// The fields parsed into a map, as [`RawEvent::data`] holds them.
-    pub fn to_map(&self) -> Result<Map<String, Value>, serde_json::Error> {
-        self.fields
-            .iter()
-            .map(|(k, v)| Ok((k.to_string(), serde_json::from_str(v.get())?)))
-            .collect()
     }
 
     fn get(&self, key: &str) -> Option<&'a RawValue> {

@@ -199,23 +199,10 @@ impl<'a> Run<'a> {
             return self.raw_line_parsed(sink, number, bytes);
         }
         // The event's fields stay text until a column asks: no map is built.
-        let raw: RawEventRef<'_> = match crate::ndjson::from_line(bytes) {
+        let raw = match self.read_raw(bytes, |raw: &RawEventRef<'_>| &raw.pipeline) {
             Ok(raw) => raw,
-            Err(e) => {
-                let rejection = Rejection::new(Reason::InvalidJson, format!("raw event: {e}"));
-                return self.reject(sink, position, &rejection, bytes);
-            }
+            Err(rejection) => return self.reject(sink, position, &rejection, bytes),
         };
-        if raw.pipeline != self.source.pipeline.name {
-            let rejection = Rejection::new(
-                Reason::MixedPipelines,
-                format!(
-                    "a `{}` event in an object of pipeline `{}`",
-                    raw.pipeline, self.source.pipeline.name
-                ),
-            );
-            return self.reject(sink, position, &rejection, bytes);
-        }
         if raw.data.has_repeated_keys() {
             return self.raw_line_parsed(sink, number, bytes);
         }
@@ -230,24 +217,33 @@ impl<'a> Run<'a> {
         bytes: &[u8],
     ) -> Step<S::Error> {
         let position = Position::line(number);
-        let raw: RawEvent = match serde_json::from_slice(bytes) {
+        let raw = match self.read_raw(bytes, |raw: &RawEvent| &raw.pipeline) {
             Ok(raw) => raw,
-            Err(e) => {
-                let rejection = Rejection::new(Reason::InvalidJson, format!("raw event: {e}"));
-                return self.reject(sink, position, &rejection, bytes);
-            }
+            Err(rejection) => return self.reject(sink, position, &rejection, bytes),
         };
-        if raw.pipeline != self.source.pipeline.name {
-            let rejection = Rejection::new(
+        self.event(sink, position, number, &raw.data, &raw.event_id, bytes)
+    }
+
+    /// A raw line read as `T`, or its reject: not a raw event, or an event of another pipeline
+    /// than the object's (`pipeline` reads the name it carries).
+    fn read_raw<'b, T: serde::Deserialize<'b>>(
+        &self,
+        bytes: &'b [u8],
+        pipeline: impl FnOnce(&T) -> &str,
+    ) -> Result<T, Rejection> {
+        let raw: T = crate::ndjson::from_line(bytes)
+            .map_err(|e| Rejection::new(Reason::InvalidJson, format!("raw event: {e}")))?;
+        let name = pipeline(&raw);
+        if name != self.source.pipeline.name {
+            return Err(Rejection::new(
                 Reason::MixedPipelines,
                 format!(
-                    "a `{}` event in an object of pipeline `{}`",
-                    raw.pipeline, self.source.pipeline.name
+                    "a `{name}` event in an object of pipeline `{}`",
+                    self.source.pipeline.name
                 ),
-            );
-            return self.reject(sink, position, &rejection, bytes);
+            ));
         }
-        self.event(sink, position, number, &raw.data, &raw.event_id, bytes)
+        Ok(raw)
     }
 
     /// A line of an NDJSON landing file.
