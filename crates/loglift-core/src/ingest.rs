@@ -70,6 +70,27 @@ pub enum RecordOutcome {
     Rejected(EventRejection),
 }
 
+/// One routed, identified event, lent to [`route_record`]'s sink: `line` is a buffer the next
+/// event reuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed<'p, 'e> {
+    pub pipeline: &'p str,
+    pub event_id: &'e str,
+    /// The serialised [`crate::record::RawEvent`], ending in `\n`.
+    pub line: &'e [u8],
+}
+
+/// What became of one record whose events went to [`route_record`]'s sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routing {
+    /// As [`RecordOutcome::Dropped`].
+    Dropped,
+    /// Its events and event rejects went to the sink (possibly none of either).
+    Events,
+    /// As [`RecordOutcome::Rejected`].
+    Rejected(EventRejection),
+}
+
 /// Unwrap, route and identify one record. Each event is routed and written as it is read
 /// ([`read_record`]): a JSON event's line carries its text as sent, never re-serialised.
 pub fn process_record(
@@ -78,6 +99,40 @@ pub fn process_record(
     ctx: &RecordContext,
     limits: &Limits,
 ) -> RecordOutcome {
+    let (mut events, mut rejects) = (Vec::new(), Vec::new());
+    let routing = route_record(
+        router,
+        data,
+        ctx,
+        limits,
+        &mut Vec::new(),
+        &mut |item| match item {
+            Ok(e) => events.push(RoutedEvent {
+                pipeline: e.pipeline.to_owned(),
+                event_id: e.event_id.to_owned(),
+                line: e.line.to_vec(),
+            }),
+            Err(reject) => rejects.push(reject),
+        },
+    );
+    match routing {
+        Routing::Dropped => RecordOutcome::Dropped,
+        Routing::Events => RecordOutcome::Events { events, rejects },
+        Routing::Rejected(r) => RecordOutcome::Rejected(r),
+    }
+}
+
+/// [`process_record`] without owning what it makes: each event is lent to `sink` as it is
+/// written into `line` (cleared first, reused), and each event reject given to it, in order.
+/// The handlers' path: an event costs no allocation beyond its id.
+pub fn route_record<'p>(
+    router: &Router<'p>,
+    data: &[u8],
+    ctx: &RecordContext,
+    limits: &Limits,
+    line: &mut Vec<u8>,
+    sink: &mut dyn FnMut(Result<Routed<'p, '_>, EventRejection>),
+) -> Routing {
     // Log groups whose pipeline reads text: their messages are parsed after routing.
     let text_group = |log_group: &str| {
         router
@@ -90,44 +145,52 @@ pub fn process_record(
             )
             .is_some_and(|p| p.text.is_some())
     };
-    let arrived_at = timefmt::rfc3339(ctx.arrival);
-    let (mut events, mut rejects, mut items) = (Vec::new(), Vec::new(), 0usize);
+    let arrived_at = timefmt::Rfc3339Millis::of(ctx.arrival);
+    let mut items = 0usize;
     let read = read_record(data, limits, &text_group, router.wanted(), &mut |item| {
         items += 1;
         match item {
-            Item::Event(event) => match route_event(router, event, ctx, &arrived_at) {
-                Ok(Some(routed)) => events.push(routed),
-                Ok(None) => {}
-                Err(reject) => rejects.push(reject),
-            },
-            Item::Reject(r) => rejects.push(EventRejection {
+            Item::Event(event) => {
+                match route_event(router, event, ctx, arrived_at.as_str(), line) {
+                    Ok(Some((pipeline, id))) => sink(Ok(Routed {
+                        pipeline,
+                        event_id: &id,
+                        line,
+                    })),
+                    Ok(None) => {}
+                    Err(reject) => sink(Err(reject)),
+                }
+            }
+            Item::Reject(r) => sink(Err(EventRejection {
                 position: Some(r.position),
                 pipeline: None,
                 rejection: r.rejection,
                 raw: r.raw,
-            }),
+            })),
         }
     });
     match read {
-        Err(rejection) => RecordOutcome::Rejected(EventRejection {
+        Err(rejection) => Routing::Rejected(EventRejection {
             position: None,
             pipeline: None,
             rejection,
             raw: data.to_vec(),
         }),
-        Ok(Read::Control { .. }) => RecordOutcome::Dropped,
-        Ok(Read::Events { .. }) if items == 0 => RecordOutcome::Dropped,
-        Ok(Read::Events { .. }) => RecordOutcome::Events { events, rejects },
+        Ok(Read::Control { .. }) => Routing::Dropped,
+        Ok(Read::Events { .. }) if items == 0 => Routing::Dropped,
+        Ok(Read::Events { .. }) => Routing::Events,
     }
 }
 
-/// Route, parse (text log events) and identify one event; `None` for a text header line.
-fn route_event(
-    router: &Router<'_>,
+/// Route, parse (text log events) and identify one event, writing its raw line into `line`:
+/// its pipeline's name and its id, `None` for a text header line.
+fn route_event<'p>(
+    router: &Router<'p>,
     event: EventRef<'_>,
     ctx: &RecordContext,
     arrived_at: &str,
-) -> Result<Option<RoutedEvent>, EventRejection> {
+    line: &mut Vec<u8>,
+) -> Result<Option<(&'p str, String)>, EventRejection> {
     let reject = |pipeline: Option<&str>, rejection: Rejection| EventRejection {
         position: Some(event.position),
         pipeline: pipeline.map(str::to_owned),
@@ -195,13 +258,9 @@ fn route_event(
         log_timestamp_ms: log.map(|l| l.timestamp_ms),
         index: Some(event.position),
     };
-    let mut line = Vec::with_capacity(data.len() + 256);
-    write_raw_line(&mut line, &pipeline.name, &id, arrived_at, &origin, &data);
-    Ok(Some(RoutedEvent {
-        pipeline: pipeline.name.clone(),
-        event_id: id,
-        line,
-    }))
+    line.clear();
+    write_raw_line(line, &pipeline.name, &id, arrived_at, &origin, &data);
+    Ok(Some((&pipeline.name, id)))
 }
 
 /// A CloudWatch Logs message read by its pipeline's `text` format: the row (with the log event's

@@ -93,13 +93,18 @@ const CURATED_LEN: usize = 26;
 /// or an allocation: transform writes it for every row (a third of its time went to chrono's
 /// `format` before). Years outside 0–9999 and leap seconds take chrono's formatter.
 pub fn push_curated(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    match fill(*b"0000-00-00 00:00:00.000000", t, 6) {
+        Some(buf) => out.extend_from_slice(&buf),
+        None => out.extend_from_slice(curated_by_chrono(t).as_bytes()),
+    }
+}
+
+/// `template` (`YYYY-MM-DD?HH:MM:SS.` and `frac_digits` of fraction, then anything) with `t`'s
+/// fields written in; `None` for a year outside 0–9999 or a leap second, which chrono writes.
+fn fill<const N: usize>(mut buf: [u8; N], t: DateTime<Utc>, frac_digits: u32) -> Option<[u8; N]> {
     use chrono::{Datelike, Timelike};
-    let (year, micros) = (t.year(), t.nanosecond() / 1_000);
-    let (Ok(year), true) = (u32::try_from(year), micros < 1_000_000 && t.year() <= 9999) else {
-        out.extend_from_slice(curated_by_chrono(t).as_bytes());
-        return;
-    };
-    let mut buf = *b"0000-00-00 00:00:00.000000";
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = Some(t.nanosecond()).filter(|n| *n < 1_000_000_000)?;
     let fields = [
         (0, 4, year),
         (5, 2, t.month()),
@@ -107,16 +112,48 @@ pub fn push_curated(out: &mut Vec<u8>, t: DateTime<Utc>) {
         (11, 2, t.hour()),
         (14, 2, t.minute()),
         (17, 2, t.second()),
-        (20, 6, micros),
+        (
+            20,
+            frac_digits,
+            nanos / 10u32.pow(9u32.saturating_sub(frac_digits)),
+        ),
     ];
     for (at, width, mut n) in fields {
-        for slot in buf.iter_mut().skip(at).take(width).rev() {
+        for slot in buf.iter_mut().skip(at).take(width as usize).rev() {
             // `n % 10` is a digit: the cast cannot truncate.
             *slot = b'0' + (n % 10) as u8;
             n /= 10;
         }
     }
-    out.extend_from_slice(&buf);
+    Some(buf)
+}
+
+/// [`rfc3339`] of an instant, written on the stack when it can be: ingest stamps every record's
+/// raw lines with one.
+#[derive(Debug, Clone)]
+pub struct Rfc3339Millis(Stamp);
+
+#[derive(Debug, Clone)]
+enum Stamp {
+    Fast([u8; 24]),
+    Chrono(String),
+}
+
+impl Rfc3339Millis {
+    pub fn of(t: DateTime<Utc>) -> Self {
+        Rfc3339Millis(match fill(*b"0000-00-00T00:00:00.000Z", t, 3) {
+            Some(buf) => Stamp::Fast(buf),
+            None => Stamp::Chrono(t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // ASCII digits and punctuation: always UTF-8.
+            Stamp::Fast(buf) => std::str::from_utf8(buf).unwrap_or_default(),
+            Stamp::Chrono(s) => s,
+        }
+    }
 }
 
 fn curated_by_chrono(t: DateTime<Utc>) -> String {
@@ -133,7 +170,7 @@ pub fn parse_sql(s: &str) -> Option<DateTime<Utc>> {
 
 /// RFC 3339 with milliseconds and `Z`: log lines, reject records, raw `arrived_at`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    Rfc3339Millis::of(t).as_str().to_owned()
 }
 
 #[cfg(test)]
@@ -161,16 +198,26 @@ mod tests {
         assert!(stamps.len() > 10_000);
         for t in stamps {
             assert_eq!(curated(t), curated_by_chrono(t), "{t:?}");
+            let chrono = t.to_rfc3339_opts(SecondsFormat::Millis, true);
+            assert_eq!(rfc3339(t), chrono, "{t:?}");
         }
         // Outside 0–9999 and on a leap second, chrono's formatter writes it.
         let far = DateTime::from_timestamp(300_000_000_000, 0).unwrap_or_default();
         assert_eq!(curated(far), curated_by_chrono(far));
+        assert_eq!(
+            rfc3339(far),
+            far.to_rfc3339_opts(SecondsFormat::Millis, true)
+        );
         let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
             .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 1_500_000))
             .map(|n| n.and_utc());
         assert_eq!(
             leap.map(curated).as_deref(),
             Some("2016-12-31 23:59:60.500000")
+        );
+        assert_eq!(
+            leap.map(rfc3339).as_deref(),
+            Some("2016-12-31T23:59:60.500Z")
         );
     }
 

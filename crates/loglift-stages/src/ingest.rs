@@ -8,9 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use loglift_core::envelope::Limits;
-use loglift_core::ingest::{
-    process_record, EventRejection, RecordContext, RecordOutcome, RoutedEvent,
-};
+use loglift_core::ingest::{route_record, EventRejection, RecordContext, Routed, Routing};
 use loglift_core::ndjson::{GzLines, ZstdLines};
 use loglift_core::reject::{Position, Reason, RejectRecord, Rejection, Source, Stage};
 use loglift_core::route::Router;
@@ -143,21 +141,20 @@ async fn put_gz<S: ObjectStore>(
         .map(|_| ())
 }
 
-/// A record's outcome: processed when its base64 decoded, else rejected with the text received.
-fn decode(
-    router: &Router<'_>,
+/// Route a record ([`route_record`]) when its base64 decoded, else reject it with the text
+/// received.
+fn route<'p>(
+    router: &Router<'p>,
     data: &Result<Vec<u8>, Rejection>,
     undecodable: Option<&str>,
     ctx: &RecordContext,
     limits: &Limits,
-    tally: &mut Tally,
-) -> RecordOutcome {
+    line: &mut Vec<u8>,
+    sink: &mut dyn FnMut(Result<Routed<'p, '_>, EventRejection>),
+) -> Routing {
     match data {
-        Ok(data) => {
-            tally.unrouted.bytes_in += data.len() as u64;
-            process_record(router, data, ctx, limits)
-        }
-        Err(rejection) => RecordOutcome::Rejected(EventRejection {
+        Ok(data) => route_record(router, data, ctx, limits, line, sink),
+        Err(rejection) => Routing::Rejected(EventRejection {
             position: None,
             pipeline: None,
             rejection: rejection.clone(),
@@ -166,13 +163,24 @@ fn decode(
     }
 }
 
+/// Bytes a record brings in: its decoded data (none when it was not base64).
+fn bytes_in(data: Result<&Vec<u8>, &Rejection>) -> u64 {
+    data.map_or(0, |d| d.len() as u64)
+}
+
 /// Count an event per pipeline, and duplicates of an id within the batch.
-fn count_event(tally: &mut Tally, seen: &mut HashSet<(String, String)>, e: &RoutedEvent) {
-    let c = tally.pipeline(&e.pipeline);
+fn count_event<'p>(
+    tally: &mut Tally,
+    seen: &mut HashSet<(&'p str, String)>,
+    pipeline: &'p str,
+    event_id: String,
+    line_len: usize,
+) {
+    let c = tally.pipeline(pipeline);
     c.records_in += 1;
     c.records_out += 1;
-    c.bytes_out += e.line.len() as u64;
-    if !seen.insert((e.pipeline.clone(), e.event_id.clone())) {
+    c.bytes_out += line_len as u64;
+    if !seen.insert((pipeline, event_id)) {
         c.duplicates += 1;
     }
 }
@@ -207,8 +215,10 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
         first: usize,
         last: usize,
     }
-    let mut groups: BTreeMap<(String, DateTime<Utc>), Group> = BTreeMap::new();
+    // Few per batch (pipelines × arrival hours): found by a scan, keyed without allocating.
+    let mut groups: Vec<((&str, DateTime<Utc>), Group)> = Vec::new();
     let mut rejects = RejectFiles::default();
+    let mut line = Vec::new();
 
     for (i, record) in batch.records.iter().enumerate() {
         let source = || Source::Kinesis {
@@ -223,50 +233,70 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
             arrival: record.arrival,
             ..RecordContext::default()
         };
-        let outcome = decode(
+        let hour = hour_of(record.arrival);
+        tally.unrouted.bytes_in += bytes_in(record.data.as_ref());
+        let routing = route(
             &router,
             &record.data,
             record.undecodable.as_deref(),
             &ctx,
             &deps.limits,
-            &mut tally,
-        );
-        match outcome {
-            RecordOutcome::Dropped => tally.unrouted.dropped += 1,
-            RecordOutcome::Rejected(r) => {
-                count_reject(&mut tally, &r);
-                rejects.add(i, record.arrival, &reject_record(now, source(), i, &r));
-            }
-            RecordOutcome::Events {
-                events,
-                rejects: event_rejects,
-            } => {
-                for e in events {
-                    count_event(&mut tally, &mut seen, &e);
-                    let group = groups
-                        .entry((e.pipeline.clone(), hour_of(record.arrival)))
-                        .or_insert_with(|| Group {
-                            lines: ZstdLines::new()
+            &mut line,
+            &mut |item| match item {
+                Ok(e) => {
+                    count_event(
+                        &mut tally,
+                        &mut seen,
+                        e.pipeline,
+                        e.event_id.to_owned(),
+                        e.line.len(),
+                    );
+                    let at = match groups
+                        .iter()
+                        .position(|(key, _)| *key == (e.pipeline, hour))
+                    {
+                        Some(at) => at,
+                        None => {
+                            let lines = ZstdLines::new()
                                 .map_err(|error| tracing::error!(%error, "Starting a zstd stream failed"))
-                                .ok(),
-                            first: i,
-                            last: i,
-                        });
-                    group.last = i;
-                    if let Some(lines) = &mut group.lines {
-                        if let Err(error) = lines.push_line(&e.line) {
-                            tracing::error!(%error, "Compressing a raw line failed");
-                            group.lines = None;
+                                .ok();
+                            groups.push((
+                                (e.pipeline, hour),
+                                Group {
+                                    lines,
+                                    first: i,
+                                    last: i,
+                                },
+                            ));
+                            groups.len() - 1
+                        }
+                    };
+                    if let Some((_, group)) = groups.get_mut(at) {
+                        group.last = i;
+                        if let Some(lines) = &mut group.lines {
+                            if let Err(error) = lines.push_line(e.line) {
+                                tracing::error!(%error, "Compressing a raw line failed");
+                                group.lines = None;
+                            }
                         }
                     }
                 }
-                for r in event_rejects {
+                Err(r) => {
                     count_reject(&mut tally, &r);
                     rejects.add(i, record.arrival, &reject_record(now, source(), i, &r));
                 }
+            },
+        );
+        match routing {
+            Routing::Dropped => tally.unrouted.dropped += 1,
+            Routing::Rejected(r) => {
+                count_reject(&mut tally, &r);
+                rejects.add(i, record.arrival, &reject_record(now, source(), i, &r));
             }
+            Routing::Events => {}
         }
     }
+    groups.sort_by_key(|(key, _)| *key);
 
     let seq = |i: usize| {
         batch
@@ -290,7 +320,7 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
     for ((pipeline, hour), group) in groups {
         let key =
             deps.layout
-                .raw_kinesis_key(&pipeline, hour, shard, seq(group.first), seq(group.last));
+                .raw_kinesis_key(pipeline, hour, shard, seq(group.first), seq(group.last));
         let body = group
             .lines
             .ok_or_else(|| std::io::Error::other("compressing the object failed"))
@@ -370,6 +400,9 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
         Failed,
     }
     let mut decisions = Vec::with_capacity(batch.records.len());
+    let mut line = Vec::new();
+    // This record's events, counted once the record is `Ok`: (id, line length).
+    let mut ids: Vec<(String, usize)> = Vec::new();
     for (i, record) in batch.records.iter().enumerate() {
         let source = || Source::Firehose {
             delivery_stream: batch.delivery_stream.clone(),
@@ -384,77 +417,79 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             record_id: Some(record.record_id.clone()),
             arrival: record.arrival,
         };
-        let outcome = decode(
+        tally.unrouted.bytes_in += bytes_in(record.data.as_ref());
+        let mut reject = |r: &EventRejection, tally: &mut Tally| {
+            count_reject(tally, r);
+            rejects.add(i, record.arrival, &reject_record(now, source(), i, r));
+        };
+        ids.clear();
+        let mut pipelines = std::collections::BTreeSet::new();
+        let mut data = OkData::new(gzip);
+        let routing = route(
             &router,
             &record.data,
             record.undecodable.as_deref(),
             &ctx,
             &deps.limits,
-            &mut tally,
+            &mut line,
+            &mut |item| match item {
+                Ok(e) => {
+                    pipelines.insert(e.pipeline);
+                    ids.push((e.event_id.to_owned(), e.line.len()));
+                    data.push(e.line);
+                }
+                Err(r) => reject(&r, &mut tally),
+            },
         );
-        let mut reject = |r: &EventRejection, tally: &mut Tally| {
-            count_reject(tally, r);
-            rejects.add(i, record.arrival, &reject_record(now, source(), i, r));
-        };
-        let decision = match outcome {
-            RecordOutcome::Dropped => {
+        let decision = match routing {
+            Routing::Dropped => {
                 tally.unrouted.dropped += 1;
                 Decision::Dropped
             }
-            RecordOutcome::Rejected(r) => {
+            Routing::Rejected(r) => {
                 tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, message = %r.rejection.message, "Record failed");
                 reject(&r, &mut tally);
                 Decision::Failed
             }
-            RecordOutcome::Events {
-                events,
-                rejects: event_rejects,
-            } => {
-                for r in &event_rejects {
-                    reject(r, &mut tally);
+            Routing::Events => match (pipelines.len(), pipelines.first()) {
+                (0, _) => {
+                    tracing::warn!(record_id = %record.record_id, "Record failed: none of its events could be routed");
+                    Decision::Failed
                 }
-                let pipelines: std::collections::BTreeSet<&str> =
-                    events.iter().map(|e| e.pipeline.as_str()).collect();
-                match (pipelines.len(), pipelines.first()) {
-                    (0, _) => {
-                        tracing::warn!(record_id = %record.record_id, "Record failed: none of its events could be routed");
-                        Decision::Failed
+                (1, Some(&pipeline)) => {
+                    let events = ids.len() as u64;
+                    for (id, len) in ids.drain(..) {
+                        count_event(&mut tally, &mut seen, pipeline, id, len);
                     }
-                    (1, Some(&pipeline)) => {
-                        let pipeline = pipeline.to_owned();
-                        for e in &events {
-                            count_event(&mut tally, &mut seen, e);
-                        }
-                        match ok_data(&events, gzip) {
-                            Ok(data) => Decision::Ok {
-                                pipeline,
-                                data,
-                                events: events.len() as u64,
-                            },
-                            Err(e) => {
-                                // Compressing into memory does not fail; if it did, the record
-                                // goes to Firehose's error output whole.
-                                tracing::error!(record_id = %record.record_id, error = %e, "Compressing a record failed");
-                                Decision::Failed
-                            }
+                    match data.finish() {
+                        Ok(data) => Decision::Ok {
+                            pipeline: pipeline.to_owned(),
+                            data,
+                            events,
+                        },
+                        Err(e) => {
+                            // Compressing into memory does not fail; if it did, the record
+                            // goes to Firehose's error output whole.
+                            tracing::error!(record_id = %record.record_id, error = %e, "Compressing a record failed");
+                            Decision::Failed
                         }
                     }
-                    _ => {
-                        let r = EventRejection {
-                            position: None,
-                            pipeline: None,
-                            rejection: Rejection::new(
-                                Reason::MixedPipelines,
-                                format!("events of one record route to {pipelines:?}; Firehose partitions whole records"),
-                            ),
-                            raw: record.data.clone().unwrap_or_default(),
-                        };
-                        tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, "Record failed");
-                        reject(&r, &mut tally);
-                        Decision::Failed
-                    }
                 }
-            }
+                _ => {
+                    let r = EventRejection {
+                        position: None,
+                        pipeline: None,
+                        rejection: Rejection::new(
+                            Reason::MixedPipelines,
+                            format!("events of one record route to {pipelines:?}; Firehose partitions whole records"),
+                        ),
+                        raw: record.data.clone().unwrap_or_default(),
+                    };
+                    tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, "Record failed");
+                    reject(&r, &mut tally);
+                    Decision::Failed
+                }
+            },
         };
         decisions.push(decision);
     }
@@ -555,20 +590,42 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
     Ok((FirehoseResponse { records }, tally))
 }
 
-/// A Firehose `Ok` record's data: its events' raw lines, as one gzip member when `gzip`.
-fn ok_data(events: &[RoutedEvent], gzip: bool) -> std::io::Result<Vec<u8>> {
-    if gzip {
-        let mut member = GzLines::default();
-        for e in events {
-            member.push_line(&e.line)?;
+/// A Firehose `Ok` record's data as its events' raw lines arrive: the lines, or one gzip member
+/// of them for a delivery stream in [`IngestDeps::gzip_delivery_streams`].
+enum OkData {
+    Plain(Vec<u8>),
+    Gzip(Box<GzLines>),
+    Failed(std::io::Error),
+}
+
+impl OkData {
+    fn new(gzip: bool) -> Self {
+        if gzip {
+            OkData::Gzip(Box::default())
+        } else {
+            OkData::Plain(Vec::new())
         }
-        return member.finish();
     }
-    let mut data = Vec::with_capacity(events.iter().map(|e| e.line.len()).sum());
-    for e in events {
-        data.extend_from_slice(&e.line);
+
+    fn push(&mut self, line: &[u8]) {
+        match self {
+            OkData::Plain(data) => data.extend_from_slice(line),
+            OkData::Gzip(member) => {
+                if let Err(e) = member.push_line(line) {
+                    *self = OkData::Failed(e);
+                }
+            }
+            OkData::Failed(_) => {}
+        }
     }
-    Ok(data)
+
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            OkData::Plain(data) => Ok(data),
+            OkData::Gzip(member) => member.finish(),
+            OkData::Failed(e) => Err(e),
+        }
+    }
 }
 
 /// What ingest answers: the Firehose transformation response, or the Kinesis partial batch

@@ -77,7 +77,18 @@ pub struct Tally {
 
 impl Tally {
     pub fn pipeline(&mut self, name: &str) -> &mut Counters {
-        self.by_pipeline.entry(name.to_owned()).or_default()
+        // Ingest counts every event: the name is looked up before a key is allocated for it.
+        if !self.by_pipeline.contains_key(name) {
+            self.by_pipeline
+                .insert(name.to_owned(), Counters::default());
+        }
+        let Tally {
+            by_pipeline,
+            unrouted,
+            ..
+        } = self;
+        // Never `unrouted`: the name was inserted above.
+        by_pipeline.get_mut(name).unwrap_or(unrouted)
     }
 
     /// Add another invocation's tally (local runs sum their invocations).
