@@ -14,27 +14,24 @@ use crate::spec::Pipeline;
 use crate::textlog;
 use crate::timefmt;
 
-/// What ingest knows of a record besides its bytes.
+/// What ingest knows of a record besides its bytes, borrowed from the batch it came in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecordContext {
+pub struct RecordContext<'a> {
     /// The Kinesis stream the record came through, when there was one.
-    pub stream: Option<String>,
+    pub stream: Option<&'a str>,
     /// The Firehose delivery stream, on the Firehose path.
-    pub delivery_stream: Option<String>,
-    pub shard: Option<String>,
-    pub sequence: Option<String>,
+    pub delivery_stream: Option<&'a str>,
+    pub shard: Option<&'a str>,
+    pub sequence: Option<&'a str>,
     pub subsequence: Option<u64>,
-    pub record_id: Option<String>,
+    pub record_id: Option<&'a str>,
     pub arrival: DateTime<Utc>,
 }
 
-impl RecordContext {
+impl RecordContext<'_> {
     /// The stream name `match.stream` is compared with: the Kinesis stream, else the delivery stream.
     fn stream_name(&self) -> &str {
-        self.stream
-            .as_deref()
-            .or(self.delivery_stream.as_deref())
-            .unwrap_or_default()
+        self.stream.or(self.delivery_stream).unwrap_or_default()
     }
 }
 
@@ -139,7 +136,7 @@ pub fn route_record<'p>(
             .route(
                 Origin::Logs {
                     log_group,
-                    stream: ctx.stream.as_deref(),
+                    stream: ctx.stream,
                 },
                 None,
             )
@@ -203,7 +200,7 @@ fn route_event<'p>(
     let origin = match &event.log {
         Some(log) => Origin::Logs {
             log_group: log.log_group,
-            stream: ctx.stream.as_deref(),
+            stream: ctx.stream,
         },
         None => Origin::Stream {
             stream: ctx.stream_name(),
@@ -246,12 +243,12 @@ fn route_event<'p>(
         Err(rejection) => return Err(reject(Some(&pipeline.name), rejection)),
     };
     let origin = RawOrigin {
-        stream: ctx.stream.as_deref(),
-        shard: ctx.shard.as_deref(),
-        sequence: ctx.sequence.as_deref(),
+        stream: ctx.stream,
+        shard: ctx.shard,
+        sequence: ctx.sequence,
         subsequence: ctx.subsequence,
-        delivery_stream: ctx.delivery_stream.as_deref(),
-        record_id: ctx.record_id.as_deref(),
+        delivery_stream: ctx.delivery_stream,
+        record_id: ctx.record_id,
         log_group: log.map(|l| l.log_group),
         log_stream: log.map(|l| l.log_stream),
         log_event_id: log.map(|l| l.id),
@@ -314,11 +311,11 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e:?}"))
     }
 
-    fn ctx(stream: &str) -> RecordContext {
+    fn ctx(stream: &str) -> RecordContext<'_> {
         RecordContext {
-            stream: Some(stream.into()),
-            shard: Some("shardId-000000000000".into()),
-            sequence: Some("49590338271490256608559692538361571095921575989136588898".into()),
+            stream: Some(stream),
+            shard: Some("shardId-000000000000"),
+            sequence: Some("49590338271490256608559692538361571095921575989136588898"),
             arrival: Utc
                 .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
                 .single()

@@ -352,19 +352,33 @@ pub const UNKNOWN_PIPELINE: &str = "_unknown";
 pub const REPLAY_PREFIX: &str = "replay-";
 
 pub fn arrival_partition(pipeline: &str, arrival: DateTime<Utc>) -> String {
-    format!(
-        "pipeline={pipeline}/dt={}/hour={}/",
-        arrival.format("%Y-%m-%d"),
-        arrival.format("%H")
-    )
+    let (dt, hour) = dt_and_hour(arrival);
+    format!("pipeline={pipeline}/dt={dt}/hour={hour}/")
+}
+
+/// An arrival partition's `dt` and `hour` (`2026-11-21`, `10`), cut from the RFC 3339 form
+/// (Firehose answers carry them for every record; chrono's format strings cost more than the rest
+/// of the answer).
+fn dt_and_hour(arrival: DateTime<Utc>) -> (String, String) {
+    let stamp = crate::timefmt::Rfc3339Millis::of(arrival);
+    let stamp = stamp.as_str();
+    match (stamp.len(), stamp.get(..10), stamp.get(11..13)) {
+        (24, Some(dt), Some(hour)) => (dt.to_owned(), hour.to_owned()),
+        // Years outside 0–9999: chrono's forms.
+        _ => (
+            arrival.format("%Y-%m-%d").to_string(),
+            arrival.format("%H").to_string(),
+        ),
+    }
 }
 
 /// Firehose `metadata.partitionKeys` for a record: the same three values as [`arrival_partition`].
 pub fn firehose_partition_keys(pipeline: &str, arrival: DateTime<Utc>) -> BTreeMap<String, String> {
+    let (dt, hour) = dt_and_hour(arrival);
     BTreeMap::from([
         ("pipeline".to_owned(), pipeline.to_owned()),
-        ("dt".to_owned(), arrival.format("%Y-%m-%d").to_string()),
-        ("hour".to_owned(), arrival.format("%H").to_string()),
+        ("dt".to_owned(), dt),
+        ("hour".to_owned(), hour),
     ])
 }
 
@@ -526,6 +540,15 @@ mod tests {
         let keys = firehose_partition_keys("app_logs", t(5));
         assert_eq!(keys.get("dt").map(String::as_str), Some("2026-11-21"));
         assert_eq!(keys.get("hour").map(String::as_str), Some("05"));
+        // The partition is chrono's `%Y-%m-%d` and `%H`, years 0–9999 and beyond.
+        for secs in [0, 1_700_000_000, 253_402_300_799, 300_000_000_000, -62_167_219_200] {
+            let at = DateTime::from_timestamp(secs, 0).unwrap_or_default();
+            assert_eq!(
+                arrival_partition("p", at),
+                format!("pipeline=p/dt={}/hour={}/", at.format("%Y-%m-%d"), at.format("%H")),
+                "{at:?}"
+            );
+        }
     }
 
     #[test]

@@ -85,42 +85,42 @@ fn decode(generated: &Generated) -> Decoded {
     for (invocation, file) in files.iter().enumerate() {
         out.invocations += 1;
         let mut seen = BTreeSet::new();
-        let records: Vec<(Result<Vec<u8>, _>, RecordContext)> = match file.kind {
-            FileKind::Kinesis => {
-                let batch = KinesisBatch::from_slice(&file.body).expect("kinesis event");
-                batch
-                    .records
-                    .into_iter()
-                    .map(|r| {
-                        let ctx = RecordContext {
-                            stream: Some(r.stream.clone()),
-                            shard: Some(r.shard_id.clone()),
-                            sequence: Some(r.sequence_number.clone()),
-                            arrival: r.arrival,
-                            ..RecordContext::default()
-                        };
-                        (r.data, ctx)
-                    })
-                    .collect()
-            }
-            _ => {
-                let batch = FirehoseBatch::from_slice(&file.body).expect("firehose event");
-                batch
-                    .records
-                    .into_iter()
-                    .map(|r| {
-                        let ctx = RecordContext {
-                            stream: batch.source_stream.clone(),
-                            delivery_stream: Some(batch.delivery_stream.clone()),
-                            record_id: Some(r.record_id.clone()),
-                            arrival: r.arrival,
-                            ..RecordContext::default()
-                        };
-                        (r.data, ctx)
-                    })
-                    .collect()
-            }
+        let (kinesis, firehose) = match file.kind {
+            FileKind::Kinesis => (
+                Some(KinesisBatch::from_slice(&file.body).expect("kinesis event")),
+                None,
+            ),
+            _ => (
+                None,
+                Some(FirehoseBatch::from_slice(&file.body).expect("firehose event")),
+            ),
         };
+        let records: Vec<(&Result<Vec<u8>, _>, RecordContext)> = kinesis
+            .iter()
+            .flat_map(|batch| &batch.records)
+            .map(|r| {
+                let ctx = RecordContext {
+                    stream: Some(&r.stream),
+                    shard: Some(&r.shard_id),
+                    sequence: Some(&r.sequence_number),
+                    arrival: r.arrival,
+                    ..RecordContext::default()
+                };
+                (&r.data, ctx)
+            })
+            .chain(firehose.iter().flat_map(|batch| {
+                batch.records.iter().map(|r| {
+                    let ctx = RecordContext {
+                        stream: batch.source_stream.as_deref(),
+                        delivery_stream: Some(&batch.delivery_stream),
+                        record_id: Some(&r.record_id),
+                        arrival: r.arrival,
+                        ..RecordContext::default()
+                    };
+                    (&r.data, ctx)
+                })
+            }))
+            .collect();
         for (data, ctx) in records {
             let data = match data {
                 Ok(data) => data,

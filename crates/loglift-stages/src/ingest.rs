@@ -227,9 +227,9 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
             sequence: record.sequence_number.clone(),
         };
         let ctx = RecordContext {
-            stream: Some(record.stream.clone()),
-            shard: Some(record.shard_id.clone()),
-            sequence: Some(record.sequence_number.clone()),
+            stream: Some(&record.stream),
+            shard: Some(&record.shard_id),
+            sequence: Some(&record.sequence_number),
             arrival: record.arrival,
             ..RecordContext::default()
         };
@@ -409,12 +409,12 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             record_id: record.record_id.clone(),
         };
         let ctx = RecordContext {
-            stream: batch.source_stream.clone(),
-            delivery_stream: Some(batch.delivery_stream.clone()),
-            shard: record.kinesis.as_ref().map(|k| k.shard_id.clone()),
-            sequence: record.kinesis.as_ref().map(|k| k.sequence_number.clone()),
+            stream: batch.source_stream.as_deref(),
+            delivery_stream: Some(&batch.delivery_stream),
+            shard: record.kinesis.as_ref().map(|k| k.shard_id.as_str()),
+            sequence: record.kinesis.as_ref().map(|k| k.sequence_number.as_str()),
             subsequence: record.kinesis.as_ref().and_then(|k| k.subsequence_number),
-            record_id: Some(record.record_id.clone()),
+            record_id: Some(&record.record_id),
             arrival: record.arrival,
         };
         tally.unrouted.bytes_in += bytes_in(record.data.as_ref());

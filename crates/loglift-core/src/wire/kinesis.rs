@@ -36,13 +36,14 @@ pub(super) struct KinesisEventWire<'a> {
 
 #[derive(Deserialize)]
 pub(super) struct KinesisEventRecordWire<'a> {
-    #[serde(rename = "eventSourceARN")]
-    event_source_arn: String,
-    #[serde(rename = "eventID")]
-    event_id: String,
+    // Borrowed where unescaped (always, in events AWS sends): read once per record.
+    #[serde(rename = "eventSourceARN", borrow)]
+    event_source_arn: Cow<'a, str>,
+    #[serde(rename = "eventID", borrow)]
+    event_id: Cow<'a, str>,
     /// `aws:kinesis`; read only to tell events apart ([`IngestBatch::from_slice`]).
-    #[serde(rename = "eventSource", default)]
-    pub(super) event_source: Option<String>,
+    #[serde(rename = "eventSource", default, borrow)]
+    pub(super) event_source: Option<Cow<'a, str>>,
     // `awsRegion`, `eventName`, … are sent too; not read.
     #[serde(borrow)]
     kinesis: KinesisDataWire<'a>,
@@ -109,13 +110,15 @@ impl KinesisRecord {
                 value: stamp.describe(),
                 why,
             })?;
-        let shard_id = match event_id.split_once(':') {
-            Some((shard, _)) => shard.to_owned(),
-            None => event_id,
-        };
+        let shard_id = event_id
+            .split_once(':')
+            .map_or(&*event_id, |(shard, _)| shard)
+            .to_owned();
         let (data, undecodable) = decode_data(|| format!("Kinesis record {sequence_number}"), data);
         Ok(KinesisRecord {
-            stream: name_or_arn(event_source_arn),
+            stream: name_from_arn(&event_source_arn)
+                .unwrap_or(&event_source_arn)
+                .to_owned(),
             shard_id,
             sequence_number,
             partition_key,

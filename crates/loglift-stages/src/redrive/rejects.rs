@@ -551,9 +551,9 @@ impl<S: ObjectStore, Q: Queue> Run<'_, '_, S, Q> {
                     shard,
                     sequence,
                 } => RecordContext {
-                    stream: Some(stream.clone()),
-                    shard: Some(shard.clone()),
-                    sequence: Some(sequence.clone()),
+                    stream: Some(stream),
+                    shard: Some(shard),
+                    sequence: Some(sequence),
                     arrival: file.hour,
                     ..RecordContext::default()
                 },
@@ -561,8 +561,8 @@ impl<S: ObjectStore, Q: Queue> Run<'_, '_, S, Q> {
                     delivery_stream,
                     record_id,
                 } => RecordContext {
-                    delivery_stream: Some(delivery_stream.clone()),
-                    record_id: Some(record_id.clone()),
+                    delivery_stream: Some(delivery_stream),
+                    record_id: Some(record_id),
                     arrival: file.hour,
                     ..RecordContext::default()
                 },
