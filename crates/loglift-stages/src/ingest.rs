@@ -5,6 +5,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+/// Event ids seen in this invocation, per pipeline (SipHash was 3 % of a Kinesis batch).
+type Seen<'p> = HashSet<(&'p str, String), foldhash::fast::RandomState>;
+
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use loglift_core::envelope::Limits;
@@ -171,7 +174,7 @@ fn bytes_in(data: Result<&Vec<u8>, &Rejection>) -> u64 {
 /// Count an event per pipeline, and duplicates of an id within the batch.
 fn count_event<'p>(
     tally: &mut Tally,
-    seen: &mut HashSet<(&'p str, String)>,
+    seen: &mut Seen<'p>,
     pipeline: &'p str,
     event_id: String,
     line_len: usize,
@@ -207,7 +210,7 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
     let router = Router::new(&deps.spec);
     let now = deps.clock.now();
     let mut tally = Tally::default();
-    let mut seen = HashSet::new();
+    let mut seen = Seen::default();
 
     struct Group {
         /// `None` once compressing failed: the batch is retried from `first`.
@@ -383,7 +386,7 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
     let router = Router::new(&deps.spec);
     let now = deps.clock.now();
     let mut tally = Tally::default();
-    let mut seen = HashSet::new();
+    let mut seen = Seen::default();
     let mut rejects = RejectFiles::default();
 
     // `Ok` data as a gzip member for delivery streams Firehose delivers uncompressed.
