@@ -245,7 +245,7 @@ impl RejectRecord {
             position,
             reason: rejection.reason,
             message: rejection.message.clone(),
-            raw: base64::engine::general_purpose::STANDARD.encode(kept),
+            raw: base64_simd::STANDARD.encode_to_string(kept),
             raw_bytes: raw.len() as u64,
             raw_truncated: kept.len() < raw.len(),
             time: time.to_rfc3339_opts(SecondsFormat::Millis, true),

@@ -541,11 +541,21 @@ mod tests {
         assert_eq!(keys.get("dt").map(String::as_str), Some("2026-11-21"));
         assert_eq!(keys.get("hour").map(String::as_str), Some("05"));
         // The partition is chrono's `%Y-%m-%d` and `%H`, years 0–9999 and beyond.
-        for secs in [0, 1_700_000_000, 253_402_300_799, 300_000_000_000, -62_167_219_200] {
+        for secs in [
+            0,
+            1_700_000_000,
+            253_402_300_799,
+            300_000_000_000,
+            -62_167_219_200,
+        ] {
             let at = DateTime::from_timestamp(secs, 0).unwrap_or_default();
             assert_eq!(
                 arrival_partition("p", at),
-                format!("pipeline=p/dt={}/hour={}/", at.format("%Y-%m-%d"), at.format("%H")),
+                format!(
+                    "pipeline=p/dt={}/hour={}/",
+                    at.format("%Y-%m-%d"),
+                    at.format("%H")
+                ),
                 "{at:?}"
             );
         }

@@ -195,7 +195,7 @@ impl Base64Data {
     pub fn encode(bytes: &[u8]) -> Self {
         let mut literal = String::with_capacity(base64_len(bytes.len()) + 2);
         literal.push('"');
-        base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut literal);
+        base64_simd::STANDARD.encode_append(bytes, &mut literal);
         literal.push('"');
         Base64Data::literal(literal)
     }

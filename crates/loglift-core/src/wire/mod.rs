@@ -107,20 +107,24 @@ fn decode_data(
     what: impl FnOnce() -> String,
     data: Cow<'_, str>,
 ) -> (Result<Vec<u8>, Rejection>, Option<String>) {
-    match base64::engine::general_purpose::STANDARD.decode(data.as_bytes()) {
-        Ok(bytes) => (Ok(bytes), None),
-        Err(e) => {
-            let message = format!(
-                "{}: data is not valid base64 ({} characters): {e}",
-                what(),
-                data.len()
-            );
-            (
-                Err(Rejection::new(Reason::BadBase64, message)),
-                Some(data.into_owned()),
-            )
-        }
+    // SIMD, with the same rules as `base64`'s STANDARD (padding required, canonical last
+    // symbol, no whitespace); `base64` says what is wrong with text that is not base64.
+    if let Ok(bytes) = base64_simd::STANDARD.decode_to_vec(data.as_bytes()) {
+        return (Ok(bytes), None);
     }
+    let why = match base64::engine::general_purpose::STANDARD.decode(data.as_bytes()) {
+        Err(e) => e.to_string(),
+        Ok(_) => "rejected by the SIMD decoder".to_owned(),
+    };
+    let message = format!(
+        "{}: data is not valid base64 ({} characters): {why}",
+        what(),
+        data.len()
+    );
+    (
+        Err(Rejection::new(Reason::BadBase64, message)),
+        Some(data.into_owned()),
+    )
 }
 
 /// The name in a Kinesis stream or Firehose delivery stream ARN:

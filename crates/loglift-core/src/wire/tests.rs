@@ -451,3 +451,62 @@ fn base64_data_serialises_as_the_plain_string_would() {
     assert_eq!(serde_json::to_string(&odd).unwrap(), r#""q\"uote""#);
     assert_eq!(FirehoseResponseRecord::dropped("r").data.as_str(), "");
 }
+
+#[test]
+fn the_simd_base64_coder_takes_and_gives_what_base64_does() {
+    use base64::Engine as _;
+    let standard = base64::engine::general_purpose::STANDARD;
+    let mut n: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        n ^= n << 13;
+        n ^= n >> 7;
+        n ^= n << 17;
+        n
+    };
+    let mut texts = Vec::new();
+    for len in (0..300).chain([4096, 65_537]) {
+        let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let text = standard.encode(&bytes);
+        // Encoding: the same text as `base64` writes.
+        assert_eq!(FirehoseResponseRecord::ok("r", &bytes).data.as_str(), text);
+        // Decoding: valid text, and the text with one byte changed, cut or grown.
+        let mut broken = text.clone().into_bytes();
+        if !broken.is_empty() {
+            let at = (next() as usize) % broken.len();
+            broken[at] = b"=A/+\n -_QR*\x00"[(next() % 12) as usize];
+        }
+        texts.push(String::from_utf8_lossy(&broken).into_owned());
+        texts.push(
+            text.get(..text.len().saturating_sub(1))
+                .unwrap_or("")
+                .to_owned(),
+        );
+        texts.push(format!("{text}="));
+        texts.push(text);
+    }
+    texts.extend(
+        [
+            "QQ=",
+            "QR==",
+            "QQ",
+            "Q===",
+            "QQ==\n",
+            " QQ==",
+            "QUJD\nREVG",
+            "====",
+            "QUJ=D",
+        ]
+        .map(String::from),
+    );
+    for text in texts {
+        let (simd, undecodable) = decode_data(|| "r".into(), Cow::Borrowed(&text));
+        match standard.decode(&text) {
+            Ok(bytes) => assert_eq!(simd.ok(), Some(bytes), "{text:?}"),
+            Err(e) => {
+                let message = simd.err().map(|r| r.message).unwrap_or_default();
+                assert!(message.ends_with(&e.to_string()), "{text:?}: {message}");
+                assert_eq!(undecodable.as_deref(), Some(text.as_str()));
+            }
+        }
+    }
+}
