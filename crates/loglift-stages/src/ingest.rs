@@ -624,7 +624,11 @@ impl OkData {
 
     fn finish(self) -> std::io::Result<Vec<u8>> {
         match self {
-            OkData::Plain(data) => Ok(data),
+            // Held until the answer is built: without the growth slack.
+            OkData::Plain(mut data) => {
+                data.shrink_to_fit();
+                Ok(data)
+            }
             OkData::Gzip(member) => member.finish(),
             OkData::Failed(e) => Err(e),
         }
