@@ -745,9 +745,9 @@ pub fn check_firehose_event(data: &[u8]) {
                     }
                     Ok(bytes) => {
                         let ctx = RecordContext {
-                            stream: batch.source_stream.clone(),
-                            delivery_stream: Some(batch.delivery_stream.clone()),
-                            record_id: Some(record.record_id.clone()),
+                            stream: batch.source_stream.as_deref(),
+                            delivery_stream: Some(&batch.delivery_stream),
+                            record_id: Some(&record.record_id),
                             arrival: record.arrival,
                             ..RecordContext::default()
                         };
@@ -814,9 +814,9 @@ pub fn check_ingest(data: &[u8], ctx: &RecordContext) {
 /// Record data for the Kinesis path (stream `user-events`) through ingest.
 pub fn check_kinesis_data(data: &[u8]) {
     let ctx = RecordContext {
-        stream: Some("user-events".into()),
-        shard: Some("shardId-000000000000".into()),
-        sequence: Some("1".into()),
+        stream: Some("user-events"),
+        shard: Some("shardId-000000000000"),
+        sequence: Some("1"),
         arrival: now(),
         ..RecordContext::default()
     };

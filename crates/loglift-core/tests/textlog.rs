@@ -105,9 +105,9 @@ fn lambda_log_groups_through_ingest_and_transform() {
     let mut raw = Vec::new();
     for record in &batch.records {
         let ctx = RecordContext {
-            stream: Some(record.stream.clone()),
-            shard: Some(record.shard_id.clone()),
-            sequence: Some(record.sequence_number.clone()),
+            stream: Some(&record.stream),
+            shard: Some(&record.shard_id),
+            sequence: Some(&record.sequence_number),
             arrival: record.arrival,
             ..RecordContext::default()
         };

@@ -131,7 +131,7 @@ fn decode(generated: &Generated) -> Decoded {
                     continue;
                 }
             };
-            let (events, rejects) = match process_record(&router, &data, &ctx, &Limits::default()) {
+            let (events, rejects) = match process_record(&router, data, &ctx, &Limits::default()) {
                 RecordOutcome::Dropped => {
                     out.control += 1;
                     continue;
