@@ -121,7 +121,9 @@ pub fn process_record(
 
 /// [`process_record`] without owning what it makes: each event is lent to `sink` as it is
 /// written into `line` (cleared first, reused), and each event reject given to it, in order.
-/// The handlers' path: an event costs no allocation beyond its id.
+/// The handlers' path: an event costs no allocation beyond its id. A record rejected whole
+/// ([`Routing::Rejected`]) has given the sink nothing: [`read_record`] fails, if at all, before
+/// its first item.
 pub fn route_record<'p>(
     router: &Router<'p>,
     data: &[u8],

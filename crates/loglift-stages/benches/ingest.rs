@@ -19,6 +19,9 @@
 //! Handler and naive pass run alternately, and each figure is the best run of each: both see the
 //! same neighbours on a shared machine, and the best run is the least disturbed.
 //!
+//! `--write DIR` writes the payloads to DIR instead of timing them (`scripts/bench-runtime` times
+//! the Lambda binaries on them under a Runtime API).
+//!
 //! Without `--bench` (as under `cargo test --benches`) it runs each payload once, small, as a
 //! smoke test. Output: a table on stdout.
 
@@ -453,11 +456,29 @@ fn run() -> Result<(), String> {
         .iter()
         .position(|a| a == "--case")
         .and_then(|i| args.get(i + 1));
+    // `--write DIR`: write each payload to DIR/<name>.json and stop (for scripts/bench-runtime,
+    // which times the Lambda binaries under a Runtime API with the same bytes).
+    let write = args
+        .iter()
+        .position(|a| a == "--write")
+        .and_then(|i| args.get(i + 1));
     for case in cases(scale) {
         if only.is_some_and(|text| !case.name.contains(text.as_str())) {
             continue;
         }
         let payload = payload(&case)?;
+        if let Some(dir) = write {
+            let name = case
+                .name
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join("-");
+            let file = Path::new(dir).join(format!("{name}.json"));
+            std::fs::write(&file, &payload).map_err(|e| format!("{}: {e}", file.display()))?;
+            println!("{}", file.display());
+            continue;
+        }
         let mb = payload.len() as f64 / 1e6;
         let outcome = invoke(&rt, &deps, &payload)?;
         let records = serde_json::from_slice::<Value>(&payload)
