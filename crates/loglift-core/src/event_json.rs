@@ -120,7 +120,7 @@ pub fn read<'a>(text: &'a str, wanted: &Wanted) -> Result<JsonEvent<'a>, ReadErr
                 ReadError::Invalid(e.to_string())
             }
         })?;
-    let text = if text.bytes().any(|b| b == b'\n' || b == b'\r') {
+    let text = if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
         // Valid JSON, so it parses; whitespace between tokens is all that goes.
         let object: Map<String, Value> =
             serde_json::from_str(text).map_err(|e| ReadError::Invalid(e.to_string()))?;
