@@ -347,7 +347,16 @@ fn classify<'t>(s: &'t str, compressed: bool, wanted: &Wanted) -> Result<Body<'t
         b'{' => {
             let trimmed = body.trim_end_matches([' ', '\t', '\n', '\r']);
             let Some(newline) = trimmed.find('\n') else {
-                // One line: one object, or one bad line.
+                // One line: one object, or one bad line. A decompressed one naming `messageType`
+                // is most likely a CloudWatch Logs payload: read as one first, so its log events
+                // are not also read as one event's fields (the payload read twice).
+                if compressed
+                    && memchr::memmem::find(trimmed.as_bytes(), b"\"messageType\"").is_some()
+                {
+                    if let Ok(payload) = cwlogs::parse(trimmed.as_bytes()) {
+                        return Ok(Body::from(payload));
+                    }
+                }
                 return match event_json::read(trimmed, wanted) {
                     Ok(event) => single_object(event, compressed, trimmed),
                     Err(_) => Ok(lines(body)),
@@ -418,13 +427,18 @@ fn single_object<'t>(
     if !is_logs {
         return Ok(Body::Object(event));
     }
-    let payload = cwlogs::parse(text.as_bytes())?;
-    Ok(match payload.message_type {
-        MessageType::ControlMessage => Body::Control {
-            log_group: payload.log_group,
-        },
-        MessageType::DataMessage => Body::Logs(payload),
-    })
+    Ok(Body::from(cwlogs::parse(text.as_bytes())?))
+}
+
+impl From<LogsPayload> for Body<'_> {
+    fn from(payload: LogsPayload) -> Self {
+        match payload.message_type {
+            MessageType::ControlMessage => Body::Control {
+                log_group: payload.log_group,
+            },
+            MessageType::DataMessage => Body::Logs(payload),
+        }
+    }
 }
 
 impl Body<'_> {
@@ -813,6 +827,11 @@ mod tests {
         // Uncompressed, an application's own messageType: a plain event.
         assert_eq!(
             shape(br#"{"messageType":"click","user":"u"}"#),
+            (vec![0], vec![])
+        );
+        // Compressed, the name only inside a nested value: a plain event.
+        assert_eq!(
+            shape(&gzip(br#"{"user":"u","meta":{"messageType":"DATA_MESSAGE"}}"#)),
             (vec![0], vec![])
         );
         // messageType on an NDJSON line is just a field.
