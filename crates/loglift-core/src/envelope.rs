@@ -831,7 +831,9 @@ mod tests {
         );
         // Compressed, the name only inside a nested value: a plain event.
         assert_eq!(
-            shape(&gzip(br#"{"user":"u","meta":{"messageType":"DATA_MESSAGE"}}"#)),
+            shape(&gzip(
+                br#"{"user":"u","meta":{"messageType":"DATA_MESSAGE"}}"#
+            )),
             (vec![0], vec![])
         );
         // messageType on an NDJSON line is just a field.

@@ -176,6 +176,88 @@ pub type GzLines = EncodedLines<GzEncoder<Vec<u8>>>;
 /// 0.55× to 0.77×.
 pub type ZstdLines = EncodedLines<zstd::stream::write::Encoder<'static, Vec<u8>>>;
 
+/// Gzip NDJSON whose lines are deflated (level 1) or stored, chosen line by line
+/// ([`RejectLines::store_next`]), in two gzip members: the stored lines, then the deflated ones (a
+/// multi-member gzip stream, RFC 1952 §2.2, which every reader here reads as one). Reject files
+/// use it: the raw bytes of a rejected compressed record are base64 of compressed data, which
+/// deflate barely shrinks, at most of a rejected Firehose batch's time. Lines keep their order
+/// within each member.
+pub type RejectLines = EncodedLines<GzMembers>;
+
+/// The encoder of [`RejectLines`]: each member is started by its first line.
+#[derive(Default)]
+pub struct GzMembers {
+    deflated: Option<GzEncoder<Vec<u8>>>,
+    stored: Option<GzEncoder<Vec<u8>>>,
+    store_next: bool,
+}
+
+impl Write for GzMembers {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let (member, level) = if self.store_next {
+            (&mut self.stored, Compression::none())
+        } else {
+            (&mut self.deflated, Compression::fast())
+        };
+        member
+            .get_or_insert_with(|| GzEncoder::new(Vec::new(), level))
+            .write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        for member in [&mut self.deflated, &mut self.stored].into_iter().flatten() {
+            member.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl LineEncoder for GzMembers {
+    fn produced(&self) -> usize {
+        [&self.deflated, &self.stored]
+            .into_iter()
+            .flatten()
+            .map(|member| member.get_ref().len())
+            .sum()
+    }
+
+    fn end(self) -> io::Result<Vec<u8>> {
+        // The larger member (stored) first, extended by the other: its bytes are not copied.
+        let mut body = match self.stored {
+            Some(member) => member.finish()?,
+            None if self.deflated.is_none() => {
+                return GzEncoder::new(Vec::new(), Compression::fast()).finish()
+            }
+            None => Vec::new(),
+        };
+        if let Some(member) = self.deflated {
+            let deflated = member.finish()?;
+            if body.is_empty() {
+                return Ok(deflated);
+            }
+            body.extend_from_slice(&deflated);
+        }
+        Ok(body)
+    }
+}
+
+impl RejectLines {
+    /// Lines pushed from now on are stored (`true`: bytes deflate would not shrink) or deflated.
+    pub fn store_next(&mut self, stored: bool) {
+        self.encoder.store_next = stored;
+    }
+}
+
+impl Default for RejectLines {
+    fn default() -> Self {
+        EncodedLines {
+            encoder: GzMembers::default(),
+            lines: 0,
+            raw_bytes: 0,
+        }
+    }
+}
+
 impl<E> std::fmt::Debug for EncodedLines<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EncodedLines")
@@ -287,6 +369,40 @@ mod tests {
             ["1:abc", "2:longer line", "3:z"]
         );
         assert!(collect(b"", 5).is_empty());
+    }
+
+    #[test]
+    fn reject_lines_store_or_deflate_line_by_line_and_read_back_as_one_stream() {
+        let unlike: Vec<u8> = (0..4096u32)
+            .map(|i| {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                    [(i.wrapping_mul(2654435761) >> 26) as usize]
+            })
+            .collect();
+        let stored_line = [b"\"".as_slice(), &unlike, b"\"\n"].concat();
+        let like = |c: u8| [b"{\"a\":\"".as_slice(), &[c; 4096], b"\"}\n"].concat();
+        let mut w = RejectLines::default();
+        for (stored, line) in [
+            (false, like(b'x')),
+            (true, stored_line.clone()),
+            (false, like(b'y')),
+        ] {
+            w.store_next(stored);
+            w.push_line(&line).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let bytes = w.finish().unwrap_or_default();
+        // The stored line is there as written; the deflated ones shrank.
+        assert!(bytes.windows(unlike.len()).any(|w| w == unlike.as_slice()));
+        assert!(bytes.len() < stored_line.len() + 1024);
+        // The stored line first, then the deflated ones in order.
+        let back = crate::compress::decompress(&bytes, &crate::compress::Caps::default())
+            .map(|b| b.into_owned());
+        let expected = [stored_line, like(b'x'), like(b'y')].concat();
+        assert_eq!(back.ok(), Some(expected));
+        // Nothing written: still a gzip stream (of nothing).
+        let empty = RejectLines::default().finish().unwrap_or_default();
+        let back = crate::compress::decompress(&empty, &crate::compress::Caps::default());
+        assert_eq!(back.ok().as_deref(), Some(&b""[..]));
     }
 
     #[test]

@@ -10,9 +10,10 @@ type Seen<'p> = HashSet<(&'p str, String), foldhash::fast::RandomState>;
 
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use loglift_core::compress::{self, Compression};
 use loglift_core::envelope::Limits;
 use loglift_core::ingest::{route_record, EventRejection, RecordContext, Routed, Routing};
-use loglift_core::ndjson::{GzLines, ZstdLines};
+use loglift_core::ndjson::{EncodedLines, GzLines, LineEncoder, RejectLines, ZstdLines};
 use loglift_core::reject::{Position, Reason, RejectRecord, Rejection, Source, Stage};
 use loglift_core::route::Router;
 use loglift_core::spec::Spec;
@@ -83,7 +84,7 @@ fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
 /// One reject file: its lines and the batch indices of the records they came from.
 #[derive(Default)]
 struct RejectFile {
-    lines: GzLines,
+    lines: RejectLines,
     records: Vec<usize>,
 }
 
@@ -94,13 +95,23 @@ struct RejectFiles {
 }
 
 impl RejectFiles {
-    fn add(&mut self, record_index: usize, arrival: DateTime<Utc>, record: &RejectRecord) {
+    /// `r` of the batch's record `record_index` as a reject record: stored, not deflated, when its
+    /// raw bytes are compressed (base64 of them deflates little, slowly).
+    fn add(
+        &mut self,
+        record_index: usize,
+        arrival: DateTime<Utc>,
+        record: RejectRecord,
+        raw: &[u8],
+    ) {
         let file = self
             .files
             .entry((record.pipeline.clone(), hour_of(arrival)))
             .or_default();
+        let stored = compress::sniff(raw) != Compression::None;
         // Serialising a plain struct into memory cannot fail; a failure would only lose this line.
-        if file.lines.push(record).is_ok() {
+        file.lines.store_next(stored);
+        if file.lines.push(&record).is_ok() {
             file.records.push(record_index);
         }
     }
@@ -126,11 +137,11 @@ fn reject_record(
 }
 
 /// Finish a gzip NDJSON body and write it.
-async fn put_gz<S: ObjectStore>(
+async fn put_gz<S: ObjectStore, E: LineEncoder>(
     store: &S,
     bucket: &str,
     key: &str,
-    lines: GzLines,
+    lines: EncodedLines<E>,
 ) -> Result<(), PortError> {
     let body = lines.finish().map_err(|e| PortError::Rejected {
         op: "gzip",
@@ -286,7 +297,12 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
                 }
                 Err(r) => {
                     count_reject(&mut tally, &r);
-                    rejects.add(i, record.arrival, &reject_record(now, source(), i, &r));
+                    rejects.add(
+                        i,
+                        record.arrival,
+                        reject_record(now, source(), i, &r),
+                        &r.raw,
+                    );
                 }
             },
         );
@@ -294,7 +310,12 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
             Routing::Dropped => tally.unrouted.dropped += 1,
             Routing::Rejected(r) => {
                 count_reject(&mut tally, &r);
-                rejects.add(i, record.arrival, &reject_record(now, source(), i, &r));
+                rejects.add(
+                    i,
+                    record.arrival,
+                    reject_record(now, source(), i, &r),
+                    &r.raw,
+                );
             }
             Routing::Events => {}
         }
@@ -423,7 +444,12 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
         tally.unrouted.bytes_in += bytes_in(record.data.as_ref());
         let mut reject = |r: &EventRejection, tally: &mut Tally| {
             count_reject(tally, r);
-            rejects.add(i, record.arrival, &reject_record(now, source(), i, r));
+            rejects.add(
+                i,
+                record.arrival,
+                reject_record(now, source(), i, r),
+                &r.raw,
+            );
         };
         ids.clear();
         let mut pipelines = std::collections::BTreeSet::new();
@@ -564,7 +590,7 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                         delivery_stream: batch.delivery_stream.clone(),
                         record_id: record.record_id.clone(),
                     };
-                    rejects.add(i, record.arrival, &reject_record(now, source, i, &r));
+                    rejects.add(i, record.arrival, reject_record(now, source, i, &r), &r.raw);
                     failed(used)
                 }
             }
