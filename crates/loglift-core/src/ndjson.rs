@@ -180,8 +180,9 @@ pub type ZstdLines = EncodedLines<zstd::stream::write::Encoder<'static, Vec<u8>>
 /// ([`RejectLines::store_next`]), in two gzip members: the stored lines, then the deflated ones (a
 /// multi-member gzip stream, RFC 1952 §2.2, which every reader here reads as one). Reject files
 /// use it: the raw bytes of a rejected compressed record are base64 of compressed data, which
-/// deflate barely shrinks, at most of a rejected Firehose batch's time. Lines keep their order
-/// within each member.
+/// level 1 shrinks only to about 77 % (measured on generated CloudWatch Logs records), and
+/// deflating them took a tenth of a Firehose batch whose records did not fit its response. Lines
+/// keep their order within each member.
 pub type RejectLines = EncodedLines<GzMembers>;
 
 /// The encoder of [`RejectLines`]: each member is started by its first line.
