@@ -535,11 +535,18 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             None,
         ) + 1
     };
-    let mut reserve: usize = batch.records.iter().map(failed_len).sum();
+    let failed_lens: Vec<usize> = batch.records.iter().map(failed_len).collect();
+    let mut reserve: usize = failed_lens.iter().sum();
     let mut used = FirehoseResponse::EMPTY_LEN;
     let mut records = Vec::with_capacity(batch.records.len());
-    for (i, (record, decision)) in batch.records.iter().zip(decisions).enumerate() {
-        reserve = reserve.saturating_sub(failed_len(record));
+    for (i, ((record, decision), record_failed_len)) in batch
+        .records
+        .iter()
+        .zip(decisions)
+        .zip(failed_lens)
+        .enumerate()
+    {
+        reserve = reserve.saturating_sub(record_failed_len);
         let data = record.data.as_deref().unwrap_or_default();
         let failed = |used: usize| {
             let answer = FirehoseResponseRecord::processing_failed(&record.record_id, data);

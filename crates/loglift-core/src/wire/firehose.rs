@@ -274,6 +274,12 @@ pub fn base64_len(n: usize) -> usize {
 
 /// Length of `s` as a JSON string literal written by serde_json (quotes and escapes included).
 fn json_string_len(s: &str) -> usize {
+    // Record ids and keys rarely hold a character to escape: count them first (a loop without
+    // an early exit, which the compiler vectorises), and cost them only when there are some.
+    let needs_escape = |b: &u8| *b < 0x20 || *b == b'"' || *b == b'\\';
+    if s.bytes().filter(needs_escape).count() == 0 {
+        return 2 + s.len();
+    }
     2 + s
         .bytes()
         .map(|b| match b {
