@@ -95,13 +95,13 @@ struct RejectFiles {
 }
 
 impl RejectFiles {
-    /// `r` of the batch's record `record_index` as a reject record: stored, not deflated, when its
-    /// raw bytes are compressed (base64 of them deflates little, slowly).
+    /// Add the reject `record` of the batch's record `record_index`: stored, not deflated, when
+    /// the rejected bytes `raw` are compressed (base64 of them deflates little, slowly).
     fn add(
         &mut self,
         record_index: usize,
         arrival: DateTime<Utc>,
-        record: RejectRecord,
+        record: &RejectRecord,
         raw: &[u8],
     ) {
         let file = self
@@ -111,7 +111,7 @@ impl RejectFiles {
         let stored = compress::sniff(raw) != Compression::None;
         // Serialising a plain struct into memory cannot fail; a failure would only lose this line.
         file.lines.store_next(stored);
-        if file.lines.push(&record).is_ok() {
+        if file.lines.push(record).is_ok() {
             file.records.push(record_index);
         }
     }
@@ -300,7 +300,7 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
                     rejects.add(
                         i,
                         record.arrival,
-                        reject_record(now, source(), i, &r),
+                        &reject_record(now, source(), i, &r),
                         &r.raw,
                     );
                 }
@@ -313,7 +313,7 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
                 rejects.add(
                     i,
                     record.arrival,
-                    reject_record(now, source(), i, &r),
+                    &reject_record(now, source(), i, &r),
                     &r.raw,
                 );
             }
@@ -447,7 +447,7 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             rejects.add(
                 i,
                 record.arrival,
-                reject_record(now, source(), i, r),
+                &reject_record(now, source(), i, r),
                 &r.raw,
             );
         };
@@ -597,7 +597,12 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                         delivery_stream: batch.delivery_stream.clone(),
                         record_id: record.record_id.clone(),
                     };
-                    rejects.add(i, record.arrival, reject_record(now, source, i, &r), &r.raw);
+                    rejects.add(
+                        i,
+                        record.arrival,
+                        &reject_record(now, source, i, &r),
+                        &r.raw,
+                    );
                     failed(used)
                 }
             }
