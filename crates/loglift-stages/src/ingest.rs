@@ -5,9 +5,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-/// Event ids seen in this invocation, per pipeline (SipHash was 3 % of a Kinesis batch).
-type Seen<'p> = HashSet<(&'p str, String), foldhash::fast::RandomState>;
-
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use loglift_core::compress::{self, Compression};
@@ -25,6 +22,9 @@ use loglift_core::wire::{
 use loglift_ports::{Clock, ObjectStore, PortError};
 
 use crate::obs::Tally;
+
+/// Event ids seen in this invocation, per pipeline (SipHash was 3 % of a Kinesis batch).
+type Seen<'p> = HashSet<(&'p str, String), foldhash::fast::RandomState>;
 
 /// Lambda's synchronous response cap. The Firehose response is kept under [`RESPONSE_BUDGET`].
 pub const RESPONSE_CAP: usize = 6 * 1024 * 1024;
