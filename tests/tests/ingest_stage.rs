@@ -254,22 +254,32 @@ async fn a_failed_reject_write_fails_the_records_it_held() {
     assert_eq!(tally.rejects_by_reason.get("missing_identity"), Some(&1));
 }
 
-#[tokio::test]
-async fn firehose_answers_every_record_within_the_response_budget() {
+/// A Firehose batch of the user-events delivery stream, records `rec-0`, `rec-1`, … holding `data`.
+fn user_events_batch(data: impl IntoIterator<Item = Vec<u8>>) -> FirehoseBatch {
     use base64::Engine as _;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut deps = deps(FsObjectStore::new(dir.path().to_path_buf()));
-    let big = "x".repeat(3000);
-    let records: Vec<Value> = (0..10)
-        .map(|i| {
-            let data = json!({"request_id": format!("r{i}"), "topic": "t", "message": big});
+    let records: Vec<Value> = data
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| {
             json!({"recordId": format!("rec-{i}"), "approximateArrivalTimestamp": 1763726400000_i64,
-                   "data": base64::engine::general_purpose::STANDARD.encode(data.to_string())})
+                   "data": base64::engine::general_purpose::STANDARD.encode(data)})
         })
         .collect();
     let event = json!({"invocationId": "inv-1", "region": "us-east-1",
         "deliveryStreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/user-events", "records": records});
-    let batch = FirehoseBatch::try_from(event).expect("firehose batch");
+    FirehoseBatch::try_from(event).expect("firehose batch")
+}
+
+#[tokio::test]
+async fn firehose_answers_every_record_within_the_response_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut deps = deps(FsObjectStore::new(dir.path().to_path_buf()));
+    let big = "x".repeat(3000);
+    let batch = user_events_batch((0..10).map(|i| {
+        json!({"request_id": format!("r{i}"), "topic": "t", "message": big})
+            .to_string()
+            .into_bytes()
+    }));
     // Room for about five transformed records: the rest must fail, not overflow.
     deps.response_budget = 43_000;
     let (response, tally) = handle_firehose(&deps, &batch).await.expect("handled");
@@ -308,6 +318,51 @@ async fn firehose_answers_every_record_within_the_response_budget() {
     );
     let rejects = all_keys(&deps.store).await;
     assert_eq!(rejects, ["errors/rejects/stage=ingest/pipeline=user_events/dt=2025-11-21/hour=12/firehose-inv-1.ndjson.gz"]);
+}
+
+#[tokio::test]
+async fn a_record_stops_being_read_once_its_answer_cannot_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut deps = deps(FsObjectStore::new(dir.path().to_path_buf()));
+    let event =
+        |i: usize| json!({"request_id": format!("r{i}"), "topic": "t", "message": "m".repeat(200)});
+    let small = |i: usize| event(i).to_string().into_bytes();
+    // 400 events, gzip: about 2 KB sent, about 150 KB of lines.
+    let many: Vec<u8> = {
+        let text: String = (100..500).map(|i| format!("{}\n", event(i))).collect();
+        loglift_core::compress::gzip(text.as_bytes())
+    };
+    let batch = user_events_batch([small(0), many.clone(), small(1)]);
+    // Room for the small records, not for the 400 events' lines.
+    deps.response_budget = 20_000;
+    let (response, tally) = handle_firehose(&deps, &batch).await.expect("handled");
+    let results: Vec<String> = response
+        .records
+        .iter()
+        .map(|r| format!("{:?}", r.result))
+        .collect();
+    assert_eq!(results, ["Ok", "ProcessingFailed", "Ok"]);
+    // Counted as the events read before it stopped: fewer than the record holds.
+    let too_large = tally.rejects_by_reason.get("response_too_large").copied();
+    assert!(matches!(too_large, Some(1..400)), "{too_large:?}");
+    assert_eq!(tally.total().records_out, 2);
+
+    // Its reject record holds the whole record, as sent.
+    let keys = all_keys(&deps.store).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let rejects: Vec<loglift_core::reject::RejectRecord> = object_lines(&deps.store, &keys[0])
+        .await
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("reject record"))
+        .collect();
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].reason.code(), "response_too_large");
+    assert!(
+        rejects[0].message.contains("(over "),
+        "{}",
+        rejects[0].message
+    );
+    assert_eq!(rejects[0].raw_bytes().expect("base64"), many);
 }
 
 /// The largest Firehose invocation of CloudWatch Logs records (app_logs) the generator makes at
@@ -397,23 +452,26 @@ async fn delivered_lines(
     deps: &IngestDeps<loglift_local::MemoryStore, FixedClock>,
     response: &loglift_core::wire::FirehoseResponse,
 ) -> Vec<String> {
-    use std::io::BufRead as _;
     let keys = loglift_stages::firehose::deliver(&deps.store, &deps.layout, "inv", response)
         .await
         .expect("delivered");
     let mut lines = Vec::new();
     for key in keys {
-        let mut object = deps.store.get(BUCKET, &key).await.expect("object");
-        let mut body = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut object.body, &mut body)
-            .await
-            .expect("read");
-        let (_, reader) =
-            loglift_core::compress::open_stream(std::io::Cursor::new(body)).expect("stream");
-        for line in reader.lines() {
-            lines.push(line.expect("line"));
-        }
+        lines.extend(object_lines(&deps.store, &key).await);
     }
     lines.sort();
     lines
+}
+
+/// The lines of an object of the lake bucket, read as transform reads objects (any compression).
+async fn object_lines<S: ObjectStore>(store: &S, key: &str) -> Vec<String> {
+    use std::io::BufRead as _;
+    let mut object = store.get(BUCKET, key).await.expect("object");
+    let mut body = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut object.body, &mut body)
+        .await
+        .expect("read");
+    let (_, reader) =
+        loglift_core::compress::open_stream(std::io::Cursor::new(body)).expect("stream");
+    reader.lines().map(|line| line.expect("line")).collect()
 }

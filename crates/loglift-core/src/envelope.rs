@@ -10,6 +10,8 @@
 //! ([`crate::event_json`]), never built into a tree, and uncompressed payloads are not copied.
 //! [`unwrap_record`] collects owned [`Event`]s with their whole objects (tests, fuzzing).
 
+use std::ops::ControlFlow;
+
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -157,8 +159,14 @@ pub fn unwrap_record_with(
         text_group,
         &Wanted::default(),
         &mut |item| match item {
-            Item::Event(event) => events.push(Event::from(event)),
-            Item::Reject(reject) => rejects.push(reject),
+            Item::Event(event) => {
+                events.push(Event::from(event));
+                ControlFlow::Continue(())
+            }
+            Item::Reject(reject) => {
+                rejects.push(reject);
+                ControlFlow::Continue(())
+            }
         },
     )?;
     Ok(match read {
@@ -195,12 +203,14 @@ impl From<EventRef<'_>> for Event {
 
 /// [`unwrap_record_with`], handing each event and reject to `sink` as it is read instead of
 /// collecting them; JSON events carry the `wanted` fields. Same order, positions and errors.
+/// When the sink answers [`ControlFlow::Break`], nothing more of the record is read (the reader
+/// returns as if the record ended there).
 pub fn read_record(
     data: &[u8],
     limits: &Limits,
     text_group: &dyn Fn(&str) -> bool,
     wanted: &Wanted,
-    sink: &mut dyn FnMut(Item<'_>),
+    sink: &mut dyn FnMut(Item<'_>) -> ControlFlow<()>,
 ) -> Result<Read, Rejection> {
     if data.is_empty() {
         return Err(Rejection::new(Reason::Empty, "record has no bytes"));
@@ -211,6 +221,7 @@ pub fn read_record(
         sink,
         log_group: None,
         next: 0,
+        stopped: false,
     };
     if kpl::is_aggregate(data) {
         unwrap_aggregate(data, limits, &mut out)?;
@@ -231,6 +242,9 @@ fn unwrap_aggregate(data: &[u8], limits: &Limits, out: &mut Collector) -> Result
     let users = kpl::deaggregate(data)?;
     let mut budget = limits.record.limit_for(data.len());
     for (index, user) in users.into_iter().enumerate() {
+        if out.stopped {
+            break;
+        }
         let kpl::UserRecord {
             partition_key,
             data,
@@ -449,6 +463,9 @@ impl Body<'_> {
             Body::Object(event) => out.event(None, partition_key, EventBody::Json(event)),
             Body::Array(items) => {
                 for (index, item) in items.into_iter().enumerate() {
+                    if out.stopped {
+                        break;
+                    }
                     let text = item.get();
                     match event_json::read(text, out.wanted) {
                         Ok(event) => out.event(None, partition_key, EventBody::Json(event)),
@@ -484,6 +501,9 @@ fn emit_logs(payload: &LogsPayload, partition_key: Option<&str>, out: &mut Colle
     let log_group = payload.log_group.as_str();
     let text = (out.text_group)(log_group);
     for event in &payload.log_events {
+        if out.stopped {
+            break;
+        }
         let log = LogRef {
             log_group,
             log_stream: &payload.log_stream,
@@ -519,6 +539,9 @@ fn emit_logs(payload: &LogsPayload, partition_key: Option<&str>, out: &mut Colle
 
 fn emit_lines(text: &str, first_line: usize, partition_key: Option<&str>, out: &mut Collector) {
     for (offset, line) in text.split('\n').enumerate() {
+        if out.stopped {
+            break;
+        }
         let line = line.strip_suffix('\r').unwrap_or(line);
         if is_blank(line) {
             continue;
@@ -554,14 +577,16 @@ fn is_blank(s: &str) -> bool {
     s.bytes().all(is_json_space)
 }
 
-/// Numbers the items of one record and hands them to the sink.
+/// Numbers the items of one record and hands them to the sink, until it says stop.
 struct Collector<'c> {
     /// Which log groups' messages are text (not JSON).
     text_group: &'c dyn Fn(&str) -> bool,
     wanted: &'c Wanted,
-    sink: &'c mut dyn FnMut(Item<'_>),
+    sink: &'c mut dyn FnMut(Item<'_>) -> ControlFlow<()>,
     log_group: Option<String>,
     next: u32,
+    /// The sink answered `Break`: read no further.
+    stopped: bool,
 }
 
 impl Collector<'_> {
@@ -573,21 +598,23 @@ impl Collector<'_> {
 
     fn event(&mut self, log: Option<LogRef<'_>>, partition_key: Option<&str>, body: EventBody<'_>) {
         let position = self.position();
-        (self.sink)(Item::Event(EventRef {
+        let flow = (self.sink)(Item::Event(EventRef {
             position,
             log,
             partition_key,
             body,
         }));
+        self.stopped |= flow.is_break();
     }
 
     fn reject(&mut self, rejection: Rejection, raw: Vec<u8>) {
         let position = self.position();
-        (self.sink)(Item::Reject(EventReject {
+        let flow = (self.sink)(Item::Reject(EventReject {
             position,
             rejection,
             raw,
         }));
+        self.stopped |= flow.is_break();
     }
 }
 
@@ -841,6 +868,52 @@ mod tests {
             shape(b"{\"messageType\":\"DATA_MESSAGE\"}\n{\"a\":1}"),
             (vec![0, 1], vec![])
         );
+    }
+
+    #[test]
+    fn a_sink_that_says_stop_is_given_nothing_more() {
+        let lines = b"{\"a\":1}\nnot json\n{\"a\":3}\n{\"a\":4}".to_vec();
+        let array = br#"[{"a":1},2,{"a":3},{"a":4}]"#.to_vec();
+        let logs_payload = logs(
+            "DATA_MESSAGE",
+            "g",
+            &[r#"{"n":1}"#, "", r#"{"n":3}"#, r#"{"n":4}"#],
+        );
+        let users: Vec<UserRecord> = (0..4)
+            .map(|i| UserRecord {
+                partition_key: format!("pk-{i}"),
+                explicit_hash_key: None,
+                data: if i == 1 {
+                    Vec::new()
+                } else {
+                    format!("{{\"a\":{i}}}").into_bytes()
+                },
+            })
+            .collect();
+        for data in [lines, array, gzip(&logs_payload), aggregate(&users)] {
+            for stop_at in 0..4 {
+                let mut seen = Vec::new();
+                let read = read_record(
+                    &data,
+                    &Limits::default(),
+                    &|_| false,
+                    &Wanted::default(),
+                    &mut |item| {
+                        seen.push(match item {
+                            Item::Event(e) => e.position,
+                            Item::Reject(r) => r.position,
+                        });
+                        if seen.len() > stop_at {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    },
+                );
+                assert!(matches!(read, Ok(Read::Events { .. })), "{read:?}");
+                assert_eq!(seen, (0..=stop_at as u32).collect::<Vec<_>>(), "{data:?}");
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! The handlers in `loglift-stages` group the lines into objects (Kinesis path) or Firehose
 //! responses, and write the rejects.
 
+use std::ops::ControlFlow;
+
 use chrono::{DateTime, Utc};
 use serde_json::Map;
 
@@ -97,21 +99,17 @@ pub fn process_record(
     limits: &Limits,
 ) -> RecordOutcome {
     let (mut events, mut rejects) = (Vec::new(), Vec::new());
-    let routing = route_record(
-        router,
-        data,
-        ctx,
-        limits,
-        &mut Vec::new(),
-        &mut |item| match item {
+    let routing = route_record(router, data, ctx, limits, &mut Vec::new(), &mut |item| {
+        match item {
             Ok(e) => events.push(RoutedEvent {
                 pipeline: e.pipeline.to_owned(),
                 event_id: e.event_id.to_owned(),
                 line: e.line.to_vec(),
             }),
             Err(reject) => rejects.push(reject),
-        },
-    );
+        }
+        ControlFlow::Continue(())
+    });
     match routing {
         Routing::Dropped => RecordOutcome::Dropped,
         Routing::Events => RecordOutcome::Events { events, rejects },
@@ -123,14 +121,15 @@ pub fn process_record(
 /// written into `line` (cleared first, reused), and each event reject given to it, in order.
 /// The handlers' path: an event costs no allocation beyond its id. A record rejected whole
 /// ([`Routing::Rejected`]) has given the sink nothing: [`read_record`] fails, if at all, before
-/// its first item.
+/// its first item. A sink that answers [`ControlFlow::Break`] is given nothing more of the record
+/// (the Firehose handler stops reading a record whose answer can no longer fit its response).
 pub fn route_record<'p>(
     router: &Router<'p>,
     data: &[u8],
     ctx: &RecordContext,
     limits: &Limits,
     line: &mut Vec<u8>,
-    sink: &mut dyn FnMut(Result<Routed<'p, '_>, EventRejection>),
+    sink: &mut dyn FnMut(Result<Routed<'p, '_>, EventRejection>) -> ControlFlow<()>,
 ) -> Routing {
     // Log groups whose pipeline reads text: their messages are parsed after routing.
     let text_group = |log_group: &str| {
@@ -156,7 +155,7 @@ pub fn route_record<'p>(
                         event_id: &id,
                         line,
                     })),
-                    Ok(None) => {}
+                    Ok(None) => ControlFlow::Continue(()),
                     Err(reject) => sink(Err(reject)),
                 }
             }

@@ -4,6 +4,7 @@
 //! becomes reject records under `errors/`.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::ControlFlow;
 
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -16,8 +17,8 @@ use loglift_core::route::Router;
 use loglift_core::spec::Spec;
 use loglift_core::storage::{firehose_partition_keys, Layout};
 use loglift_core::wire::{
-    BatchItemFailures, FirehoseBatch, FirehoseResponse, FirehoseResponseRecord, FirehoseResult,
-    IngestBatch, KinesisBatch,
+    base64_len, BatchItemFailures, FirehoseBatch, FirehoseResponse, FirehoseResponseRecord,
+    FirehoseResult, IngestBatch, KinesisBatch,
 };
 use loglift_ports::{Clock, ObjectStore, PortError};
 
@@ -164,7 +165,7 @@ fn route<'p>(
     ctx: &RecordContext,
     limits: &Limits,
     line: &mut Vec<u8>,
-    sink: &mut dyn FnMut(Result<Routed<'p, '_>, EventRejection>),
+    sink: &mut dyn FnMut(Result<Routed<'p, '_>, EventRejection>) -> ControlFlow<()>,
 ) -> Routing {
     match data {
         Ok(data) => route_record(router, data, ctx, limits, line, sink),
@@ -199,17 +200,18 @@ fn count_event<'p>(
     }
 }
 
-fn count_reject(tally: &mut Tally, r: &EventRejection) {
+/// Count a reject of `events` events (a record failed whole may hold several).
+fn count_reject(tally: &mut Tally, r: &EventRejection, events: u64) {
     *tally
         .rejects_by_reason
         .entry(r.rejection.reason.code().to_owned())
-        .or_default() += 1;
+        .or_default() += events;
     let c = match &r.pipeline {
         Some(p) => tally.pipeline(p),
         None => &mut tally.unrouted,
     };
-    c.records_in += 1;
-    c.rejected += 1;
+    c.records_in += events;
+    c.rejected += events;
 }
 
 /// Handle a Kinesis event-source batch: write raw objects and reject files, answer with the
@@ -256,60 +258,63 @@ pub async fn handle_kinesis<S: ObjectStore, C: Clock>(
             &ctx,
             &deps.limits,
             &mut line,
-            &mut |item| match item {
-                Ok(e) => {
-                    count_event(
-                        &mut tally,
-                        &mut seen,
-                        e.pipeline,
-                        e.event_id.to_owned(),
-                        e.line.len(),
-                    );
-                    let at = match groups
-                        .iter()
-                        .position(|(key, _)| *key == (e.pipeline, hour))
-                    {
-                        Some(at) => at,
-                        None => {
-                            let lines = ZstdLines::new()
+            &mut |item| {
+                match item {
+                    Ok(e) => {
+                        count_event(
+                            &mut tally,
+                            &mut seen,
+                            e.pipeline,
+                            e.event_id.to_owned(),
+                            e.line.len(),
+                        );
+                        let at = match groups
+                            .iter()
+                            .position(|(key, _)| *key == (e.pipeline, hour))
+                        {
+                            Some(at) => at,
+                            None => {
+                                let lines = ZstdLines::new()
                                 .map_err(|error| tracing::error!(%error, "Starting a zstd stream failed"))
                                 .ok();
-                            groups.push((
-                                (e.pipeline, hour),
-                                Group {
-                                    lines,
-                                    first: i,
-                                    last: i,
-                                },
-                            ));
-                            groups.len() - 1
-                        }
-                    };
-                    if let Some((_, group)) = groups.get_mut(at) {
-                        group.last = i;
-                        if let Some(lines) = &mut group.lines {
-                            if let Err(error) = lines.push_line(e.line) {
-                                tracing::error!(%error, "Compressing a raw line failed");
-                                group.lines = None;
+                                groups.push((
+                                    (e.pipeline, hour),
+                                    Group {
+                                        lines,
+                                        first: i,
+                                        last: i,
+                                    },
+                                ));
+                                groups.len() - 1
+                            }
+                        };
+                        if let Some((_, group)) = groups.get_mut(at) {
+                            group.last = i;
+                            if let Some(lines) = &mut group.lines {
+                                if let Err(error) = lines.push_line(e.line) {
+                                    tracing::error!(%error, "Compressing a raw line failed");
+                                    group.lines = None;
+                                }
                             }
                         }
                     }
+                    Err(r) => {
+                        count_reject(&mut tally, &r, 1);
+                        rejects.add(
+                            i,
+                            record.arrival,
+                            &reject_record(now, source(), i, &r),
+                            &r.raw,
+                        );
+                    }
                 }
-                Err(r) => {
-                    count_reject(&mut tally, &r);
-                    rejects.add(
-                        i,
-                        record.arrival,
-                        &reject_record(now, source(), i, &r),
-                        &r.raw,
-                    );
-                }
+                ControlFlow::Continue(())
             },
         );
         match routing {
             Routing::Dropped => tally.unrouted.dropped += 1,
             Routing::Rejected(r) => {
-                count_reject(&mut tally, &r);
+                count_reject(&mut tally, &r, 1);
                 rejects.add(
                     i,
                     record.arrival,
@@ -413,21 +418,33 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
     // `Ok` data as a gzip member for delivery streams Firehose delivers uncompressed.
     let gzip = deps.gzip_delivery_streams.contains(&batch.delivery_stream);
 
-    // Pass 1: decide each record.
-    enum Decision {
-        Ok {
-            pipeline: String,
-            data: Vec<u8>,
-            events: u64,
-        },
-        Dropped,
-        Failed,
-    }
-    let mut decisions = Vec::with_capacity(batch.records.len());
+    // Each record is answered in turn, within the response budget: room stays reserved for the
+    // records still to come as if each failed (a failed answer sends the original bytes back).
+    let failed_lens: Vec<usize> = batch
+        .records
+        .iter()
+        .map(|r| {
+            let original = r.data.as_deref().map_or(0, <[u8]>::len);
+            FirehoseResponseRecord::serialized_len_for(
+                &r.record_id,
+                FirehoseResult::ProcessingFailed,
+                original,
+                None,
+            ) + 1
+        })
+        .collect();
+    let mut reserve: usize = failed_lens.iter().sum();
+    let mut used = FirehoseResponse::EMPTY_LEN;
+    let mut records = Vec::with_capacity(batch.records.len());
     let mut line = Vec::new();
     // This record's events, counted once the record is `Ok`: (id, line length).
     let mut ids: Vec<(String, usize)> = Vec::new();
-    for (i, record) in batch.records.iter().enumerate() {
+    for (i, (record, failed_len)) in batch.records.iter().zip(failed_lens).enumerate() {
+        reserve = reserve.saturating_sub(failed_len);
+        // What this record's answer may take, its comma included.
+        let room = deps
+            .response_budget
+            .saturating_sub(used.saturating_add(reserve));
         let source = || Source::Firehose {
             delivery_stream: batch.delivery_stream.clone(),
             record_id: record.record_id.clone(),
@@ -442,8 +459,8 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             arrival: record.arrival,
         };
         tally.unrouted.bytes_in += bytes_in(record.data.as_ref());
-        let mut reject = |r: &EventRejection, tally: &mut Tally| {
-            count_reject(tally, r);
+        let mut reject = |r: &EventRejection, events: u64, tally: &mut Tally| {
+            count_reject(tally, r, events);
             rejects.add(
                 i,
                 record.arrival,
@@ -454,6 +471,11 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
         ids.clear();
         let mut pipelines = std::collections::BTreeSet::new();
         let mut data = OkData::new(gzip);
+        // The `Ok` answer's partition keys and its length without data (with its comma), from
+        // the record's first event.
+        let mut ok_shape: Option<(BTreeMap<String, String>, usize)> = None;
+        // The answer outgrew its room: the rest of the record was not read.
+        let mut overflowed = false;
         let routing = route(
             &router,
             &record.data,
@@ -461,48 +483,95 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             &ctx,
             &deps.limits,
             &mut line,
-            &mut |item| match item {
-                Ok(e) => {
-                    pipelines.insert(e.pipeline);
-                    ids.push((e.event_id.to_owned(), e.line.len()));
-                    data.push(e.line);
-                }
-                Err(r) => reject(&r, &mut tally),
-            },
-        );
-        let decision = match routing {
-            Routing::Dropped => {
-                tally.unrouted.dropped += 1;
-                Decision::Dropped
-            }
-            Routing::Rejected(r) => {
-                tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, message = %r.rejection.message, "Record failed");
-                reject(&r, &mut tally);
-                Decision::Failed
-            }
-            Routing::Events => match (pipelines.len(), pipelines.first()) {
-                (0, _) => {
-                    tracing::warn!(record_id = %record.record_id, "Record failed: none of its events could be routed");
-                    Decision::Failed
-                }
-                (1, Some(&pipeline)) => {
-                    let events = ids.len() as u64;
-                    for (id, len) in ids.drain(..) {
-                        count_event(&mut tally, &mut seen, pipeline, id, len);
-                    }
-                    match data.finish() {
-                        Ok(data) => Decision::Ok {
-                            pipeline: pipeline.to_owned(),
-                            data,
-                            events,
-                        },
-                        Err(e) => {
-                            // Compressing into memory does not fail; if it did, the record
-                            // goes to Firehose's error output whole.
-                            tracing::error!(record_id = %record.record_id, error = %e, "Compressing a record failed");
-                            Decision::Failed
+            &mut |item| {
+                match item {
+                    Ok(e) => {
+                        pipelines.insert(e.pipeline);
+                        ids.push((e.event_id.to_owned(), e.line.len()));
+                        data.push(e.line);
+                        let (_, bare) = ok_shape.get_or_insert_with(|| {
+                            let keys = firehose_partition_keys(e.pipeline, record.arrival);
+                            let bare = FirehoseResponseRecord::serialized_len_for(
+                                &record.record_id,
+                                FirehoseResult::Ok,
+                                0,
+                                Some(&keys),
+                            ) + 1;
+                            (keys, bare)
+                        });
+                        // The answer only grows as events are added.
+                        if *bare + base64_len(data.len()) > room {
+                            overflowed = true;
+                            return ControlFlow::Break(());
                         }
                     }
+                    Err(r) => reject(&r, 1, &mut tally),
+                }
+                ControlFlow::Continue(())
+            },
+        );
+        let data_sent = record.data.as_deref().unwrap_or_default();
+        let failed = |used: usize| {
+            let answer = FirehoseResponseRecord::processing_failed(&record.record_id, data_sent);
+            if used + answer.serialized_len() + 1 + reserve <= deps.response_budget {
+                answer
+            } else {
+                // Firehose delivers the original record to its error output whatever data we send.
+                FirehoseResponseRecord::processing_failed(&record.record_id, &[])
+            }
+        };
+        // The record fails whole: a reject record of its bytes, counted as `events` rejects.
+        let mut fail = |r: EventRejection, events: u64, tally: &mut Tally| {
+            tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, message = %r.rejection.message, "Record failed");
+            reject(&r, events, tally);
+            failed(used)
+        };
+        let too_large = |pipeline: &str, len: String| EventRejection {
+            position: None,
+            pipeline: Some(pipeline.to_owned()),
+            rejection: Rejection::new(
+                Reason::ResponseTooLarge,
+                format!(
+                    "the transformed record ({len} bytes) does not fit in the {} byte response",
+                    deps.response_budget
+                ),
+            ),
+            raw: data_sent.to_vec(),
+        };
+        let events = ids.len() as u64;
+        let answer = match routing {
+            Routing::Dropped => {
+                tally.unrouted.dropped += 1;
+                FirehoseResponseRecord::dropped(&record.record_id)
+            }
+            Routing::Rejected(r) => fail(r, 1, &mut tally),
+            Routing::Events => match (pipelines.len(), pipelines.first(), ok_shape) {
+                (1, Some(&pipeline), _) if overflowed => {
+                    let r = too_large(pipeline, format!("over {}", data.len()));
+                    fail(r, events, &mut tally)
+                }
+                (1, Some(&pipeline), Some((keys, bare))) => match data.finish() {
+                    Ok(lines) if bare + base64_len(lines.len()) <= room => {
+                        for (id, len) in ids.drain(..) {
+                            count_event(&mut tally, &mut seen, pipeline, id, len);
+                        }
+                        FirehoseResponseRecord::ok(&record.record_id, &lines)
+                            .with_partition_keys(keys)
+                    }
+                    Ok(lines) => {
+                        let r = too_large(pipeline, lines.len().to_string());
+                        fail(r, events, &mut tally)
+                    }
+                    Err(e) => {
+                        // Compressing into memory does not fail; if it did, the record goes to
+                        // Firehose's error output whole.
+                        tracing::error!(record_id = %record.record_id, error = %e, "Compressing a record failed");
+                        failed(used)
+                    }
+                },
+                (0, ..) => {
+                    tracing::warn!(record_id = %record.record_id, "Record failed: none of its events could be routed");
+                    failed(used)
                 }
                 _ => {
                     let r = EventRejection {
@@ -512,102 +581,11 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                             Reason::MixedPipelines,
                             format!("events of one record route to {pipelines:?}; Firehose partitions whole records"),
                         ),
-                        raw: record.data.clone().unwrap_or_default(),
+                        raw: data_sent.to_vec(),
                     };
-                    tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, "Record failed");
-                    reject(&r, &mut tally);
-                    Decision::Failed
+                    fail(r, 1, &mut tally)
                 }
             },
-        };
-        decisions.push(decision);
-    }
-
-    // Pass 2: build the response within the budget, in order, reserving room for the records
-    // still to come as if each failed (their answer sends the original bytes back).
-    let original =
-        |r: &loglift_core::wire::FirehoseRecord| r.data.as_deref().unwrap_or_default().len();
-    let failed_len = |r: &loglift_core::wire::FirehoseRecord| {
-        FirehoseResponseRecord::serialized_len_for(
-            &r.record_id,
-            FirehoseResult::ProcessingFailed,
-            original(r),
-            None,
-        ) + 1
-    };
-    let failed_lens: Vec<usize> = batch.records.iter().map(failed_len).collect();
-    let mut reserve: usize = failed_lens.iter().sum();
-    let mut used = FirehoseResponse::EMPTY_LEN;
-    let mut records = Vec::with_capacity(batch.records.len());
-    for (i, ((record, decision), record_failed_len)) in batch
-        .records
-        .iter()
-        .zip(decisions)
-        .zip(failed_lens)
-        .enumerate()
-    {
-        reserve = reserve.saturating_sub(record_failed_len);
-        let data = record.data.as_deref().unwrap_or_default();
-        let failed = |used: usize| {
-            let answer = FirehoseResponseRecord::processing_failed(&record.record_id, data);
-            if used + answer.serialized_len() + 1 + reserve <= deps.response_budget {
-                answer
-            } else {
-                // Firehose delivers the original record to its error output whatever data we send.
-                FirehoseResponseRecord::processing_failed(&record.record_id, &[])
-            }
-        };
-        let answer = match decision {
-            Decision::Ok {
-                pipeline,
-                data: lines,
-                events,
-            } => {
-                let keys = firehose_partition_keys(&pipeline, record.arrival);
-                let fits =
-                    used + FirehoseResponseRecord::serialized_len_for(
-                        &record.record_id,
-                        FirehoseResult::Ok,
-                        lines.len(),
-                        Some(&keys),
-                    ) + 1
-                        + reserve
-                        <= deps.response_budget;
-                if fits {
-                    FirehoseResponseRecord::ok(&record.record_id, &lines).with_partition_keys(keys)
-                } else {
-                    let r = EventRejection {
-                        position: None,
-                        pipeline: Some(pipeline.clone()),
-                        rejection: Rejection::new(
-                            Reason::ResponseTooLarge,
-                            format!("the transformed record ({} bytes) does not fit in the {} byte response", lines.len(), deps.response_budget),
-                        ),
-                        raw: data.to_vec(),
-                    };
-                    tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, "Record failed");
-                    let c = tally.pipeline(&pipeline);
-                    c.records_out = c.records_out.saturating_sub(events);
-                    c.rejected += events;
-                    *tally
-                        .rejects_by_reason
-                        .entry(r.rejection.reason.code().to_owned())
-                        .or_default() += events;
-                    let source = Source::Firehose {
-                        delivery_stream: batch.delivery_stream.clone(),
-                        record_id: record.record_id.clone(),
-                    };
-                    rejects.add(
-                        i,
-                        record.arrival,
-                        &reject_record(now, source, i, &r),
-                        &r.raw,
-                    );
-                    failed(used)
-                }
-            }
-            Decision::Dropped => FirehoseResponseRecord::dropped(&record.record_id),
-            Decision::Failed => failed(used),
         };
         used += answer.serialized_len() + 1;
         records.push(answer);
@@ -645,6 +623,16 @@ impl OkData {
             OkData::Gzip(Box::default())
         } else {
             OkData::Plain(Vec::new())
+        }
+    }
+
+    /// Bytes of data so far; for a gzip member, what the encoder has produced (the member only
+    /// grows from there).
+    fn len(&self) -> usize {
+        match self {
+            OkData::Plain(data) => data.len(),
+            OkData::Gzip(member) => member.compressed_len(),
+            OkData::Failed(_) => 0,
         }
     }
 
