@@ -139,6 +139,8 @@ pub struct EncodedLines<E> {
     encoder: E,
     lines: u64,
     raw_bytes: u64,
+    /// The line [`EncodedLines::push`] serialises into, reused.
+    scratch: Vec<u8>,
 }
 
 /// An in-memory compressing writer [`EncodedLines`] can use.
@@ -251,11 +253,7 @@ impl RejectLines {
 
 impl Default for RejectLines {
     fn default() -> Self {
-        EncodedLines {
-            encoder: GzMembers::default(),
-            lines: 0,
-            raw_bytes: 0,
-        }
+        EncodedLines::with_encoder(GzMembers::default())
     }
 }
 
@@ -270,30 +268,40 @@ impl<E> std::fmt::Debug for EncodedLines<E> {
 
 impl Default for GzLines {
     fn default() -> Self {
-        EncodedLines {
-            encoder: GzEncoder::new(Vec::new(), Compression::fast()),
-            lines: 0,
-            raw_bytes: 0,
-        }
+        EncodedLines::with_encoder(GzEncoder::new(Vec::new(), Compression::fast()))
     }
 }
 
 impl ZstdLines {
     pub fn new() -> io::Result<Self> {
-        Ok(EncodedLines {
-            encoder: zstd::stream::write::Encoder::new(Vec::new(), 1)?,
-            lines: 0,
-            raw_bytes: 0,
-        })
+        Ok(EncodedLines::with_encoder(
+            zstd::stream::write::Encoder::new(Vec::new(), 1)?,
+        ))
     }
 }
 
 impl<E: LineEncoder> EncodedLines<E> {
+    fn with_encoder(encoder: E) -> Self {
+        EncodedLines {
+            encoder,
+            lines: 0,
+            raw_bytes: 0,
+            scratch: Vec::new(),
+        }
+    }
+
     /// Append one value as a JSON line.
     pub fn push<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
-        let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
-        line.push(b'\n');
-        self.push_line(&line)
+        let mut line = std::mem::take(&mut self.scratch);
+        line.clear();
+        let written = serde_json::to_writer(&mut line, value)
+            .map_err(io::Error::other)
+            .and_then(|()| {
+                line.push(b'\n');
+                self.push_line(&line)
+            });
+        self.scratch = line;
+        written
     }
 
     /// Append bytes that already end in `\n`.

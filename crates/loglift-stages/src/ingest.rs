@@ -439,6 +439,10 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
     let mut line = Vec::new();
     // This record's events, counted once the record is `Ok`: (id, line length).
     let mut ids: Vec<(String, usize)> = Vec::new();
+    // The partition keys of an `Ok` answer by pipeline and arrival hour, and the bytes they add.
+    let mut keys_by_hour = KeysByHour::new();
+    // The last `Ok` record's data buffer, reused (its bytes are base64 in the answer by then).
+    let mut spare = Vec::new();
     for (i, (record, failed_len)) in batch.records.iter().zip(failed_lens).enumerate() {
         reserve = reserve.saturating_sub(failed_len);
         // What this record's answer may take, its comma included.
@@ -469,11 +473,12 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             );
         };
         ids.clear();
-        let mut pipelines = std::collections::BTreeSet::new();
-        let mut data = OkData::new(gzip);
-        // The `Ok` answer's partition keys and its length without data (with its comma), from
-        // the record's first event.
-        let mut ok_shape: Option<(BTreeMap<String, String>, usize)> = None;
+        // The pipeline of the record's first event, and any others its events route to.
+        let mut pipeline: Option<&str> = None;
+        let mut others: Vec<&str> = Vec::new();
+        let mut data = OkData::new(gzip, std::mem::take(&mut spare));
+        // The `Ok` answer's length without data (with its comma), from the first event.
+        let mut bare = 0;
         // The answer outgrew its room: the rest of the record was not read.
         let mut overflowed = false;
         let routing = route(
@@ -486,21 +491,28 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             &mut |item| {
                 match item {
                     Ok(e) => {
-                        pipelines.insert(e.pipeline);
+                        match pipeline {
+                            None => {
+                                pipeline = Some(e.pipeline);
+                                let keys =
+                                    AnswerKeys::of(&mut keys_by_hour, e.pipeline, record.arrival);
+                                bare = FirehoseResponseRecord::serialized_len_for(
+                                    &record.record_id,
+                                    FirehoseResult::Ok,
+                                    0,
+                                    None,
+                                ) + keys.len
+                                    + 1;
+                            }
+                            Some(first) if first != e.pipeline && !others.contains(&e.pipeline) => {
+                                others.push(e.pipeline);
+                            }
+                            Some(_) => {}
+                        }
                         ids.push((e.event_id.to_owned(), e.line.len()));
                         data.push(e.line);
-                        let (_, bare) = ok_shape.get_or_insert_with(|| {
-                            let keys = firehose_partition_keys(e.pipeline, record.arrival);
-                            let bare = FirehoseResponseRecord::serialized_len_for(
-                                &record.record_id,
-                                FirehoseResult::Ok,
-                                0,
-                                Some(&keys),
-                            ) + 1;
-                            (keys, bare)
-                        });
                         // The answer only grows as events are added.
-                        if *bare + base64_len(data.len()) > room {
+                        if bare + base64_len(data.len()) > room {
                             overflowed = true;
                             return ControlFlow::Break(());
                         }
@@ -545,18 +557,22 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                 FirehoseResponseRecord::dropped(&record.record_id)
             }
             Routing::Rejected(r) => fail(r, 1, &mut tally),
-            Routing::Events => match (pipelines.len(), pipelines.first(), ok_shape) {
-                (1, Some(&pipeline), _) if overflowed => {
+            Routing::Events => match (pipeline, others.is_empty()) {
+                (Some(pipeline), true) if overflowed => {
                     let r = too_large(pipeline, format!("over {}", data.len()));
                     fail(r, events, &mut tally)
                 }
-                (1, Some(&pipeline), Some((keys, bare))) => match data.finish() {
+                (Some(pipeline), true) => match data.finish() {
                     Ok(lines) if bare + base64_len(lines.len()) <= room => {
                         for (id, len) in ids.drain(..) {
                             count_event(&mut tally, &mut seen, pipeline, id, len);
                         }
-                        FirehoseResponseRecord::ok(&record.record_id, &lines)
-                            .with_partition_keys(keys)
+                        let keys = AnswerKeys::of(&mut keys_by_hour, pipeline, record.arrival);
+                        let answer = FirehoseResponseRecord::ok(&record.record_id, &lines)
+                            .with_partition_keys(keys.keys.clone());
+                        spare = lines;
+                        spare.clear();
+                        answer
                     }
                     Ok(lines) => {
                         let r = too_large(pipeline, lines.len().to_string());
@@ -569,11 +585,13 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                         failed(used)
                     }
                 },
-                (0, ..) => {
+                (None, _) => {
                     tracing::warn!(record_id = %record.record_id, "Record failed: none of its events could be routed");
                     failed(used)
                 }
-                _ => {
+                (Some(first), false) => {
+                    let pipelines: std::collections::BTreeSet<&str> =
+                        others.iter().copied().chain([first]).collect();
                     let r = EventRejection {
                         position: None,
                         pipeline: None,
@@ -609,6 +627,30 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
     Ok((FirehoseResponse { records }, tally))
 }
 
+/// An `Ok` answer's partition keys for one pipeline and arrival hour, and the bytes they add to
+/// it: made once per batch, kept by (pipeline, arrival hour).
+struct AnswerKeys {
+    keys: BTreeMap<String, String>,
+    len: usize,
+}
+
+type KeysByHour<'p> = BTreeMap<(&'p str, DateTime<Utc>), AnswerKeys>;
+
+impl AnswerKeys {
+    /// The keys of `pipeline` at `arrival`, from `made` (added there the first time).
+    fn of<'m, 'p>(
+        made: &'m mut KeysByHour<'p>,
+        pipeline: &'p str,
+        arrival: DateTime<Utc>,
+    ) -> &'m Self {
+        made.entry((pipeline, hour_of(arrival))).or_insert_with(|| {
+            let keys = firehose_partition_keys(pipeline, arrival);
+            let len = FirehoseResponseRecord::partition_keys_len(&keys);
+            AnswerKeys { keys, len }
+        })
+    }
+}
+
 /// A Firehose `Ok` record's data as its events' raw lines arrive: the lines, or one gzip member
 /// of them for a delivery stream in [`IngestDeps::gzip_delivery_streams`].
 enum OkData {
@@ -618,11 +660,13 @@ enum OkData {
 }
 
 impl OkData {
-    fn new(gzip: bool) -> Self {
+    /// Plain data goes into `buffer` (emptied first), a gzip member into a new one.
+    fn new(gzip: bool, mut buffer: Vec<u8>) -> Self {
         if gzip {
             OkData::Gzip(Box::default())
         } else {
-            OkData::Plain(Vec::new())
+            buffer.clear();
+            OkData::Plain(buffer)
         }
     }
 
@@ -650,11 +694,7 @@ impl OkData {
 
     fn finish(self) -> std::io::Result<Vec<u8>> {
         match self {
-            // Held until the answer is built: without the growth slack.
-            OkData::Plain(mut data) => {
-                data.shrink_to_fit();
-                Ok(data)
-            }
+            OkData::Plain(data) => Ok(data),
             OkData::Gzip(member) => member.finish(),
             OkData::Failed(e) => Err(e),
         }

@@ -356,16 +356,21 @@ impl FirehoseResponseRecord {
             + base64_len(payload_len)
             + "}".len();
         if let Some(keys) = partition_keys {
-            let entries: usize = keys
-                .iter()
-                .map(|(k, v)| json_string_len(k) + 1 + json_string_len(v))
-                .sum();
-            len += r#","metadata":{"partitionKeys":{"#.len()
-                + entries
-                + keys.len().saturating_sub(1)
-                + "}}".len();
+            len += Self::partition_keys_len(keys);
         }
         len
+    }
+
+    /// The bytes `partition_keys` add to a record ([`Self::serialized_len_for`]).
+    pub fn partition_keys_len(keys: &BTreeMap<String, String>) -> usize {
+        let entries: usize = keys
+            .iter()
+            .map(|(k, v)| json_string_len(k) + 1 + json_string_len(v))
+            .sum();
+        r#","metadata":{"partitionKeys":{"#.len()
+            + entries
+            + keys.len().saturating_sub(1)
+            + "}}".len()
     }
 }
 
