@@ -58,9 +58,8 @@ pub(super) struct FirehoseEventWire<'a> {
 pub(super) struct FirehoseRecordWire<'a> {
     record_id: String,
     approximate_arrival_timestamp: Stamp,
-    /// Borrowed from the event's bytes: base64 has nothing to unescape.
     #[serde(borrow)]
-    data: Cow<'a, str>,
+    data: Base64Text<'a>,
     #[serde(default)]
     kinesis_record_metadata: Option<KinesisRecordMetadataWire>,
 }

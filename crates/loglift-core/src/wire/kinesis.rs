@@ -54,9 +54,8 @@ pub(super) struct KinesisEventRecordWire<'a> {
 pub(super) struct KinesisDataWire<'a> {
     partition_key: String,
     sequence_number: String,
-    /// Borrowed from the event's bytes: base64 has nothing to unescape.
     #[serde(borrow)]
-    data: Cow<'a, str>,
+    data: Base64Text<'a>,
     /// Epoch seconds, with a fraction.
     approximate_arrival_timestamp: Stamp,
     // `kinesisSchemaVersion` ("1.0") is sent too; not read.

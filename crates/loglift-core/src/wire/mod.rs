@@ -103,17 +103,48 @@ fn malformed(event: &'static str, e: &serde_path_to_error::Error<serde_json::Err
 }
 
 /// Decode a record's `data`; on failure keep the text for the reject.
+/// A record's `data`: the JSON string's bytes, borrowed from the event unless the string has
+/// escapes, and not checked as UTF-8 (the base64 decoder checks every character).
+pub(super) struct Base64Text<'a>(Cow<'a, [u8]>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Base64Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Cow<'de, [u8]>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a base64 string")
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_vec()))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v.as_bytes()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.as_bytes().to_vec()))
+            }
+        }
+        // serde_json hands a string's raw bytes to `deserialize_bytes` (an array is refused).
+        d.deserialize_bytes(Text).map(Base64Text)
+    }
+}
+
 fn decode_data(
     what: impl FnOnce() -> String,
-    data: Cow<'_, str>,
+    Base64Text(data): Base64Text<'_>,
 ) -> (Result<Vec<u8>, Rejection>, Option<String>) {
     // SIMD, with the same rules as `base64`'s STANDARD (padding required, canonical last
     // symbol, no whitespace; tested). Text it refuses goes to `base64`, which decodes it if the
     // two ever disagree and otherwise says what is wrong with it.
-    if let Ok(bytes) = base64_simd::STANDARD.decode_to_vec(data.as_bytes()) {
+    if let Ok(bytes) = base64_simd::STANDARD.decode_to_vec(&data) {
         return (Ok(bytes), None);
     }
-    let why = match base64::engine::general_purpose::STANDARD.decode(data.as_bytes()) {
+    let why = match base64::engine::general_purpose::STANDARD.decode(&data) {
         Ok(bytes) => return (Ok(bytes), None),
         Err(e) => e.to_string(),
     };
@@ -124,7 +155,7 @@ fn decode_data(
     );
     (
         Err(Rejection::new(Reason::BadBase64, message)),
-        Some(data.into_owned()),
+        Some(String::from_utf8_lossy(&data).into_owned()),
     )
 }
 

@@ -505,7 +505,8 @@ fn the_simd_base64_coder_takes_and_gives_what_base64_does() {
             standard.decode(&text).ok(),
             "{text:?}"
         );
-        let (simd, undecodable) = decode_data(|| "r".into(), Cow::Borrowed(&text));
+        let (simd, undecodable) =
+            decode_data(|| "r".into(), Base64Text(Cow::Borrowed(text.as_bytes())));
         match standard.decode(&text) {
             Ok(bytes) => assert_eq!(simd.ok(), Some(bytes), "{text:?}"),
             Err(e) => {
@@ -515,4 +516,31 @@ fn the_simd_base64_coder_takes_and_gives_what_base64_does() {
             }
         }
     }
+}
+
+#[test]
+fn record_data_is_read_as_the_string_sent() {
+    let event = |data: &str| {
+        format!(
+            r#"{{"Records":[{{"eventSource":"aws:kinesis","eventSourceARN":"arn:aws:kinesis:us-east-1:1:stream/s","eventID":"shardId-000000000000:1","kinesis":{{"partitionKey":"p","sequenceNumber":"1","approximateArrivalTimestamp":1763726400.5,"data":{data}}}}}]}}"#
+        )
+    };
+    // An escaped `/` (JSON allows it) is unescaped before base64 decodes it.
+    let batch = KinesisBatch::from_slice(event(r#""P\/8=""#).as_bytes());
+    let data = batch.map(|b| b.records.into_iter().map(|r| r.data).collect::<Vec<_>>());
+    assert_eq!(data.ok(), Some(vec![Ok(vec![0x3f, 0xff])]));
+    // Text that is not base64 is kept for the reject, as sent.
+    let batch = KinesisBatch::from_slice(event(r#""n\u00e9t base64""#).as_bytes());
+    let undecodable = batch.map(|b| {
+        b.records
+            .into_iter()
+            .map(|r| r.undecodable)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        undecodable.ok(),
+        Some(vec![Some("n\u{e9}t base64".to_owned())])
+    );
+    // Not a string: the event does not read.
+    assert!(KinesisBatch::from_slice(event("[63,255]").as_bytes()).is_err());
 }
