@@ -238,7 +238,7 @@ pub fn check_cwlogs(data: &[u8]) {
                     rejects,
                 }),
             ) => {
-                assert_eq!(log_group.as_deref(), Some(payload.log_group.as_str()));
+                assert_eq!(log_group.as_deref(), Some(payload.log_group.as_ref()));
                 assert_eq!(events.len() + rejects.len(), payload.log_events.len());
                 for e in &events {
                     assert!(e.log.is_some(), "a log event without its log metadata");

@@ -325,7 +325,7 @@ enum Body<'t> {
     Control {
         log_group: String,
     },
-    Logs(LogsPayload),
+    Logs(LogsPayload<'t>),
     Object(JsonEvent<'t>),
     Array(Vec<&'t RawValue>),
     /// NDJSON: the first object already read (if any), then the remaining text and the line
@@ -367,7 +367,7 @@ fn classify<'t>(s: &'t str, compressed: bool, wanted: &Wanted) -> Result<Body<'t
                 if compressed
                     && memchr::memmem::find(trimmed.as_bytes(), b"\"messageType\"").is_some()
                 {
-                    if let Ok(payload) = cwlogs::parse(trimmed.as_bytes()) {
+                    if let Ok(payload) = cwlogs::parse_str(trimmed) {
                         return Ok(Body::from(payload));
                     }
                 }
@@ -441,14 +441,14 @@ fn single_object<'t>(
     if !is_logs {
         return Ok(Body::Object(event));
     }
-    Ok(Body::from(cwlogs::parse(text.as_bytes())?))
+    Ok(Body::from(cwlogs::parse_str(text)?))
 }
 
-impl From<LogsPayload> for Body<'_> {
-    fn from(payload: LogsPayload) -> Self {
+impl<'t> From<LogsPayload<'t>> for Body<'t> {
+    fn from(payload: LogsPayload<'t>) -> Self {
         match payload.message_type {
             MessageType::ControlMessage => Body::Control {
-                log_group: payload.log_group,
+                log_group: payload.log_group.into_owned(),
             },
             MessageType::DataMessage => Body::Logs(payload),
         }
@@ -497,8 +497,8 @@ impl Body<'_> {
     }
 }
 
-fn emit_logs(payload: &LogsPayload, partition_key: Option<&str>, out: &mut Collector) {
-    let log_group = payload.log_group.as_str();
+fn emit_logs(payload: &LogsPayload<'_>, partition_key: Option<&str>, out: &mut Collector) {
+    let log_group = payload.log_group.as_ref();
     let text = (out.text_group)(log_group);
     for event in &payload.log_events {
         if out.stopped {
@@ -533,7 +533,7 @@ fn emit_logs(payload: &LogsPayload, partition_key: Option<&str>, out: &mut Colle
         }
     }
     if out.log_group.is_none() {
-        out.log_group = Some(payload.log_group.clone());
+        out.log_group = Some(payload.log_group.clone().into_owned());
     }
 }
 

@@ -175,10 +175,8 @@ fn answers_a_3_mb_cloudwatch_logs_batch_in_gzip_members_that_load_once_delivered
         .iter()
         .map(|r| {
             let data = b64.decode(r["data"].as_str().unwrap()).unwrap();
-            let payload = loglift_core::cwlogs::parse(
-                &loglift_core::compress::decompress(&data, &Default::default()).unwrap(),
-            )
-            .unwrap();
+            let json = loglift_core::compress::decompress(&data, &Default::default()).unwrap();
+            let payload = loglift_core::cwlogs::parse(&json).unwrap();
             match payload.message_type {
                 loglift_core::cwlogs::MessageType::DataMessage => payload.log_events.len(),
                 loglift_core::cwlogs::MessageType::ControlMessage => 0,
