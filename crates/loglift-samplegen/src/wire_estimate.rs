@@ -15,7 +15,8 @@ pub(crate) fn ok(event_lens: impl IntoIterator<Item = usize>) -> usize {
     base64_len(lines) + 320
 }
 
-/// A `ProcessingFailed` answer sending back `len` bytes.
+/// A `ProcessingFailed` answer for a record of `len` bytes, over-estimated as if it sent them back
+/// (ingest sends none; the estimate keeps how generated batches are packed).
 pub(crate) fn failed(len: usize) -> usize {
     base64_len(len) + 160
 }

@@ -419,16 +419,15 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
     let gzip = deps.gzip_delivery_streams.contains(&batch.delivery_stream);
 
     // Each record is answered in turn, within the response budget: room stays reserved for the
-    // records still to come as if each failed (a failed answer sends the original bytes back).
+    // records still to come as if each failed (a failed answer carries no data).
     let failed_lens: Vec<usize> = batch
         .records
         .iter()
         .map(|r| {
-            let original = r.data.as_deref().map_or(0, <[u8]>::len);
             FirehoseResponseRecord::serialized_len_for(
                 &r.record_id,
                 FirehoseResult::ProcessingFailed,
-                original,
+                0,
                 None,
             ) + 1
         })
@@ -523,20 +522,13 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
             },
         );
         let data_sent = record.data.as_deref().unwrap_or_default();
-        let failed = |used: usize| {
-            let answer = FirehoseResponseRecord::processing_failed(&record.record_id, data_sent);
-            if used + answer.serialized_len() + 1 + reserve <= deps.response_budget {
-                answer
-            } else {
-                // Firehose delivers the original record to its error output whatever data we send.
-                FirehoseResponseRecord::processing_failed(&record.record_id, &[])
-            }
-        };
+        // Firehose delivers the original record to its error output whatever data we send.
+        let failed = || FirehoseResponseRecord::processing_failed(&record.record_id);
         // The record fails whole: a reject record of its bytes, counted as `events` rejects.
         let mut fail = |r: EventRejection, events: u64, tally: &mut Tally| {
             tracing::warn!(record_id = %record.record_id, reason = %r.rejection.reason, message = %r.rejection.message, "Record failed");
             reject(&r, events, tally);
-            failed(used)
+            failed()
         };
         let too_large = |pipeline: &str, len: String| EventRejection {
             position: None,
@@ -582,12 +574,12 @@ pub async fn handle_firehose<S: ObjectStore, C: Clock>(
                         // Compressing into memory does not fail; if it did, the record goes to
                         // Firehose's error output whole.
                         tracing::error!(record_id = %record.record_id, error = %e, "Compressing a record failed");
-                        failed(used)
+                        failed()
                     }
                 },
                 (None, _) => {
                     tracing::warn!(record_id = %record.record_id, "Record failed: none of its events could be routed");
-                    failed(used)
+                    failed()
                 }
                 (Some(first), false) => {
                     let pipelines: std::collections::BTreeSet<&str> =

@@ -175,8 +175,8 @@ impl FirehoseResult {
 pub struct FirehoseResponseRecord {
     pub record_id: String,
     pub result: FirehoseResult,
-    /// Base64 of the transformed bytes: `""` for `Dropped`, the original bytes for
-    /// `ProcessingFailed`.
+    /// Base64 of the transformed bytes: `""` for `Dropped` and `ProcessingFailed` (Firehose
+    /// writes a failed record's original bytes to its error output whatever data comes back).
     pub data: Base64Data,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<FirehoseRecordMetadata>,
@@ -310,12 +310,14 @@ impl FirehoseResponseRecord {
         }
     }
 
-    /// `ProcessingFailed`, sending the original bytes back.
-    pub fn processing_failed(record_id: impl Into<String>, original: &[u8]) -> Self {
+    /// `ProcessingFailed`, with no data: Firehose delivers the record's original bytes to its
+    /// error output (`processing-failed/`) whatever data comes back, so sending them would only
+    /// take room from the records that are `Ok`.
+    pub fn processing_failed(record_id: impl Into<String>) -> Self {
         FirehoseResponseRecord {
             record_id: record_id.into(),
             result: FirehoseResult::ProcessingFailed,
-            data: Base64Data::encode(original),
+            data: Base64Data::default(),
             metadata: None,
         }
     }

@@ -293,13 +293,13 @@ fn firehose_results_serialize_exactly() {
         records: vec![
             FirehoseResponseRecord::ok("r-1", b"{\"a\":1}\n").with_partition_keys(keys),
             FirehoseResponseRecord::dropped("r-2"),
-            FirehoseResponseRecord::processing_failed("r-3", b"x"),
+            FirehoseResponseRecord::processing_failed("r-3"),
         ],
     };
     let json = serde_json::to_string(&response).unwrap_or_default();
     assert_eq!(
         json,
-        r#"{"records":[{"recordId":"r-1","result":"Ok","data":"eyJhIjoxfQo=","metadata":{"partitionKeys":{"pipeline":"user_events"}}},{"recordId":"r-2","result":"Dropped","data":""},{"recordId":"r-3","result":"ProcessingFailed","data":"eA=="}]}"#
+        r#"{"records":[{"recordId":"r-1","result":"Ok","data":"eyJhIjoxfQo=","metadata":{"partitionKeys":{"pipeline":"user_events"}}},{"recordId":"r-2","result":"Dropped","data":""},{"recordId":"r-3","result":"ProcessingFailed","data":""}]}"#
     );
 }
 
@@ -320,7 +320,7 @@ fn serialized_lengths_are_exact() {
             FirehoseResponseRecord::ok("r", &payload).with_partition_keys(one.clone()),
             FirehoseResponseRecord::ok("r", &payload).with_partition_keys(BTreeMap::new()),
             FirehoseResponseRecord::dropped(odd_id),
-            FirehoseResponseRecord::processing_failed("r", &payload),
+            FirehoseResponseRecord::processing_failed(odd_id),
         ];
         for record in &records {
             let actual = serde_json::to_vec(record)
@@ -328,10 +328,10 @@ fn serialized_lengths_are_exact() {
                 .unwrap_or_default();
             assert_eq!(record.serialized_len(), actual, "{record:?}");
             let keys = record.metadata.as_ref().map(|m| &m.partition_keys);
-            let len = if record.result == FirehoseResult::Dropped {
-                0
-            } else {
+            let len = if record.result == FirehoseResult::Ok {
                 payload_len
+            } else {
+                0
             };
             assert_eq!(
                 FirehoseResponseRecord::serialized_len_for(
