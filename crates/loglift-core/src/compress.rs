@@ -115,6 +115,9 @@ pub fn decompress_within(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, Re
             read_capped(ZstdDecoder::new(bytes), kind, bytes.len(), None, limit).map(Cow::Owned)
         }
         Compression::Gzip => {
+            if let Some(whole) = gzip_in_one_call(bytes, limit) {
+                return Ok(Cow::Owned(whole));
+            }
             #[allow(clippy::disallowed_types)]
             let decoder = flate2::bufread::MultiGzDecoder::new(bytes);
             read_capped(decoder, kind, bytes.len(), gzip_size_hint(bytes), limit).map(Cow::Owned)
@@ -139,6 +142,44 @@ fn gzip_size_hint(bytes: &[u8]) -> Option<usize> {
     let isize_le: [u8; 4] = tail.try_into().ok()?;
     let hint = usize::try_from(u32::from_le_bytes(isize_le)).ok()?;
     (hint <= bytes.len().saturating_mul(DEFLATE_MAX_RATIO)).then_some(hint)
+}
+
+thread_local! {
+    /// libdeflate's decompressor: its tables are allocated once per thread, not per record.
+    static INFLATER: std::cell::RefCell<libdeflater::Decompressor> =
+        std::cell::RefCell::new(libdeflater::Decompressor::new());
+}
+
+/// A gzip payload that is one member, inflated in one call by libdeflate into a buffer of the
+/// size its trailer claims — when that is exactly what the streaming decoder would return:
+/// - the claimed size is within `limit`;
+/// - no second member can follow (every member starts `1f 8b 08`, and those bytes appear nowhere
+///   after the first header);
+/// - the member ends where `bytes` do: their last 8 bytes are the CRC-32 and size of what came
+///   out (libdeflate checks the CRC-32 where the member ends, and stops there).
+///
+/// Anything else (corrupt, truncated, several members, a trailer that lies, over the cap) is
+/// `None`, and the streaming path decides and names the reason. One difference remains by
+/// design: bytes after the member that are not a gzip member yet end in its exact CRC-32 and
+/// size are ignored here where the streaming decoder refuses them; every event of the member is
+/// read either way.
+fn gzip_in_one_call(bytes: &[u8], limit: usize) -> Option<Vec<u8>> {
+    const MAGIC: &[u8] = &[0x1f, 0x8b, 0x08];
+    const HEADER: usize = 10;
+    let size = gzip_size_hint(bytes).filter(|&size| size <= limit)?;
+    if memchr::memmem::find(bytes.get(HEADER..)?, MAGIC).is_some() {
+        return None;
+    }
+    let mut out = vec![0; size];
+    let written = INFLATER
+        .with(|inflater| inflater.borrow_mut().gzip_decompress(bytes, &mut out))
+        .ok()?;
+    let trailer = bytes.get(bytes.len().checked_sub(8)?..)?;
+    let mut expected = [0u8; 8];
+    let (crc, len) = expected.split_at_mut(4);
+    crc.copy_from_slice(&libdeflater::crc32(&out).to_le_bytes());
+    len.copy_from_slice(&u32::try_from(written % (1 << 32)).ok()?.to_le_bytes());
+    (written == size && trailer == expected).then_some(out)
 }
 
 fn read_capped(
@@ -457,6 +498,62 @@ mod tests {
         packed.extend(gzip(b"{\"a\":2}\n"));
         let out = decompress(&packed, &Caps::default()).map(Cow::into_owned);
         assert_eq!(out, Ok(b"{\"a\":1}\n{\"a\":2}\n".to_vec()));
+    }
+
+    /// The streaming decoder alone, as every gzip payload was read before the one-call path.
+    fn gzip_streaming(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Rejection> {
+        #[allow(clippy::disallowed_types)]
+        let decoder = flate2::bufread::MultiGzDecoder::new(bytes);
+        read_capped(decoder, Compression::Gzip, bytes.len(), None, limit)
+    }
+
+    #[test]
+    fn one_call_gzip_is_taken_only_where_streaming_agrees() {
+        let lines: Vec<u8> = (0..2000)
+            .flat_map(|i| {
+                format!("{{\"n\":{i},\"m\":\"line {}\"}}\n", i * 7919 % 1000).into_bytes()
+            })
+            .collect();
+        let one = gzip(&lines);
+        // A single member whose trailer is honest is read in one call, and reads the same.
+        assert_eq!(gzip_in_one_call(&one, usize::MAX), Some(lines.clone()));
+        assert_eq!(gzip_streaming(&one, usize::MAX), Ok(lines.clone()));
+        // Over the cap, it is left to the streaming path (which says too_large).
+        assert_eq!(gzip_in_one_call(&one, lines.len() - 1), None);
+        // Two identical members: the last trailer matches the first member, yet both are read.
+        let mut twice = one.clone();
+        twice.extend_from_slice(&one);
+        assert_eq!(gzip_in_one_call(&twice, usize::MAX), None);
+        assert_eq!(
+            decompress_within(&twice, usize::MAX).map(Cow::into_owned),
+            Ok([lines.clone(), lines.clone()].concat())
+        );
+        // Every single-byte corruption and every truncation: the one-call path either declines
+        // or returns what streaming returns.
+        let small = gzip(JSON);
+        let mut cases: Vec<Vec<u8>> = (0..small.len()).map(|n| small[..n].to_vec()).collect();
+        for at in 0..small.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bad = small.clone();
+                bad[at] ^= flip;
+                cases.push(bad);
+            }
+        }
+        for case in &cases {
+            if let Some(out) = gzip_in_one_call(case, usize::MAX) {
+                assert_eq!(gzip_streaming(case, usize::MAX), Ok(out), "{case:02x?}");
+            }
+        }
+        // The one difference, by design: trailing bytes that are no member but end in the
+        // member's own CRC-32 and size are ignored; the member's bytes are all read.
+        let mut padded = small.clone();
+        padded.extend_from_slice(b"junk");
+        padded.extend_from_slice(&small[small.len() - 8..]);
+        assert_eq!(gzip_in_one_call(&padded, usize::MAX), Some(JSON.to_vec()));
+        assert_eq!(
+            gzip_streaming(&padded, usize::MAX).map_err(|r| r.reason),
+            Err(Reason::BadCompression)
+        );
     }
 
     #[test]
