@@ -342,6 +342,8 @@ async fn a_record_stops_being_read_once_its_answer_cannot_fit() {
         .map(|r| format!("{:?}", r.result))
         .collect();
     assert_eq!(results, ["Ok", "ProcessingFailed", "Ok"]);
+    // A failed answer sends no data back: Firehose writes the original to its error output.
+    assert!(response.records[1].data.is_empty());
     // Counted as the events read before it stopped: fewer than the record holds.
     let too_large = tally.rejects_by_reason.get("response_too_large").copied();
     assert!(matches!(too_large, Some(1..400)), "{too_large:?}");
