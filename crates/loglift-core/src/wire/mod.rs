@@ -102,7 +102,6 @@ fn malformed(event: &'static str, e: &serde_path_to_error::Error<serde_json::Err
     }
 }
 
-/// Decode a record's `data`; on failure keep the text for the reject.
 /// A record's `data`: the JSON string's bytes, borrowed from the event unless the string has
 /// escapes, and not checked as UTF-8 (the base64 decoder checks every character).
 pub(super) struct Base64Text<'a>(Cow<'a, [u8]>);
@@ -134,6 +133,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Base64Text<'a> {
     }
 }
 
+/// Decode a record's `data`; on failure keep the text for the reject.
 fn decode_data(
     what: impl FnOnce() -> String,
     Base64Text(data): Base64Text<'_>,
