@@ -31,7 +31,8 @@ fn rows(n: u64) -> Vec<Vec<u8>> {
     let curator = Curator::new(pipeline, spec.version);
     let ctx = RowContext {
         source_object: "s3://lake/raw/pipeline=user_events/dt=2026-11-21/hour=10/k.ndjson.zst#v1",
-        ingested_at: "2026-11-21 10:00:00.000000",
+        ingested_at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 21, 10, 0, 0)
+            .unwrap(),
     };
     (0..n)
         .map(|i| {

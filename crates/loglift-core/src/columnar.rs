@@ -8,10 +8,13 @@
 //! `NOT NULL` in the warehouse are `REQUIRED`. Column order matters: Redshift's columnar COPY maps
 //! by position.
 //!
-//! [`ParquetPart`] is written row by row from the curated NDJSON line the curator produced (one
-//! validation path for both formats: the limits, the rejects and the values are the same), with
-//! rows buffered in Arrow builders of at most [`BATCH_ROWS`] rows and pages compressed as they
-//! fill, so a part's memory is its compressed pages plus one batch. [`read_parquet_rows`] reads a
+//! Transform's open parts hold rows as [`CellRow`]s: typed cells the curator writes through the
+//! same calls as the NDJSON line (one validation path for both formats: the limits, the rejects
+//! and the values are the same), poured into a [`ParquetPart`] when the part closes
+//! ([`ParquetPart::push_cell_rows`]). Compaction writes a [`ParquetPart`] from curated NDJSON
+//! lines ([`parquet_from_lines`]). Either way rows are buffered in Arrow builders of at most
+//! [`BATCH_ROWS`] rows and pages compressed as they fill, so a part's memory is its compressed
+//! pages plus one batch. [`read_parquet_rows`] reads a
 //! part back into [`Cell`]s by column name (a column the file lacks is null, as a missing JSON key
 //! is), for the loaders that stage rows themselves and for compaction.
 //!
@@ -113,6 +116,138 @@ fn curated_micros(s: &str) -> Option<i64> {
     Some(time.and_utc().timestamp_micros())
 }
 
+const CELL_NULL: u8 = 0;
+const CELL_STR: u8 = 1;
+const CELL_INT: u8 = 2;
+const CELL_FLOAT: u8 = 3;
+const CELL_FALSE: u8 = 4;
+const CELL_TRUE: u8 = 5;
+const CELL_TIME: u8 = 6;
+
+/// A curated row as the typed cells an open Parquet part holds until it closes
+/// ([`ParquetPart::push_cell_rows`]), appended to a buffer: per column in table order a tag
+/// byte, then nothing (null, `false`, `true`), 8 bytes little-endian (an `int`, a `float`'s bits,
+/// a timestamp's microseconds since the epoch, UTC) or a 4-byte length and UTF-8 bytes (a
+/// string; a `json` value's text). No JSON is written or read back: the row goes from the
+/// event's fields to Arrow builders as values. It counts the bytes the row's curated NDJSON line
+/// would take, so the curator's limits fall where they fall for NDJSON
+/// ([`crate::curate::RowWriter`]).
+pub struct CellRow<'o> {
+    out: &'o mut Vec<u8>,
+    start: usize,
+    /// Bytes of the NDJSON line so far.
+    line_len: usize,
+}
+
+impl<'o> CellRow<'o> {
+    pub fn new(out: &'o mut Vec<u8>) -> Self {
+        let start = out.len();
+        CellRow {
+            out,
+            start,
+            line_len: 0,
+        }
+    }
+
+    fn word(&mut self, tag: u8, bytes: [u8; 8]) {
+        self.out.push(tag);
+        self.out.extend_from_slice(&bytes);
+    }
+
+    fn put_str(&mut self, s: &str) {
+        self.out.push(CELL_STR);
+        // A curated string is far under 4 GiB (the line cap).
+        self.out
+            .extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+        self.out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Bytes of `s` as a JSON string, quotes included (as serde_json writes it: `\"`, `\\`, `\b`,
+/// `\f`, `\n`, `\r`, `\t` take two bytes, other control characters six).
+fn json_str_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | 0x08 | 0x0c | b'\n' | b'\r' | b'\t' => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+impl crate::curate::RowWriter for CellRow<'_> {
+    fn open(&mut self) {
+        self.line_len += 1;
+    }
+    fn key(&mut self, name: &str) {
+        self.line_len += json_str_len(name) + 1;
+    }
+    fn sep(&mut self) {
+        self.line_len += 1;
+    }
+    fn close(&mut self) -> usize {
+        self.line_len += 1;
+        self.line_len
+    }
+    fn null(&mut self) {
+        self.out.push(CELL_NULL);
+        self.line_len += 4;
+    }
+    fn str(&mut self, s: &str) {
+        self.put_str(s);
+        self.line_len += json_str_len(s);
+    }
+    fn plain_str(&mut self, s: &str) {
+        self.put_str(s);
+        self.line_len += s.len() + 2;
+    }
+    fn int(&mut self, n: i64) {
+        self.word(CELL_INT, n.to_le_bytes());
+        let digits = n
+            .unsigned_abs()
+            .checked_ilog10()
+            .map_or(1, |d| d as usize + 1);
+        self.line_len += digits + usize::from(n < 0);
+    }
+    fn float(&mut self, f: f64) {
+        self.word(CELL_FLOAT, f.to_le_bytes());
+        // The text serde_json writes (floats are rare in event logs: the allocation is too).
+        self.line_len += serde_json::to_string(&f).map_or(0, |text| text.len());
+    }
+    fn bool(&mut self, b: bool) {
+        self.out.push(if b { CELL_TRUE } else { CELL_FALSE });
+        self.line_len += if b { 4 } else { 5 };
+    }
+    fn time(&mut self, t: chrono::DateTime<chrono::Utc>) {
+        self.word(CELL_TIME, t.timestamp_micros().to_le_bytes());
+        // `"YYYY-MM-DD HH:MM:SS.ffffff"` (years 1–9999: the curator refuses others).
+        self.line_len += timefmt::CURATED_LEN + 2;
+    }
+    fn begin_json(&mut self) -> usize {
+        self.out.push(CELL_STR);
+        self.out.extend_from_slice(&[0; 4]);
+        self.out.len()
+    }
+    fn text(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+    fn end_json(&mut self, start: usize) {
+        let len = self.out.len().saturating_sub(start);
+        let bytes = u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes();
+        if let Some(slot) = self.out.get_mut(start.saturating_sub(4)..start) {
+            slot.copy_from_slice(&bytes);
+        }
+        self.line_len += len;
+    }
+    fn drop_json(&mut self, start: usize) {
+        self.out.truncate(start.saturating_sub(5));
+    }
+    fn discard(&mut self) {
+        self.out.truncate(self.start);
+    }
+}
+
 enum Builder {
     Str(StringBuilder),
     Int(Int64Builder),
@@ -162,6 +297,65 @@ impl Builder {
                     message: format!("column `{}` cannot hold {other:?}", column.name),
                 })
             }
+        }
+        Ok(())
+    }
+
+    /// Append the next cell of a [`CellRow`] stream; a cell of another type than the column's,
+    /// a null in a `NOT NULL` column or a string over the column's bytes is an error (a bug: the
+    /// curator wrote it).
+    fn append_cell<R: BufRead>(
+        &mut self,
+        column: &TableColumn,
+        cells: &mut R,
+        text: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let mut tag = [0u8; 1];
+        cells.read_exact(&mut tag)?;
+        let mismatch = |what: &str| {
+            io_error(format!(
+                "column `{}` cannot hold {what} (cell rows out of step)",
+                column.name
+            ))
+        };
+        let mut word = [0u8; 8];
+        match (self, tag[0]) {
+            (_, CELL_NULL) if column.not_null => return Err(mismatch("null")),
+            (Builder::Str(b), CELL_NULL) => b.append_null(),
+            (Builder::Int(b), CELL_NULL) => b.append_null(),
+            (Builder::Float(b), CELL_NULL) => b.append_null(),
+            (Builder::Bool(b), CELL_NULL) => b.append_null(),
+            (Builder::Time(b), CELL_NULL) => b.append_null(),
+            (Builder::Str(b), CELL_STR) => {
+                let mut len = [0u8; 4];
+                cells.read_exact(&mut len)?;
+                let len = u32::from_le_bytes(len) as usize;
+                if column.byte_limit.is_some_and(|limit| len > limit as usize) {
+                    return Err(mismatch(&format!("{len} bytes")));
+                }
+                text.resize(len, 0);
+                cells.read_exact(text)?;
+                let s = std::str::from_utf8(text).map_err(io_error)?;
+                b.append_value(s);
+            }
+            (Builder::Int(b), CELL_INT) => {
+                cells.read_exact(&mut word)?;
+                b.append_value(i64::from_le_bytes(word));
+            }
+            (Builder::Float(b), CELL_FLOAT) => {
+                cells.read_exact(&mut word)?;
+                b.append_value(f64::from_le_bytes(word));
+            }
+            (Builder::Float(b), CELL_INT) => {
+                cells.read_exact(&mut word)?;
+                b.append_value(i64::from_le_bytes(word) as f64);
+            }
+            (Builder::Bool(b), CELL_FALSE | CELL_TRUE) => b.append_value(tag[0] == CELL_TRUE),
+            (Builder::Time(b), CELL_TIME) => {
+                cells.read_exact(&mut word)?;
+                b.append_value(i64::from_le_bytes(word));
+            }
+            (_, other) => return Err(mismatch(&format!("a cell tagged {other}"))),
         }
         Ok(())
     }
@@ -231,23 +425,36 @@ impl ParquetPart {
     /// A line that is not a row of the table is an error (a bug upstream, not bad input: the
     /// curator wrote it).
     pub fn push_line(&mut self, line: &[u8]) -> io::Result<()> {
-        self.push_decoded(line, RowDecoder::decode)
-    }
-
-    /// Append one line of values in column order (`[v1,…]`, what an open transform part holds).
-    pub fn push_values_line(&mut self, line: &[u8]) -> io::Result<()> {
-        self.push_decoded(line, RowDecoder::decode_values)
-    }
-
-    fn push_decoded(
-        &mut self,
-        line: &[u8],
-        decode: for<'l> fn(&RowDecoder, &'l [u8]) -> Result<Vec<Cell<'l>>, RowError>,
-    ) -> io::Result<()> {
         let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
-        let cells = decode(&self.decoder, trimmed).map_err(io_error)?;
+        let cells = self.decoder.decode(trimmed).map_err(io_error)?;
         self.push_cells(&cells)?;
         self.raw_bytes += line.len() as u64;
+        Ok(())
+    }
+
+    /// Append the rows of a stream of [`CellRow`]s (decompressed), as many as `rows`; the
+    /// NDJSON lines they stand for measured `line_bytes`.
+    pub fn push_cell_rows<R: BufRead>(
+        &mut self,
+        mut cells: R,
+        rows: u64,
+        line_bytes: u64,
+    ) -> io::Result<()> {
+        let mut text = Vec::new();
+        for _ in 0..rows {
+            for (builder, column) in self.builders.iter_mut().zip(self.decoder.columns()) {
+                builder.append_cell(column, &mut cells, &mut text)?;
+            }
+            self.rows += 1;
+            self.buffered += 1;
+            if self.buffered >= BATCH_ROWS {
+                self.write_batch()?;
+            }
+        }
+        if !cells.fill_buf()?.is_empty() {
+            return Err(io_error("cell rows past the rows counted"));
+        }
+        self.raw_bytes += line_bytes;
         Ok(())
     }
 
@@ -306,28 +513,12 @@ pub fn parquet_from_lines<R: BufRead>(
     columns: Vec<TableColumn>,
     lines: R,
 ) -> io::Result<(Vec<u8>, u64)> {
-    parquet_from(columns, lines, ParquetPart::push_line)
-}
-
-/// [`parquet_from_lines`] for lines of values in column order ([`ParquetPart::push_values_line`]).
-pub fn parquet_from_value_lines<R: BufRead>(
-    columns: Vec<TableColumn>,
-    lines: R,
-) -> io::Result<(Vec<u8>, u64)> {
-    parquet_from(columns, lines, ParquetPart::push_values_line)
-}
-
-fn parquet_from<R: BufRead>(
-    columns: Vec<TableColumn>,
-    lines: R,
-    push: fn(&mut ParquetPart, &[u8]) -> io::Result<()>,
-) -> io::Result<(Vec<u8>, u64)> {
     let mut part = ParquetPart::new(columns)?;
     let mut reader = crate::ndjson::LineReader::new(lines, crate::ndjson::DEFAULT_MAX_LINE);
     while let Some(line) = reader.next_line()? {
         match line {
             crate::ndjson::Line::Text { bytes: [], .. } => {}
-            crate::ndjson::Line::Text { bytes, .. } => push(&mut part, bytes)?,
+            crate::ndjson::Line::Text { bytes, .. } => part.push_line(bytes)?,
             crate::ndjson::Line::TooLong { number, .. } => {
                 return Err(io_error(format!(
                     "curated line {number} is over the line cap"

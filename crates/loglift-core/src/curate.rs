@@ -27,8 +27,8 @@ use crate::timefmt;
 pub struct RowContext<'a> {
     /// `s3://bucket/key#version-or-etag` of the raw or landing object.
     pub source_object: &'a str,
-    /// When transform writes the row (curated form).
-    pub ingested_at: &'a str,
+    /// When transform writes the row.
+    pub ingested_at: DateTime<Utc>,
 }
 
 /// A curated row written into a buffer: what partitioning and the loader message need.
@@ -36,6 +36,109 @@ pub struct RowContext<'a> {
 pub struct Curated {
     /// The event-time column's value; `None` for pipelines without event time.
     pub event_time: Option<DateTime<Utc>>,
+    /// Bytes of the row's curated NDJSON line, its newline included, whichever form it was
+    /// written in (what a part's target size counts).
+    pub line_len: usize,
+}
+
+/// Where the curator writes a row, value by value in table order: the curated NDJSON line
+/// ([`JsonRow`]) or the typed cells an open Parquet part holds
+/// ([`crate::columnar::CellRow`]). Each form knows the length of the NDJSON line the row is,
+/// so every limit falls at the same place in both.
+pub trait RowWriter {
+    /// Before the first value.
+    fn open(&mut self);
+    /// Before a column's value (`"name":` in the line).
+    fn key(&mut self, name: &str);
+    /// After a value that is not the last.
+    fn sep(&mut self);
+    /// After the last value; the line's length (without its newline).
+    fn close(&mut self) -> usize;
+    fn null(&mut self);
+    /// A string that may hold characters JSON escapes.
+    fn str(&mut self, s: &str);
+    /// A string that holds none ([`EventView::plain_str`], a [`Field::Verbatim`]).
+    fn plain_str(&mut self, s: &str);
+    fn int(&mut self, n: i64);
+    fn float(&mut self, f: f64);
+    fn bool(&mut self, b: bool);
+    fn time(&mut self, t: DateTime<Utc>);
+    /// Start a JSON value (a `json` column, `extra`): its text is written into
+    /// [`RowWriter::text`] from the returned offset, then [`RowWriter::end_json`] is called
+    /// (or [`RowWriter::drop_json`], to write something else instead).
+    fn begin_json(&mut self) -> usize;
+    fn text(&mut self) -> &mut Vec<u8>;
+    fn end_json(&mut self, start: usize);
+    fn drop_json(&mut self, start: usize);
+    /// Forget the row (it was rejected): the buffer is as it was before [`RowWriter::open`].
+    fn discard(&mut self);
+}
+
+/// The curated NDJSON line, appended to a buffer.
+pub struct JsonRow<'o> {
+    out: &'o mut Vec<u8>,
+    start: usize,
+}
+
+impl<'o> JsonRow<'o> {
+    pub fn new(out: &'o mut Vec<u8>) -> Self {
+        let start = out.len();
+        JsonRow { out, start }
+    }
+}
+
+impl RowWriter for JsonRow<'_> {
+    fn open(&mut self) {
+        self.out.push(b'{');
+    }
+    fn key(&mut self, name: &str) {
+        push_key(self.out, name);
+    }
+    fn sep(&mut self) {
+        self.out.push(b',');
+    }
+    fn close(&mut self) -> usize {
+        self.out.push(b'}');
+        self.out.len() - self.start
+    }
+    fn null(&mut self) {
+        self.out.extend_from_slice(b"null");
+    }
+    fn str(&mut self, s: &str) {
+        push_str(self.out, s);
+    }
+    fn plain_str(&mut self, s: &str) {
+        self.out.reserve(s.len() + 2);
+        self.out.push(b'"');
+        self.out.extend_from_slice(s.as_bytes());
+        self.out.push(b'"');
+    }
+    fn int(&mut self, n: i64) {
+        let _ = write!(self.out, "{n}");
+    }
+    fn float(&mut self, f: f64) {
+        write_json(self.out, &f);
+    }
+    fn bool(&mut self, b: bool) {
+        self.out
+            .extend_from_slice(if b { b"true" } else { b"false" });
+    }
+    fn time(&mut self, t: DateTime<Utc>) {
+        push_time(self.out, t);
+    }
+    fn begin_json(&mut self) -> usize {
+        self.out.len()
+    }
+    fn text(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+    fn end_json(&mut self, _start: usize) {}
+    fn drop_json(&mut self, start: usize) {
+        self.out.truncate(start);
+    }
+    fn discard(&mut self) {
+        self.out.truncate(self.start);
+    }
 }
 
 /// An event as the curator reads it: its values by source path, and its top-level fields in
@@ -100,31 +203,13 @@ pub struct Curator<'p> {
     named: Vec<&'p str>,
     /// Text values that are empty mean "absent" (TSV has no null).
     empty_is_null: bool,
-    /// Rows are written with their keys (`{"k":v,…}`), not as values only (`[v,…]`).
-    keyed: bool,
-    /// Bytes the row's keys (`"name":`) take in the keyed form: what a values-only row adds to
-    /// its length when limits are checked.
-    keys_len: usize,
 }
 
 impl<'p> Curator<'p> {
     pub fn new(pipeline: &'p Pipeline, spec_version: u32) -> Self {
-        let keys_len = pipeline
-            .columns
-            .iter()
-            .map(|c| c.name.as_str())
-            .chain(crate::record::CURATED_SYSTEM_COLUMNS)
-            .map(|name| {
-                let mut key = Vec::new();
-                push_key(&mut key, name);
-                key.len()
-            })
-            .sum();
         Curator {
             pipeline,
             spec_version,
-            keyed: true,
-            keys_len,
             named: pipeline
                 .columns
                 .iter()
@@ -133,27 +218,6 @@ impl<'p> Curator<'p> {
                 .into_iter()
                 .collect(),
             empty_is_null: false,
-        }
-    }
-
-    /// Write each row as the JSON array of its values in table order (`[v1,…]`), without keys:
-    /// the form an open Parquet part holds, read back by position
-    /// ([`crate::sql::RowDecoder::decode_values`]). Limits are checked on the keyed line's length,
-    /// so a row is rejected exactly when its keyed line would be.
-    pub fn values_only(mut self, yes: bool) -> Self {
-        self.keyed = !yes;
-        self
-    }
-
-    /// Bytes a values-only row is shorter than its keyed line.
-    pub fn keys_len(&self) -> usize {
-        self.keys_len
-    }
-
-    /// A row key, in the keyed form.
-    fn key(&self, out: &mut Vec<u8>, name: &str) {
-        if self.keyed {
-            push_key(out, name);
         }
     }
 
@@ -176,37 +240,48 @@ impl<'p> Curator<'p> {
         ctx: &RowContext<'_>,
         out: &mut Vec<u8>,
     ) -> Result<Curated, Rejection> {
-        let start = out.len();
-        let result = self.write_row(event, event_id, ctx, out);
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
+        let curated = self.curate_into(event, event_id, ctx, &mut JsonRow::new(out))?;
+        out.push(b'\n');
+        Ok(curated)
     }
 
-    fn write_row<E: EventView + ?Sized>(
+    /// Validate `event` and write its row to `w`. On a rejection the row is discarded.
+    pub fn curate_into<E: EventView + ?Sized, W: RowWriter>(
         &self,
         event: &E,
         event_id: &str,
         ctx: &RowContext<'_>,
-        out: &mut Vec<u8>,
+        w: &mut W,
     ) -> Result<Curated, Rejection> {
-        let start = out.len();
+        let result = self.write_row(event, event_id, ctx, w);
+        if result.is_err() {
+            w.discard();
+        }
+        result
+    }
+
+    fn write_row<E: EventView + ?Sized, W: RowWriter>(
+        &self,
+        event: &E,
+        event_id: &str,
+        ctx: &RowContext<'_>,
+        w: &mut W,
+    ) -> Result<Curated, Rejection> {
         let mut event_time = None;
-        out.push(if self.keyed { b'{' } else { b'[' });
+        w.open();
         for column in &self.pipeline.columns {
-            if let Some(time) = self.write_plain(event, column, out)? {
+            if let Some(time) = self.write_plain(event, column, w)? {
                 if self.pipeline.event_time.as_deref() == Some(column.name.as_str()) {
                     event_time = time;
                 }
-                out.push(b',');
+                w.sep();
                 continue;
             }
             let value = event
                 .value(column.source_path())?
                 .filter(|v| !v.is_null())
                 .filter(|v| !(self.empty_is_null && v.as_str().is_some_and(str::is_empty)));
-            self.key(out, &column.name);
+            w.key(&column.name);
             match value {
                 None if column.required => {
                     return Err(Rejection::new(
@@ -218,15 +293,15 @@ impl<'p> Curator<'p> {
                         ),
                     ))
                 }
-                None => out.extend_from_slice(b"null"),
+                None => w.null(),
                 Some(value) => {
-                    let time = write_value(column, &value, out)?;
+                    let time = write_value(column, &value, w)?;
                     if self.pipeline.event_time.as_deref() == Some(column.name.as_str()) {
                         event_time = time;
                     }
                 }
             }
-            out.push(b',');
+            w.sep();
         }
         if let Some(name) = self.pipeline.event_time.as_deref() {
             if event_time.is_none() {
@@ -236,34 +311,33 @@ impl<'p> Curator<'p> {
                 ));
             }
         }
-        self.key(out, "extra");
-        self.write_extra(event, out)?;
-        out.push(b',');
+        w.key("extra");
+        self.write_extra(event, w)?;
+        w.sep();
         if event_id.contains('\0') {
             return Err(Rejection::new(
                 Reason::WrongType,
                 format!("the event id holds a NUL character: {NUL_WHY}"),
             ));
         }
-        self.key(out, "event_id");
-        push_str(out, event_id);
-        out.push(b',');
-        self.key(out, "event_time");
+        w.key("event_id");
+        w.str(event_id);
+        w.sep();
+        w.key("event_time");
         match event_time {
-            Some(t) => push_time(out, t),
-            None => out.extend_from_slice(b"null"),
+            Some(t) => w.time(t),
+            None => w.null(),
         }
-        out.push(b',');
-        self.key(out, "source_object");
-        push_str(out, ctx.source_object);
-        out.push(b',');
-        self.key(out, "spec_version");
-        let _ = write!(out, "{}", self.spec_version);
-        out.push(b',');
-        self.key(out, "ingested_at");
-        push_str(out, ctx.ingested_at);
-        out.push(if self.keyed { b'}' } else { b']' });
-        let len = out.len().saturating_sub(start) + if self.keyed { 0 } else { self.keys_len };
+        w.sep();
+        w.key("source_object");
+        w.str(ctx.source_object);
+        w.sep();
+        w.key("spec_version");
+        w.int(i64::from(self.spec_version));
+        w.sep();
+        w.key("ingested_at");
+        w.time(ctx.ingested_at);
+        let len = w.close();
         if len > MAX_ROW_BYTES as usize {
             return Err(Rejection::new(
                 Reason::TooLong,
@@ -272,19 +346,21 @@ impl<'p> Curator<'p> {
                 ),
             ));
         }
-        out.push(b'\n');
-        Ok(Curated { event_time })
+        Ok(Curated {
+            event_time,
+            line_len: len + 1,
+        })
     }
 
     /// A string or timestamp column whose value the event holds as a plain string
     /// ([`EventView::plain_str`]), written from that text: `Ok(None)` when it does not apply (the
     /// value is then written from its parsed form, to the same bytes), `Ok(Some(time))` when
     /// written (`time` for a timestamp column).
-    fn write_plain<E: EventView + ?Sized>(
+    fn write_plain<E: EventView + ?Sized, W: RowWriter>(
         &self,
         event: &E,
         column: &Column,
-        out: &mut Vec<u8>,
+        w: &mut W,
     ) -> Result<Option<Option<DateTime<Utc>>>, Rejection> {
         if self.empty_is_null || !matches!(column.kind, ColumnType::String | ColumnType::Timestamp)
         {
@@ -293,28 +369,27 @@ impl<'p> Curator<'p> {
         let Some(text) = event.plain_str(column.source_path()) else {
             return Ok(None);
         };
-        self.key(out, &column.name);
+        w.key(&column.name);
         if column.kind == ColumnType::String {
             // No escapes: no NUL, and the bytes are the string's.
             check_len(column, text.len())?;
-            out.push(b'"');
-            out.extend_from_slice(text.as_bytes());
-            out.push(b'"');
+            w.plain_str(text);
             return Ok(Some(None));
         }
         let t = timefmt::parse_str(text.trim(), column.time_format.unwrap_or_default());
         let t = checked_time(column, t, || format!("\"{text}\""))?;
-        push_time(out, t);
+        w.time(t);
         Ok(Some(Some(t)))
     }
 
-    fn write_extra<E: EventView + ?Sized>(
+    fn write_extra<E: EventView + ?Sized, W: RowWriter>(
         &self,
         event: &E,
-        out: &mut Vec<u8>,
+        w: &mut W,
     ) -> Result<(), Rejection> {
         // Written field by field (no copy of the fields into a new map), in the event's order.
-        let start = out.len();
+        let start = w.begin_json();
+        let out = w.text();
         event.try_each_field(&mut |k, field| {
             if self.named.iter().any(|n| n.len() == k.len() && *n == k) {
                 return Ok(());
@@ -356,7 +431,8 @@ impl<'p> Curator<'p> {
             Ok(())
         })?;
         if out.len() == start {
-            out.extend_from_slice(b"null");
+            w.drop_json(start);
+            w.null();
             return Ok(());
         }
         out.push(b'}');
@@ -368,6 +444,7 @@ impl<'p> Curator<'p> {
                 format!("unknown fields (`extra`) take {len} bytes, over {most}"),
             ));
         }
+        w.end_json(start);
         Ok(())
     }
 }
@@ -496,10 +573,10 @@ fn checked_time(
 }
 
 /// Write one coerced value; returns the parsed time for timestamp columns.
-fn write_value(
+fn write_value<W: RowWriter>(
     column: &Column,
     value: &Value,
-    out: &mut Vec<u8>,
+    w: &mut W,
 ) -> Result<Option<DateTime<Utc>>, Rejection> {
     match column.kind {
         ColumnType::String => {
@@ -513,7 +590,7 @@ fn write_value(
             if text.contains('\0') {
                 return Err(nul_in(column));
             }
-            push_str(out, &text);
+            w.str(&text);
         }
         ColumnType::Int => {
             let n = match value {
@@ -526,7 +603,7 @@ fn write_value(
                 _ => None,
             }
             .ok_or_else(|| wrong_type(column, value))?;
-            let _ = write!(out, "{n}");
+            w.int(n);
         }
         ColumnType::Float => {
             let f = match value {
@@ -536,7 +613,7 @@ fn write_value(
             }
             .filter(|f| f.is_finite())
             .ok_or_else(|| wrong_type(column, value))?;
-            write_json(out, &f);
+            w.float(f);
         }
         ColumnType::Bool => {
             let b = match value {
@@ -554,21 +631,21 @@ fn write_value(
                 _ => None,
             }
             .ok_or_else(|| wrong_type(column, value))?;
-            out.extend_from_slice(if b { b"true" } else { b"false" });
+            w.bool(b);
         }
         ColumnType::Timestamp => {
             let t = timefmt::parse(value, column.time_format.unwrap_or_default());
             let t = checked_time(column, t, || value.to_string())?;
-            push_time(out, t);
+            w.time(t);
             return Ok(Some(t));
         }
         ColumnType::Json => {
             if holds_nul(value) {
                 return Err(nul_in(column));
             }
-            let start = out.len();
-            write_json(out, value);
-            check_len(column, out.len() - start)?;
+            let start = w.begin_json();
+            write_json(w.text(), value);
+            check_len(column, w.text().len() - start)?;
             if let Some(n) = long_super_string(value) {
                 return Err(Rejection::new(
                     Reason::TooLong,
@@ -578,6 +655,7 @@ fn write_value(
                     ),
                 ));
             }
+            w.end_json(start);
         }
     }
     Ok(None)
@@ -618,7 +696,7 @@ pipelines:
     fn ctx() -> RowContext<'static> {
         RowContext {
             source_object: "s3://b/k#v",
-            ingested_at: "2026-11-21 10:00:00.000000",
+            ingested_at: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 21, 10, 0, 0).unwrap(),
         }
     }
 
@@ -951,49 +1029,65 @@ pipelines:
         }
     }
 
-    /// A values-only row (an open Parquet part's form) reads back, by position, to the cells the
-    /// keyed row reads back to, and is its keyed line less the keys' bytes (so every limit falls
-    /// at the same place).
+    /// A row written as cells ([`crate::columnar::CellRow`]) is rejected exactly when its
+    /// NDJSON line is, counts that line's bytes, and becomes the same Parquet part.
     #[test]
-    fn values_only_rows_read_back_as_keyed_rows_do() {
+    fn cell_rows_count_their_line_and_make_the_parquet_lines_make() {
         let spec = Spec::parse(SPEC).unwrap();
         let pipeline = spec.pipeline("p").unwrap();
-        let keyed = Curator::new(pipeline, spec.version);
-        let values = Curator::new(pipeline, spec.version).values_only(true);
-        let decoder = crate::sql::RowDecoder::new(pipeline).unwrap();
+        let curator = Curator::new(pipeline, spec.version);
         let events = [
             json!({"id": "a", "at": "2020-06-01T00:00:24Z", "n": 3, "x": 1.5, "ok": true,
                    "props": {"user": "u1"}, "z": "z\"q", "w": [1, {"a": null}]}),
             json!({"id": "b", "at": 1591000000}),
             json!({"id": "c", "at": "2020-06-01 00:00:24", "props": {"user": "toolong"}}),
             json!({"at": "2020-06-01 00:00:24"}),
+            json!({"id": "\"\\\n\t\u{1}\u{7f}é", "at": "1970-01-01T00:00:00.000001Z",
+                   "n": -9_007_199_254_740_000i64, "x": 1e-7, "ok": "no", "props": {"k\n": "\u{1f}"}}),
+            json!({"id": "d", "at": "1969-12-31T23:59:59.5Z", "n": 0, "x": -0.0, "props": [],
+                   "extra\u{2}": 1, "big": 12345678901234567890u64, "f": 0.1}),
+            json!({"id": "e", "at": "9999-12-31T23:59:59.999999Z", "n": i64::MIN, "x": 2.5e300}),
         ];
-        let mut written = 0;
+        let mut lines = Vec::new();
+        let mut cells = Vec::new();
+        let mut rows = 0;
         for event in &events {
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            let ra = keyed.curate(event.as_object().unwrap(), "e", &ctx(), &mut a);
-            let rb = values.curate(event.as_object().unwrap(), "e", &ctx(), &mut b);
-            assert_eq!(ra, rb, "{event}");
-            if ra.is_err() {
-                continue;
+            let map = event.as_object().unwrap();
+            let mut line = Vec::new();
+            let by_line = curator.curate(map, "e\u{1b}", &ctx(), &mut line);
+            let mut row = b"prefix".to_vec();
+            let by_cells = curator.curate_into(
+                map,
+                "e\u{1b}",
+                &ctx(),
+                &mut crate::columnar::CellRow::new(&mut row),
+            );
+            assert_eq!(by_line, by_cells, "{event}");
+            match by_line {
+                Ok(curated) => {
+                    assert_eq!(curated.line_len, line.len(), "{event}");
+                    lines.extend_from_slice(&line);
+                    cells.extend_from_slice(row.strip_prefix(b"prefix").unwrap());
+                    rows += 1;
+                }
+                Err(_) => assert_eq!(row, b"prefix", "a rejected row leaves the buffer as it was"),
             }
-            written += 1;
-            assert!(
-                b.starts_with(b"[") && b.ends_with(b"]\n"),
-                "{}",
-                String::from_utf8_lossy(&b)
-            );
-            assert_eq!(a.len(), b.len() + values.keys_len);
-            assert_eq!(
-                decoder.decode(a.trim_ascii_end()).unwrap(),
-                decoder.decode_values(b.trim_ascii_end()).unwrap()
-            );
-            // A values line is not a row to `decode`, and a keyed line not one to `decode_values`.
-            assert!(decoder.decode(b.trim_ascii_end()).is_err());
-            assert!(decoder.decode_values(a.trim_ascii_end()).is_err());
         }
-        assert_eq!(written, 2);
-        assert!(decoder.decode_values(b"[1,2]").is_err());
+        assert_eq!(rows, 5);
+        let columns = crate::sql::table_columns(pipeline);
+        let (from_lines, _) =
+            crate::columnar::parquet_from_lines(columns.clone(), &lines[..]).unwrap();
+        let mut part = crate::columnar::ParquetPart::new(columns.clone()).unwrap();
+        part.push_cell_rows(&cells[..], rows, lines.len() as u64)
+            .unwrap();
+        assert_eq!(part.raw_bytes(), lines.len() as u64);
+        assert_eq!(part.finish().unwrap(), from_lines);
+        // Cells out of step with the columns are an error, never a row.
+        let mut part = crate::columnar::ParquetPart::new(columns).unwrap();
+        assert!(part.push_cell_rows(&cells[1..], rows, 0).is_err());
+        let mut part =
+            crate::columnar::ParquetPart::new(crate::sql::table_columns(pipeline)).unwrap();
+        assert!(part.push_cell_rows(&cells[..], rows - 1, 0).is_err());
     }
 
     /// A raw line's `data` read borrowed curates to the same bytes, or the same reject, as

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, BufRead, Write as _};
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::ddl::checked_columns;
@@ -73,20 +73,10 @@ impl RowDecoder {
 
     /// The cells of one line, in column order.
     pub fn decode<'a>(&self, line: &'a [u8]) -> Result<Vec<Cell<'a>>, RowError> {
-        self.decode_as(line, false)
-    }
-
-    /// The cells of one line of values in column order (`[v1,v2,…]`, no keys): how transform
-    /// holds the rows of an open Parquet part ([`crate::curate::Curator::values_only`]).
-    pub fn decode_values<'a>(&self, line: &'a [u8]) -> Result<Vec<Cell<'a>>, RowError> {
-        self.decode_as(line, true)
-    }
-
-    fn decode_as<'a>(&self, line: &'a [u8], positional: bool) -> Result<Vec<Cell<'a>>, RowError> {
         // The line's UTF-8 checked once (see `ndjson::from_line`).
         let cells = match std::str::from_utf8(line) {
-            Ok(text) => self.read(&mut serde_json::Deserializer::from_str(text), positional),
-            Err(_) => self.read(&mut serde_json::Deserializer::from_slice(line), positional),
+            Ok(text) => self.read(&mut serde_json::Deserializer::from_str(text)),
+            Err(_) => self.read(&mut serde_json::Deserializer::from_slice(line)),
         }
         .map_err(|e| RowError {
             message: e.to_string(),
@@ -98,11 +88,9 @@ impl RowDecoder {
     fn read<'a, R: serde_json::de::Read<'a>>(
         &self,
         de: &mut serde_json::Deserializer<R>,
-        positional: bool,
     ) -> serde_json::Result<Vec<Cell<'a>>> {
         let cells = RowSeed {
             columns: &self.columns,
-            positional,
         }
         .deserialize(&mut *de)?;
         de.end()?;
@@ -187,19 +175,13 @@ fn is_curated_timestamp(s: &str) -> bool {
 
 struct RowSeed<'c> {
     columns: &'c [TableColumn],
-    /// An array of the values in column order, not an object.
-    positional: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
     type Value = Vec<Cell<'de>>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        if self.positional {
-            d.deserialize_seq(self)
-        } else {
-            d.deserialize_map(self)
-        }
+        d.deserialize_map(self)
     }
 }
 
@@ -207,28 +189,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
     type Value = Vec<Cell<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.positional {
-            "a JSON array (one curated row's values)"
-        } else {
-            "a JSON object (one curated row)"
-        })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut cells = Vec::with_capacity(self.columns.len());
-        for column in self.columns {
-            match seq.next_element_seed(CellSeed { column })? {
-                Some(cell) => cells.push(cell),
-                None => return Err(de::Error::invalid_length(cells.len(), &self)),
-            }
-        }
-        if seq.next_element::<IgnoredAny>()?.is_some() {
-            return Err(de::Error::custom(format!(
-                "more values than the {} columns",
-                self.columns.len()
-            )));
-        }
-        Ok(cells)
+        f.write_str("a JSON object (one curated row)")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {

@@ -23,6 +23,7 @@ use std::io::{self, BufRead};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
+use crate::columnar::CellRow;
 use crate::curate::{Curator, EventView, RowContext};
 use crate::identity;
 use crate::jobs::{self, JobContext, JobRun};

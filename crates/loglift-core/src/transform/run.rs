@@ -9,7 +9,6 @@ pub(super) struct Run<'a> {
     pub(super) curator: Curator<'a>,
     pub(super) source_id: String,
     pub(super) source_object: String,
-    pub(super) ingested_at: String,
     pub(super) parts: Parts,
     pub(super) rejects: Option<GzLines>,
     pub(super) reject_part: u32,
@@ -38,32 +37,36 @@ pub(super) struct OpenPart {
     max: Option<DateTime<Utc>>,
 }
 
-/// A curated part in the pipeline's format, written from curated lines. A Parquet part holds
-/// its rows as lines of values (no keys: [`Curator::values_only`]) zstd-compressed (level 1)
-/// while open and becomes Parquet when it closes, one part at
-/// a time: an open Parquet writer holds a page buffer and a dictionary per column, which across
-/// 32 open event hours would be far over the buffer budget (measured: 106 MiB peak against
-/// 29 MiB for NDJSON on a 200 MB object spread over 24 hours), while compressed lines cost what
-/// gzip lines cost.
+/// A curated part in the pipeline's format. A Parquet part holds its rows as typed cells
+/// ([`CellRow`]) zstd-compressed (level 1) while open and becomes Parquet when it closes, one
+/// part at a time: an open Parquet writer holds a page buffer and a dictionary per column, which
+/// across 32 open event hours would be far over the buffer budget (measured: 106 MiB peak
+/// against 29 MiB for NDJSON on a 200 MB object spread over 24 hours; with 64 KiB pages and
+/// batches of 256 rows still 70 MiB), while compressed cells cost what gzip lines cost.
 pub(super) enum PartWriter {
     Ndjson(GzLines),
-    /// The lines, and the bytes each row's keys would add to it ([`Curator::keys_len`]): parts
-    /// close at the same curated size in both formats.
+    /// The rows, and the bytes of the NDJSON lines they stand for: parts close at the same
+    /// curated size in both formats.
     Parquet(ZstdLines, u64),
 }
 
 impl PartWriter {
-    fn new(format: CuratedFormat, keys_len: usize) -> io::Result<PartWriter> {
+    fn new(format: CuratedFormat) -> io::Result<PartWriter> {
         Ok(match format {
             CuratedFormat::Ndjson => PartWriter::Ndjson(GzLines::default()),
-            CuratedFormat::Parquet => PartWriter::Parquet(ZstdLines::new()?, keys_len as u64),
+            CuratedFormat::Parquet => PartWriter::Parquet(ZstdLines::new()?, 0),
         })
     }
 
-    fn push_line(&mut self, line: &[u8]) -> io::Result<()> {
+    /// One row as [`Run::write_row`] wrote it (an NDJSON line, or cells), standing for an
+    /// NDJSON line of `line_len` bytes.
+    fn push_row(&mut self, row: &[u8], line_len: usize) -> io::Result<()> {
         match self {
-            PartWriter::Ndjson(lines) => lines.push_line(line),
-            PartWriter::Parquet(lines, _) => lines.push_line(line),
+            PartWriter::Ndjson(lines) => lines.push_line(row),
+            PartWriter::Parquet(rows, line_bytes) => {
+                *line_bytes += line_len as u64;
+                rows.push_line(row)
+            }
         }
     }
 
@@ -71,9 +74,7 @@ impl PartWriter {
     fn raw_bytes(&self) -> u64 {
         match self {
             PartWriter::Ndjson(lines) => lines.raw_bytes(),
-            PartWriter::Parquet(lines, keys_len) => {
-                lines.raw_bytes() + lines.lines().saturating_mul(*keys_len)
-            }
+            PartWriter::Parquet(_, line_bytes) => *line_bytes,
         }
     }
 
@@ -102,14 +103,17 @@ impl PartWriter {
     fn finish(self, columns: &[TableColumn]) -> io::Result<Vec<u8>> {
         match self {
             PartWriter::Ndjson(lines) => lines.finish(),
-            PartWriter::Parquet(lines, _) => {
-                let compressed = lines.finish()?;
+            PartWriter::Parquet(rows, line_bytes) => {
+                let count = rows.lines();
+                let compressed = rows.finish()?;
                 let decoder = zstd::stream::read::Decoder::new(&compressed[..])?;
-                let (bytes, _) = crate::columnar::parquet_from_value_lines(
-                    columns.to_vec(),
+                let mut part = crate::columnar::ParquetPart::new(columns.to_vec())?;
+                part.push_cell_rows(
                     io::BufReader::with_capacity(256 * 1024, decoder),
+                    count,
+                    line_bytes,
                 )?;
-                Ok(bytes)
+                part.finish()
             }
         }
     }
@@ -128,15 +132,13 @@ impl<'a> Run<'a> {
     pub(super) fn new(source: &'a SourceObject<'a>, ctx: &'a Context<'a>) -> Self {
         let pipeline = source.pipeline;
         let curator = Curator::new(pipeline, ctx.spec_version)
-            .empty_is_null(source.kind == SourceKind::Landing && pipeline.format == Format::Tsv)
-            .values_only(pipeline.curated.format == CuratedFormat::Parquet);
+            .empty_is_null(source.kind == SourceKind::Landing && pipeline.format == Format::Tsv);
         Run {
             source,
             ctx,
             curator,
             source_id: source.id(),
             source_object: format!("s3://{}/{}#{}", source.bucket, source.key, source.version),
-            ingested_at: timefmt::curated(source.ingested_at),
             parts: Parts::default(),
             rejects: None,
             reject_part: 0,
@@ -289,13 +291,21 @@ impl<'a> Run<'a> {
     ) -> Step<S::Error> {
         let ctx = RowContext {
             source_object: &self.source_object,
-            ingested_at: &self.ingested_at,
+            ingested_at: self.source.ingested_at,
         };
         self.line_buf.clear();
-        match self
-            .curator
-            .curate(event, event_id, &ctx, &mut self.line_buf)
-        {
+        let curated = match self.source.pipeline.curated.format {
+            CuratedFormat::Ndjson => self
+                .curator
+                .curate(event, event_id, &ctx, &mut self.line_buf),
+            CuratedFormat::Parquet => self.curator.curate_into(
+                event,
+                event_id,
+                &ctx,
+                &mut CellRow::new(&mut self.line_buf),
+            ),
+        };
+        match curated {
             Ok(curated) => {
                 self.outcome.events += 1;
                 self.outcome.valid += 1;
@@ -304,8 +314,7 @@ impl<'a> Run<'a> {
                         job.observe(map, line);
                     }
                 }
-                let time = curated.event_time;
-                self.push_row(sink, time)
+                self.push_row(sink, curated.event_time, curated.line_len)
             }
             Err(rejection) => self.reject(sink, position, &rejection, bytes),
         }
@@ -315,6 +324,7 @@ impl<'a> Run<'a> {
         &mut self,
         sink: &mut S,
         time: Option<DateTime<Utc>>,
+        line_len: usize,
     ) -> Step<S::Error> {
         let partition = time.unwrap_or(self.source.arrival);
         let hour = partition.timestamp().div_euclid(3600) * 3600;
@@ -328,17 +338,15 @@ impl<'a> Run<'a> {
         let part = match self.parts.open.entry(hour) {
             std::collections::btree_map::Entry::Occupied(open) => open.into_mut(),
             std::collections::btree_map::Entry::Vacant(slot) => slot.insert(OpenPart {
-                lines: PartWriter::new(
-                    self.source.pipeline.curated.format,
-                    self.curator.keys_len(),
-                )
-                .map_err(Stop::Read)?,
+                lines: PartWriter::new(self.source.pipeline.curated.format).map_err(Stop::Read)?,
                 min: None,
                 max: None,
             }),
         };
         let before = part.lines.held_bytes();
-        part.lines.push_line(&self.line_buf).map_err(Stop::Read)?;
+        part.lines
+            .push_row(&self.line_buf, line_len)
+            .map_err(Stop::Read)?;
         self.parts.buffered =
             (self.parts.buffered + part.lines.held_bytes()).saturating_sub(before);
         if let Some(t) = time {
