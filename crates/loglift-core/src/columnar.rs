@@ -333,10 +333,18 @@ impl Builder {
                 if column.byte_limit.is_some_and(|limit| len > limit as usize) {
                     return Err(mismatch(&format!("{len} bytes")));
                 }
-                text.resize(len, 0);
-                cells.read_exact(text)?;
-                let s = std::str::from_utf8(text).map_err(io_error)?;
-                b.append_value(s);
+                // Read in place when the reader's buffer holds the whole string (nearly always).
+                match cells.fill_buf()?.get(..len) {
+                    Some(bytes) => {
+                        b.append_value(std::str::from_utf8(bytes).map_err(io_error)?);
+                        cells.consume(len);
+                    }
+                    None => {
+                        text.resize(len, 0);
+                        cells.read_exact(text)?;
+                        b.append_value(std::str::from_utf8(text).map_err(io_error)?);
+                    }
+                }
             }
             (Builder::Int(b), CELL_INT) => {
                 cells.read_exact(&mut word)?;

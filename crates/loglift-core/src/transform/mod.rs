@@ -28,7 +28,7 @@ use crate::curate::{Curator, EventView, RowContext};
 use crate::identity;
 use crate::jobs::{self, JobContext, JobRun};
 use crate::jsonarray::{self, ArrayReader, Element};
-use crate::ndjson::{GzLines, Line, LineReader, ZstdLines};
+use crate::ndjson::{GzLines, Line, LineReader, ZstdFrameLines};
 use crate::record::{RawEvent, RawEventRef};
 use crate::reject::{Position, Reason, RejectRecord, Rejection, Source, Stage};
 use crate::spec::{CuratedFormat, Format, Pipeline};

@@ -47,14 +47,16 @@ pub(super) enum PartWriter {
     Ndjson(GzLines),
     /// The rows, and the bytes of the NDJSON lines they stand for: parts close at the same
     /// curated size in both formats.
-    Parquet(ZstdLines, u64),
+    Parquet(ZstdFrameLines, u64),
 }
 
 impl PartWriter {
     fn new(format: CuratedFormat) -> io::Result<PartWriter> {
         Ok(match format {
             CuratedFormat::Ndjson => PartWriter::Ndjson(GzLines::default()),
-            CuratedFormat::Parquet => PartWriter::Parquet(ZstdLines::new()?, 0),
+            CuratedFormat::Parquet => {
+                PartWriter::Parquet(ZstdFrameLines::new(crate::ndjson::PART_FRAME_BYTES), 0)
+            }
         })
     }
 
