@@ -166,6 +166,13 @@ impl<'o> CellRow<'o> {
 /// Bytes of `s` as a JSON string, quotes included (as serde_json writes it: `\"`, `\\`, `\b`,
 /// `\f`, `\n`, `\r`, `\t` take two bytes, other control characters six).
 fn json_str_len(s: &str) -> usize {
+    // Most strings hold nothing to escape: one pass that vectorises says so.
+    let escapes = s.bytes().fold(false, |escape, b| {
+        escape | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !escapes {
+        return s.len() + 2;
+    }
     2 + s
         .bytes()
         .map(|b| match b {

@@ -199,7 +199,8 @@ pub struct Curator<'p> {
     pipeline: &'p Pipeline,
     spec_version: u32,
     /// Top-level fields the schema names (a column's whole source path): not copied into `extra`.
-    /// A list, not a hash set: a dozen short names compare faster than a key hashes.
+    /// A list in spec order, not a hash set: a dozen short names compare faster than a key
+    /// hashes, and events usually hold them in that order (tried first).
     named: Vec<&'p str>,
     /// Text values that are empty mean "absent" (TSV has no null).
     empty_is_null: bool,
@@ -210,13 +211,15 @@ impl<'p> Curator<'p> {
         Curator {
             pipeline,
             spec_version,
-            named: pipeline
-                .columns
-                .iter()
-                .map(Column::source_path)
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect(),
+            named: {
+                let mut seen = HashSet::new();
+                pipeline
+                    .columns
+                    .iter()
+                    .map(Column::source_path)
+                    .filter(|path| seen.insert(*path))
+                    .collect()
+            },
             empty_is_null: false,
         }
     }
@@ -390,8 +393,14 @@ impl<'p> Curator<'p> {
         // Written field by field (no copy of the fields into a new map), in the event's order.
         let start = w.begin_json();
         let out = w.text();
+        let mut next_named = 0;
         event.try_each_field(&mut |k, field| {
-            if self.named.iter().any(|n| n.len() == k.len() && *n == k) {
+            let named = match self.named.get(next_named) {
+                Some(n) if *n == k => Some(next_named),
+                _ => self.named.iter().position(|n| n.len() == k.len() && *n == k),
+            };
+            if let Some(i) = named {
+                next_named = i + 1;
                 return Ok(());
             }
             let (nul, long) = match &field {

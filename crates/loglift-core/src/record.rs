@@ -71,6 +71,9 @@ pub struct RawEventRef<'a> {
 #[derive(Debug, Default)]
 pub struct RawFields<'a> {
     fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// The field after the last one found: columns are asked for in spec order, which is
+    /// usually the producer's order too, so it is tried first.
+    next: std::cell::Cell<usize>,
 }
 
 impl<'a> RawFields<'a> {
@@ -90,12 +93,19 @@ impl<'a> RawFields<'a> {
         })
     }
 
+    /// The value of `key` (its last, when a key repeats and the hint does not find it first:
+    /// read events with repeated keys as a [`RawEvent`], as transform does).
     fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k.len() == key.len() && k == key)
-            .map(|(_, v)| *v)
+        let hint = self.next.get();
+        let found = match self.fields.get(hint) {
+            Some((k, _)) if k == key => Some(hint),
+            _ => self
+                .fields
+                .iter()
+                .rposition(|(k, _)| k.len() == key.len() && k == key),
+        }?;
+        self.next.set(found + 1);
+        self.fields.get(found).map(|(_, v)| *v)
     }
 }
 
@@ -170,7 +180,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
                 while let Some(key) = map.next_key_seed(crate::event_json::Key)? {
                     fields.push((key, map.next_value::<&'de RawValue>()?));
                 }
-                Ok(RawFields { fields })
+                Ok(RawFields {
+                    fields,
+                    next: std::cell::Cell::new(0),
+                })
             }
         }
         d.deserialize_map(Fields)
