@@ -190,33 +190,37 @@ pub struct ZstdFrames {
 /// each with up to a frame's input pending.
 pub const PART_FRAME_BYTES: usize = 128 * 1024;
 
+/// The thread's compressor, and the buffer it compresses a frame into (its capacity reused:
+/// no zero-filling of the room a frame may need).
+struct FrameCompressor {
+    compressor: zstd::bulk::Compressor<'static>,
+    frame: Vec<u8>,
+}
+
 thread_local! {
-    static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+    static ZSTD: std::cell::RefCell<Option<FrameCompressor>> =
         const { std::cell::RefCell::new(None) };
 }
 
 impl ZstdFrames {
     /// The pending input as one frame (an empty frame when there is none).
     fn seal(&mut self) -> io::Result<()> {
-        let start = self.frames.len();
-        self.frames.resize(
-            start + zstd::zstd_safe::compress_bound(self.pending.len()),
-            0,
-        );
-        let written = ZSTD.with(|cell| {
+        ZSTD.with(|cell| {
             let mut cell = cell.borrow_mut();
-            let compressor = match &mut *cell {
-                Some(compressor) => compressor,
-                None => cell.insert(zstd::bulk::Compressor::new(1)?),
+            let zstd = match &mut *cell {
+                Some(zstd) => zstd,
+                None => cell.insert(FrameCompressor {
+                    compressor: zstd::bulk::Compressor::new(1)?,
+                    frame: Vec::new(),
+                }),
             };
-            match self.frames.get_mut(start..) {
-                Some(room) => compressor.compress_to_buffer(&self.pending, room),
-                None => Ok(0),
-            }
-        });
-        self.frames
-            .truncate(start + written.as_ref().map_or(0, |n| *n));
-        written?;
+            zstd.frame
+                .reserve(zstd::zstd_safe::compress_bound(self.pending.len()));
+            zstd.compressor
+                .compress_to_buffer(&self.pending, &mut zstd.frame)?;
+            self.frames.extend_from_slice(&zstd.frame);
+            io::Result::Ok(())
+        })?;
         self.pending.clear();
         Ok(())
     }
