@@ -11,8 +11,9 @@
 //! Transform's open parts hold rows as [`CellRow`]s: typed cells the curator writes through the
 //! same calls as the NDJSON line (one validation path for both formats: the limits, the rejects
 //! and the values are the same), poured into a [`ParquetPart`] when the part closes
-//! ([`ParquetPart::push_cell_rows`]). Compaction writes a [`ParquetPart`] from curated NDJSON
-//! lines ([`parquet_from_lines`]). Either way rows are buffered in Arrow builders of at most
+//! ([`ParquetPart::push_cell_rows`]). Compaction pushes the [`Cell`]s it reads from other parts
+//! ([`ParquetPart::push_cells`]), and curated NDJSON lines can be pushed too
+//! ([`parquet_from_lines`]). Either way rows are buffered in Arrow builders of at most
 //! [`BATCH_ROWS`] rows and pages compressed as they fill, so a part's memory is its compressed
 //! pages plus one batch. [`read_parquet_rows`] reads a
 //! part back into [`Cell`]s by column name (a column the file lacks is null, as a missing JSON key

@@ -60,7 +60,7 @@ impl PartWriter {
         })
     }
 
-    /// One row as [`Run::write_row`] wrote it (an NDJSON line, or cells), standing for an
+    /// One row as the curator wrote it (an NDJSON line, or cells), standing for an
     /// NDJSON line of `line_len` bytes.
     fn push_row(&mut self, row: &[u8], line_len: usize) -> io::Result<()> {
         match self {
