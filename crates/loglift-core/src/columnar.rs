@@ -164,32 +164,12 @@ impl<'o> CellRow<'o> {
     }
 }
 
-/// Bytes of `s` as a JSON string, quotes included (as serde_json writes it: `\"`, `\\`, `\b`,
-/// `\f`, `\n`, `\r`, `\t` take two bytes, other control characters six).
-fn json_str_len(s: &str) -> usize {
-    // Most strings hold nothing to escape: one pass that vectorises says so.
-    let escapes = s.bytes().fold(false, |escape, b| {
-        escape | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if !escapes {
-        return s.len() + 2;
-    }
-    2 + s
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | 0x08 | 0x0c | b'\n' | b'\r' | b'\t' => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum::<usize>()
-}
-
 impl crate::curate::RowWriter for CellRow<'_> {
     fn open(&mut self) {
         self.line_len += 1;
     }
     fn key(&mut self, name: &str) {
-        self.line_len += json_str_len(name) + 1;
+        self.line_len += crate::jsonstr::len(name) + 1;
     }
     fn sep(&mut self) {
         self.line_len += 1;
@@ -204,7 +184,7 @@ impl crate::curate::RowWriter for CellRow<'_> {
     }
     fn str(&mut self, s: &str) {
         self.put_str(s);
-        self.line_len += json_str_len(s);
+        self.line_len += crate::jsonstr::len(s);
     }
     fn plain_str(&mut self, s: &str) {
         self.put_str(s);

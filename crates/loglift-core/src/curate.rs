@@ -105,7 +105,7 @@ impl RowWriter for JsonRow<'_> {
         self.out.extend_from_slice(b"null");
     }
     fn str(&mut self, s: &str) {
-        push_str(self.out, s);
+        crate::jsonstr::push(self.out, s);
     }
     fn plain_str(&mut self, s: &str) {
         self.out.reserve(s.len() + 2);
@@ -504,25 +504,8 @@ fn push_time(out: &mut Vec<u8>, t: DateTime<Utc>) {
 }
 
 fn push_key(out: &mut Vec<u8>, name: &str) {
-    push_str(out, name);
+    crate::jsonstr::push(out, name);
     out.push(b':');
-}
-
-/// A string as JSON. Most strings hold nothing JSON escapes: those are copied between quotes
-/// after one pass that looks for `"`, `\\` and control characters (serde_json's writer goes
-/// byte by byte, a twentieth of transform's time).
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    let plain = !s.bytes().fold(false, |escape, b| {
-        escape | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if plain {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        write_json(out, s);
-    }
 }
 
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
@@ -1029,7 +1012,7 @@ pipelines:
             "\u{2028}",
         ] {
             let mut out = Vec::new();
-            push_str(&mut out, s);
+            crate::jsonstr::push(&mut out, s);
             assert_eq!(
                 String::from_utf8(out).unwrap(),
                 serde_json::to_string(s).unwrap(),

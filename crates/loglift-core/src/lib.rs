@@ -23,6 +23,7 @@ pub mod identity;
 pub mod ingest;
 pub mod jobs;
 pub mod jsonarray;
+pub mod jsonstr;
 pub mod kpl;
 pub mod message_filter;
 pub mod metrics;

@@ -2,6 +2,7 @@
 //! Firehose `Ok` data) and the system columns of a curated row.
 
 use std::borrow::Cow;
+use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -221,7 +222,8 @@ pub struct Origin<S = String> {
 
 /// Append one raw-event line to `out`: exactly what serialising a [`RawEvent`] with these fields
 /// writes (and `\n`), with `data` spliced in as the event's JSON text — compact, one line, an
-/// object — instead of being parsed and written again.
+/// object — instead of being parsed and written again. Written field by field: serde_json's
+/// writer escapes byte by byte, which was a sixteenth of ingest's time (ARNs, sequence numbers).
 pub fn write_raw_line(
     out: &mut Vec<u8>,
     pipeline: &str,
@@ -230,26 +232,73 @@ pub fn write_raw_line(
     origin: &Origin<&str>,
     data: &str,
 ) {
-    /// [`RawEvent`] before `data`, in its order.
-    #[derive(Serialize)]
-    struct Head<'a> {
-        pipeline: &'a str,
-        event_id: &'a str,
-        arrived_at: &'a str,
-        origin: &'a Origin<&'a str>,
+    out.extend_from_slice(b"{\"pipeline\":");
+    crate::jsonstr::push(out, pipeline);
+    out.extend_from_slice(b",\"event_id\":");
+    crate::jsonstr::push(out, event_id);
+    out.extend_from_slice(b",\"arrived_at\":");
+    crate::jsonstr::push(out, arrived_at);
+    out.extend_from_slice(b",\"origin\":{");
+    // Every field, so that one added to `Origin` cannot be left out here.
+    let Origin {
+        stream,
+        shard,
+        sequence,
+        subsequence,
+        delivery_stream,
+        record_id,
+        log_group,
+        log_stream,
+        log_event_id,
+        log_timestamp_ms,
+        index,
+    } = origin;
+    let mut fields = OriginFields { out, first: true };
+    fields.text("stream", *stream);
+    fields.text("shard", *shard);
+    fields.text("sequence", *sequence);
+    fields.number("subsequence", *subsequence);
+    fields.text("delivery_stream", *delivery_stream);
+    fields.text("record_id", *record_id);
+    fields.text("log_group", *log_group);
+    fields.text("log_stream", *log_stream);
+    fields.text("log_event_id", *log_event_id);
+    fields.number("log_timestamp_ms", *log_timestamp_ms);
+    fields.number("index", *index);
+    out.extend_from_slice(b"},\"data\":");
+    out.extend_from_slice(data.as_bytes());
+    out.extend_from_slice(b"}\n");
+}
+
+/// An [`Origin`]'s fields written one by one, those that are `None` left out.
+struct OriginFields<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl OriginFields<'_> {
+    fn key(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
-    let head = Head {
-        pipeline,
-        event_id,
-        arrived_at,
-        origin,
-    };
-    // Serialising strings and numbers into memory cannot fail.
-    if serde_json::to_writer(&mut *out, &head).is_ok() && out.last() == Some(&b'}') {
-        out.pop();
-        out.extend_from_slice(b",\"data\":");
-        out.extend_from_slice(data.as_bytes());
-        out.extend_from_slice(b"}\n");
+
+    fn text(&mut self, name: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.key(name);
+            crate::jsonstr::push(self.out, value);
+        }
+    }
+
+    fn number(&mut self, name: &str, value: Option<impl std::fmt::Display>) {
+        if let Some(value) = value {
+            self.key(name);
+            let _ = write!(self.out, "{value}");
+        }
     }
 }
 
@@ -296,7 +345,7 @@ mod tests {
     #[test]
     fn a_written_raw_line_is_the_serialised_raw_event() {
         let data = r#"{"id":"e1","n":[1,2.5,{"x":null}],"s":"caf\u00e9 \"q\""}"#;
-        let origin = Origin {
+        let some = Origin {
             stream: Some("logs"),
             shard: Some("shardId-000000000001"),
             sequence: Some("4959"),
@@ -307,41 +356,61 @@ mod tests {
             index: Some(7),
             ..Origin::default()
         };
-        let mut line = Vec::new();
-        write_raw_line(
-            &mut line,
-            "app_logs",
-            "e\u{1}1",
-            "2026-11-21T10:00:00.000Z",
-            &origin,
-            data,
-        );
-        let event = RawEvent {
-            pipeline: "app_logs".into(),
-            event_id: "e\u{1}1".into(),
-            arrived_at: "2026-11-21T10:00:00.000Z".into(),
-            origin: Origin {
-                stream: origin.stream.map(str::to_owned),
-                shard: origin.shard.map(str::to_owned),
-                sequence: origin.sequence.map(str::to_owned),
-                subsequence: origin.subsequence,
-                log_group: origin.log_group.map(str::to_owned),
-                log_event_id: origin.log_event_id.map(str::to_owned),
-                log_timestamp_ms: origin.log_timestamp_ms,
-                index: origin.index,
-                ..Origin::default()
-            },
-            data: serde_json::from_str(data).unwrap_or_default(),
+        let every = Origin {
+            stream: Some("arn:aws:kinesis:us-east-1:123456789012:stream/s"),
+            shard: Some("shardId-000000000000"),
+            sequence: Some("49590338271490256608559692538361571095921575989136588898"),
+            subsequence: Some(u64::MAX),
+            delivery_stream: Some("ds\\x"),
+            record_id: Some("49546986683135544286507457936321625675700192471156785154"),
+            log_group: Some("g\u{1f}"),
+            log_stream: Some("st é"),
+            log_event_id: Some("0"),
+            log_timestamp_ms: Some(-1),
+            index: Some(u32::MAX),
         };
-        let mut want = serde_json::to_vec(&event).unwrap_or_default();
-        want.push(b'\n');
-        assert_eq!(
-            String::from_utf8_lossy(&line),
-            String::from_utf8_lossy(&want).replace("café", "caf\\u00e9"),
-            "the same line, data as sent"
-        );
-        let back: RawEvent = serde_json::from_slice(&line).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(back, event);
+        for (id, origin) in [("e\u{1}1", some), ("e2", every), ("", Origin::default())] {
+            let mut line = b"kept".to_vec();
+            write_raw_line(
+                &mut line,
+                "app_logs",
+                id,
+                "2026-11-21T10:00:00.000Z",
+                &origin,
+                data,
+            );
+            let owned = |s: Option<&str>| s.map(str::to_owned);
+            let event = RawEvent {
+                pipeline: "app_logs".into(),
+                event_id: id.into(),
+                arrived_at: "2026-11-21T10:00:00.000Z".into(),
+                origin: Origin {
+                    stream: owned(origin.stream),
+                    shard: owned(origin.shard),
+                    sequence: owned(origin.sequence),
+                    subsequence: origin.subsequence,
+                    delivery_stream: owned(origin.delivery_stream),
+                    record_id: owned(origin.record_id),
+                    log_group: owned(origin.log_group),
+                    log_stream: owned(origin.log_stream),
+                    log_event_id: owned(origin.log_event_id),
+                    log_timestamp_ms: origin.log_timestamp_ms,
+                    index: origin.index,
+                },
+                data: serde_json::from_str(data).unwrap_or_default(),
+            };
+            let mut want = b"kept".to_vec();
+            serde_json::to_writer(&mut want, &event).unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8_lossy(&line),
+                String::from_utf8_lossy(&want).replace("café", "caf\\u00e9"),
+                "the same line, data as sent"
+            );
+            let back: RawEvent = serde_json::from_slice(line.get(4..).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(back, event);
+        }
     }
 
     #[test]

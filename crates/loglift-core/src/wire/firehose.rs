@@ -271,24 +271,6 @@ pub fn base64_len(n: usize) -> usize {
     n.div_ceil(3).saturating_mul(4)
 }
 
-/// Length of `s` as a JSON string literal written by serde_json (quotes and escapes included).
-fn json_string_len(s: &str) -> usize {
-    // Record ids and keys rarely hold a character to escape: count them first (a loop without
-    // an early exit, which the compiler vectorises), and cost them only when there are some.
-    let needs_escape = |b: &u8| *b < 0x20 || *b == b'"' || *b == b'\\';
-    if s.bytes().filter(needs_escape).count() == 0 {
-        return 2 + s.len();
-    }
-    2 + s
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum::<usize>()
-}
-
 impl FirehoseResponseRecord {
     /// `Ok` with the transformed bytes.
     pub fn ok(record_id: impl Into<String>, transformed: &[u8]) -> Self {
@@ -349,9 +331,9 @@ impl FirehoseResponseRecord {
     ) -> usize {
         // {"recordId":…,"result":…,"data":…[,"metadata":{"partitionKeys":{…}}]}
         let mut len = r#"{"recordId":"#.len()
-            + json_string_len(record_id)
+            + crate::jsonstr::len(record_id)
             + r#","result":"#.len()
-            + json_string_len(result.as_str())
+            + crate::jsonstr::len(result.as_str())
             + r#","data":"#.len()
             + 2
             + base64_len(payload_len)
@@ -366,7 +348,7 @@ impl FirehoseResponseRecord {
     pub fn partition_keys_len(keys: &BTreeMap<String, String>) -> usize {
         let entries: usize = keys
             .iter()
-            .map(|(k, v)| json_string_len(k) + 1 + json_string_len(v))
+            .map(|(k, v)| crate::jsonstr::len(k) + 1 + crate::jsonstr::len(v))
             .sum();
         r#","metadata":{"partitionKeys":{"#.len()
             + entries
