@@ -8,7 +8,9 @@
 //! `compress::open_stream` read to the end, the floor; (2) the *least-work pass*, the least any
 //! transform must do with these bytes — gunzip, split lines, a full JSON syntax pass over each
 //! line without allocating (`serde::de::IgnoredAny`), the line into a gzip encoder at level 1;
-//! (3) the whole transform of the object — decode, parse, validate, write curated parts and
+//! (3) transform's first step alone — gunzip, split lines, each line read as a raw event
+//! (borrowed: its fields found, their values left as text), nothing written — the floor of this
+//! transform's design, printed as a share of the least-work pass's time; (4) the whole transform of the object — decode, parse, validate, write curated parts and
 //! rejects to a sink that discards them — once with curated Parquet parts (the default) and once
 //! with gzip NDJSON parts, on the same bytes, so the two curated formats compare in MB/s, peak
 //! memory, objects and bytes written. `vs least` = least-work time ÷ transform time (≥ 1.0: the
@@ -132,6 +134,30 @@ fn child(mode: &str, path: &Path) -> Result<(), String> {
                 peak_rss_mib()
             );
         }
+        "read" => {
+            // The first step of transform's own, without which no row exists: each line read as
+            // a raw event, borrowed (its fields found, their values left as JSON text).
+            let mut lines = loglift_core::ndjson::LineReader::new(
+                BufReader::with_capacity(256 * 1024, reader),
+                1 << 30,
+            );
+            let (mut total, mut valid) = (0u64, 0u64);
+            while let Some(line) = lines.next_line().map_err(|e| e.to_string())? {
+                let loglift_core::ndjson::Line::Text { bytes, .. } = line else {
+                    continue;
+                };
+                total += bytes.len() as u64 + 1;
+                let raw = loglift_core::ndjson::from_line::<loglift_core::record::RawEventRef>;
+                if raw(bytes).is_ok() {
+                    valid += 1;
+                }
+            }
+            println!(
+                "{} {total} {:.1} rows={valid}",
+                start.elapsed().as_secs_f64(),
+                peak_rss_mib()
+            );
+        }
         "least" => {
             let mut gz = GzEncoder::new(Counted(0), flate2::Compression::fast());
             let mut lines = loglift_core::ndjson::LineReader::new(
@@ -239,7 +265,7 @@ fn run_child(mode: &str, path: &Path) -> Result<(f64, f64, f64, String), String>
 }
 
 /// The child modes, in the order they run.
-const MODES: [&str; 4] = ["decode", "least", "parquet", "ndjson"];
+const MODES: [&str; 5] = ["decode", "least", "read", "parquet", "ndjson"];
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -289,7 +315,7 @@ fn main() -> Result<(), String> {
                 }
             }
         }
-        let [Some(decode), Some(least), Some(parquet), Some(ndjson)] = &best[..] else {
+        let [Some(decode), Some(least), Some(read), Some(parquet), Some(ndjson)] = &best[..] else {
             return Err("no runs".into());
         };
         let d_rate = decode.1 / MB as f64 / decode.0;
@@ -304,6 +330,12 @@ fn main() -> Result<(), String> {
             );
         }
         println!("{:>8} least-work pass: {l_extra}", "");
+        println!(
+            "{:>8} raw-line read alone: {:.1} MB/s, {:.0} % of the least-work pass's time",
+            "",
+            read.1 / MB as f64 / read.0,
+            100.0 * read.0 / l_secs
+        );
         if keep {
             // For profiling one mode: `transform-<hash> --child parquet <path>` under perf.
             let kept = std::env::temp_dir().join(format!("loglift-bench-raw-{mb}.ndjson.gz"));
