@@ -10,12 +10,13 @@
 //! line without allocating (`serde::de::IgnoredAny`), the line into a gzip encoder at level 1;
 //! (3) transform's first step alone — gunzip, split lines, each line read as a raw event
 //! (borrowed: its fields found, their values left as text), nothing written — the floor of this
-//! transform's design, printed as a share of the least-work pass's time; (4) the whole transform of the object — decode, parse, validate, write curated parts and
-//! rejects to a sink that discards them — once with curated Parquet parts (the default) and once
-//! with gzip NDJSON parts, on the same bytes, so the two curated formats compare in MB/s, peak
-//! memory, objects and bytes written. `vs least` = least-work time ÷ transform time (≥ 1.0: the
-//! transform is no slower than that bare pass). MB/s is of decompressed input. The child reports its `VmHWM` (peak resident set) from
-//! `/proc/self/status`, which should not grow with the object.
+//! transform's design, printed as a share of the least-work pass's time; (4) the whole transform
+//! of the object — decode, parse, validate, write curated parts and rejects to a sink that
+//! discards them — once with curated Parquet parts (the default) and once with gzip NDJSON
+//! parts, on the same bytes, so the two curated formats compare in MB/s, peak memory, objects
+//! and bytes written. `vs least` = least-work time ÷ transform time (≥ 1.0: the transform is no
+//! slower than that bare pass). MB/s is of decompressed input. The child reports its `VmHWM`
+//! (peak resident set) from `/proc/self/status`, which should not grow with the object.
 //!
 //! Open parts hold at most `LOGLIFT_TRANSFORM_BUFFER_BYTES` (48 MiB) compressed: a 200 MB object
 //! spread over 24 event hours stays under it, a 2 GB one reaches it, so peak memory is the budget
