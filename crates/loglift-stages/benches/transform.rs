@@ -113,6 +113,29 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Each line of `reader` (decompressed) through `f`: the bytes read (newlines counted) and the
+/// lines `f` called valid.
+fn each_line<R: Read>(
+    reader: R,
+    mut f: impl FnMut(&[u8]) -> Result<bool, String>,
+) -> Result<(u64, u64), String> {
+    let mut lines = loglift_core::ndjson::LineReader::new(
+        BufReader::with_capacity(256 * 1024, reader),
+        1 << 30,
+    );
+    let (mut total, mut valid) = (0u64, 0u64);
+    while let Some(line) = lines.next_line().map_err(|e| e.to_string())? {
+        let loglift_core::ndjson::Line::Text { bytes, .. } = line else {
+            continue;
+        };
+        total += bytes.len() as u64 + 1;
+        if f(bytes)? {
+            valid += 1;
+        }
+    }
+    Ok((total, valid))
+}
+
 /// The child: run one mode over the file, print `seconds bytes peak_mib extra`.
 fn child(mode: &str, path: &Path) -> Result<(), String> {
     let file = BufReader::with_capacity(256 * 1024, File::open(path).map_err(|e| e.to_string())?);
@@ -138,21 +161,9 @@ fn child(mode: &str, path: &Path) -> Result<(), String> {
         "read" => {
             // The first step of transform's own, without which no row exists: each line read as
             // a raw event, borrowed (its fields found, their values left as JSON text).
-            let mut lines = loglift_core::ndjson::LineReader::new(
-                BufReader::with_capacity(256 * 1024, reader),
-                1 << 30,
-            );
-            let (mut total, mut valid) = (0u64, 0u64);
-            while let Some(line) = lines.next_line().map_err(|e| e.to_string())? {
-                let loglift_core::ndjson::Line::Text { bytes, .. } = line else {
-                    continue;
-                };
-                total += bytes.len() as u64 + 1;
-                let raw = loglift_core::ndjson::from_line::<loglift_core::record::RawEventRef>;
-                if raw(bytes).is_ok() {
-                    valid += 1;
-                }
-            }
+            use loglift_core::{ndjson::from_line, record::RawEventRef};
+            let (total, valid) =
+                each_line(reader, |bytes| Ok(from_line::<RawEventRef>(bytes).is_ok()))?;
             println!(
                 "{} {total} {:.1} rows={valid}",
                 start.elapsed().as_secs_f64(),
@@ -161,22 +172,12 @@ fn child(mode: &str, path: &Path) -> Result<(), String> {
         }
         "least" => {
             let mut gz = GzEncoder::new(Counted(0), flate2::Compression::fast());
-            let mut lines = loglift_core::ndjson::LineReader::new(
-                BufReader::with_capacity(256 * 1024, reader),
-                1 << 30,
-            );
-            let (mut total, mut valid) = (0u64, 0u64);
-            while let Some(line) = lines.next_line().map_err(|e| e.to_string())? {
-                let loglift_core::ndjson::Line::Text { bytes, .. } = line else {
-                    continue;
-                };
-                total += bytes.len() as u64 + 1;
-                if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
-                    valid += 1;
-                }
+            let (total, valid) = each_line(reader, |bytes| {
+                let valid = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
                 gz.write_all(bytes).map_err(|e| e.to_string())?;
                 gz.write_all(b"\n").map_err(|e| e.to_string())?;
-            }
+                Ok(valid)
+            })?;
             let out = gz.finish().map_err(|e| e.to_string())?.0;
             println!(
                 "{} {total} {:.1} rows={valid},out_mb={:.1}",
