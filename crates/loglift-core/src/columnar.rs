@@ -95,28 +95,6 @@ pub fn writer_properties() -> WriterProperties {
         .build()
 }
 
-/// Microseconds since the epoch of a curated timestamp `YYYY-MM-DD HH:MM:SS.ffffff` (UTC), read
-/// without a format parser (three per row of most pipelines); `None` for any other shape.
-fn curated_micros(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 26
-        || b.get(4) != Some(&b'-')
-        || b.get(10) != Some(&b' ')
-        || b.get(19) != Some(&b'.')
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b.get(r)?.iter().try_fold(0u32, |n, d| {
-            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-        })
-    };
-    let date =
-        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
-    let time = date.and_hms_micro_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?)?;
-    Some(time.and_utc().timestamp_micros())
-}
-
 const CELL_NULL: u8 = 0;
 const CELL_STR: u8 = 1;
 const CELL_INT: u8 = 2;
@@ -272,10 +250,8 @@ impl Builder {
             (Builder::Float(b), Cell::Float(f)) => b.append_value(*f),
             (Builder::Float(b), Cell::Int(i)) => b.append_value(*i as f64),
             (Builder::Bool(b), Cell::Bool(v)) => b.append_value(*v),
-            (Builder::Time(b), Cell::Str(s)) => match curated_micros(s)
-                .or_else(|| timefmt::parse_sql(s).map(|t| t.timestamp_micros()))
-            {
-                Some(micros) => b.append_value(micros),
+            (Builder::Time(b), Cell::Str(s)) => match timefmt::parse_sql(s) {
+                Some(t) => b.append_value(t.timestamp_micros()),
                 None => {
                     return Err(RowError {
                         message: format!("column `{}`: `{s}` is not a timestamp", column.name),

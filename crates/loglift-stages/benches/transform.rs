@@ -25,11 +25,15 @@
 //! Each figure is the best of three runs, the modes interleaved. `--keep` leaves the generated
 //! object in the temporary directory, for profiling one mode alone (`--child parquet <path>`).
 //!
+//! `--object PATH` (repeatable) measures a given gzip raw object of `user_events` instead, for
+//! figures on bytes this bench did not write (a raw object of `loglift local run`'s lake, say):
+//! `cargo bench -p loglift-stages --bench transform -- --object PATH`.
+//!
 //! Without `--bench` (as under `cargo test --benches`) it runs one 2 MB object as a smoke test.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -287,6 +291,19 @@ fn main() -> Result<(), String> {
     } else {
         vec![2]
     };
+    // Raw objects of `user_events` to measure as they are (gzip NDJSON raw lines, e.g. one
+    // written by `loglift local run`), instead of generated ones.
+    let objects: Vec<PathBuf> = args
+        .iter()
+        .zip(args.iter().skip(1))
+        .filter(|(flag, _)| *flag == "--object")
+        .map(|(_, path)| PathBuf::from(path))
+        .collect();
+    let sizes = if objects.is_empty() {
+        sizes
+    } else {
+        Vec::new()
+    };
     let runs: usize = if bench { 3 } else { 1 };
     let keep = args.iter().any(|a| a == "--keep");
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -302,9 +319,13 @@ fn main() -> Result<(), String> {
         "least RSS",
         "transf. RSS"
     );
-    for mb in sizes {
-        let path = dir.path().join(format!("raw-{mb}.ndjson.gz"));
-        generate(&path, mb)?;
+    let generated = sizes
+        .into_iter()
+        .map(|mb| (Some(mb), dir.path().join(format!("raw-{mb}.ndjson.gz"))));
+    for (size, path) in generated.chain(objects.into_iter().map(|path| (None, path))) {
+        if let Some(mb) = size {
+            generate(&path, mb)?;
+        }
         let gz_mb = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as f64 / MB as f64;
         // Best of `runs` (3), the modes interleaved: this machine's neighbours move a single run's
         // figures by a third.
@@ -323,6 +344,7 @@ fn main() -> Result<(), String> {
         let d_rate = decode.1 / MB as f64 / decode.0;
         let (l_secs, l_bytes, l_peak, l_extra) = least.clone();
         let l_rate = l_bytes / MB as f64 / l_secs;
+        let mb = size.unwrap_or((l_bytes / MB as f64).round() as u64);
         for (format, run) in [("parquet", parquet), ("ndjson", ndjson)] {
             let (t_secs, t_bytes, t_peak, extra) = run.clone();
             let t_rate = t_bytes / MB as f64 / t_secs;
@@ -338,6 +360,10 @@ fn main() -> Result<(), String> {
             read.1 / MB as f64 / read.0,
             100.0 * read.0 / l_secs
         );
+        let Some(mb) = size else {
+            println!("{:>8} object {}", "", path.display());
+            continue;
+        };
         if keep {
             // For profiling one mode: `transform-<hash> --child parquet <path>` under perf.
             let kept = std::env::temp_dir().join(format!("loglift-bench-raw-{mb}.ndjson.gz"));

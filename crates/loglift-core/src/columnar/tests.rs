@@ -161,27 +161,3 @@ fn a_null_in_a_required_column_is_refused_before_it_is_written() {
     assert!(err.to_string().contains("event_id"), "{err}");
     assert_eq!(part.rows(), 0);
 }
-
-#[test]
-fn curated_timestamps_are_read_exactly_and_other_shapes_fall_back() {
-    let micros = |s: &str| curated_micros(s);
-    assert_eq!(micros("1970-01-01 00:00:00.000001"), Some(1));
-    assert_eq!(
-        micros("2020-06-01 00:00:24.123456"),
-        Some(1_590_969_624_123_456)
-    );
-    assert_eq!(micros("2020-02-30 00:00:24.123456"), None, "no such day");
-    assert_eq!(micros("2020-06-01T00:00:24.123456"), None);
-    assert_eq!(
-        micros("2020-06-01 00:00:24"),
-        None,
-        "another shape: the general parser"
-    );
-    for s in ["0001-01-01 00:00:00.000000", "9999-12-31 23:59:59.999999"] {
-        assert_eq!(
-            micros(s),
-            timefmt::parse_sql(s).map(|t| t.timestamp_micros()),
-            "{s}"
-        );
-    }
-}
