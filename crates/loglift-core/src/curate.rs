@@ -11,6 +11,7 @@
 //! and the whole line over [`MAX_ROW_BYTES`] (the largest JSON object COPY reads).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::Write as _;
 
@@ -57,7 +58,7 @@ pub trait RowWriter {
     fn null(&mut self);
     /// A string that may hold characters JSON escapes.
     fn str(&mut self, s: &str);
-    /// A string that holds none ([`EventView::plain_str`], a [`Field::Verbatim`]).
+    /// A string that holds none ([`EventView::json_str`] without escapes, a [`Field::Verbatim`]).
     fn plain_str(&mut self, s: &str);
     fn int(&mut self, n: i64);
     fn float(&mut self, f: f64);
@@ -148,9 +149,11 @@ pub trait EventView {
     /// The value at `path`, as [`lookup`] finds it in a map; an error when it does not parse.
     fn value(&self, path: &str) -> Result<Option<Cow<'_, Value>>, Rejection>;
 
-    /// Call `f` with every top-level field, in the event's order, until it fails.
+    /// Call `f` with every top-level field, in the event's order, until it fails; a field whose
+    /// key `skip` says to skip is not read (nor its value parsed).
     fn try_each_field(
         &self,
+        skip: &mut dyn FnMut(&str) -> bool,
         f: &mut dyn FnMut(&str, Field<'_>) -> Result<(), Rejection>,
     ) -> Result<(), Rejection>;
 
@@ -159,9 +162,10 @@ pub trait EventView {
         None
     }
 
-    /// The string at the top-level key `key` when the event holds it as JSON text with no
-    /// escapes: its JSON form is it between quotes, and no value needs building to read it.
-    fn plain_str(&self, _key: &str) -> Option<&str> {
+    /// The string at the top-level key `key` as the event's JSON text holds it: the text between
+    /// its quotes, escapes and all. Without escapes it is the string itself (its JSON form is it
+    /// between quotes), and no value needs building to read it.
+    fn json_str(&self, _key: &str) -> Option<&str> {
         None
     }
 }
@@ -182,9 +186,11 @@ impl EventView for Map<String, Value> {
 
     fn try_each_field(
         &self,
+        skip: &mut dyn FnMut(&str) -> bool,
         f: &mut dyn FnMut(&str, Field<'_>) -> Result<(), Rejection>,
     ) -> Result<(), Rejection> {
         self.iter()
+            .filter(|(k, _)| !skip(k))
             .try_for_each(|(k, v)| f(k, Field::Value(Cow::Borrowed(v))))
     }
 
@@ -204,6 +210,9 @@ pub struct Curator<'p> {
     named: Vec<&'p str>,
     /// Text values that are empty mean "absent" (TSV has no null).
     empty_is_null: bool,
+    /// A string value unescaped ([`crate::jsonstr::unescape_simple`]), the buffer reused row
+    /// after row.
+    unescaped: RefCell<String>,
 }
 
 impl<'p> Curator<'p> {
@@ -221,6 +230,7 @@ impl<'p> Curator<'p> {
                     .collect()
             },
             empty_is_null: false,
+            unescaped: RefCell::default(),
         }
     }
 
@@ -355,10 +365,11 @@ impl<'p> Curator<'p> {
         })
     }
 
-    /// A string or timestamp column whose value the event holds as a plain string
-    /// ([`EventView::plain_str`]), written from that text: `Ok(None)` when it does not apply (the
-    /// value is then written from its parsed form, to the same bytes), `Ok(Some(time))` when
-    /// written (`time` for a timestamp column).
+    /// A string or timestamp column whose value the event holds as a JSON string
+    /// ([`EventView::json_str`]), written from that text (a string column's unescaped first when
+    /// it holds simple escapes): `Ok(None)` when it does not apply (the value is then written
+    /// from its parsed form, to the same bytes), `Ok(Some(time))` when written (`time` for a
+    /// timestamp column).
     fn write_plain<E: EventView + ?Sized, W: RowWriter>(
         &self,
         event: &E,
@@ -369,9 +380,22 @@ impl<'p> Curator<'p> {
         {
             return Ok(None);
         }
-        let Some(text) = event.plain_str(column.source_path()) else {
+        let Some(text) = event.json_str(column.source_path()) else {
             return Ok(None);
         };
+        if text.contains('\\') {
+            let unescaped = &mut *self.unescaped.borrow_mut();
+            if column.kind != ColumnType::String
+                || !crate::jsonstr::unescape_simple(text, unescaped)
+            {
+                return Ok(None);
+            }
+            // No `\u` escape: no NUL.
+            w.key(&column.name);
+            check_len(column, unescaped.len())?;
+            w.str(unescaped);
+            return Ok(Some(None));
+        }
         w.key(&column.name);
         if column.kind == ColumnType::String {
             // No escapes: no NUL, and the bytes are the string's.
@@ -394,15 +418,21 @@ impl<'p> Curator<'p> {
         let start = w.begin_json();
         let out = w.text();
         let mut next_named = 0;
-        event.try_each_field(&mut |k, field| {
-            let named = match self.named.get(next_named) {
+        // Columns' fields are skipped unread: their values were read for their columns.
+        let mut named = |k: &str| {
+            let found = match self.named.get(next_named) {
                 Some(n) if *n == k => Some(next_named),
-                _ => self.named.iter().position(|n| n.len() == k.len() && *n == k),
+                _ => self
+                    .named
+                    .iter()
+                    .position(|n| n.len() == k.len() && *n == k),
             };
-            if let Some(i) = named {
+            if let Some(i) = found {
                 next_named = i + 1;
-                return Ok(());
             }
+            found.is_some()
+        };
+        event.try_each_field(&mut named, &mut |k, field| {
             let (nul, long) = match &field {
                 Field::Value(v) if self.empty_is_null && v.as_str().is_some_and(str::is_empty) => {
                     return Ok(())
@@ -1106,6 +1136,13 @@ pipelines:
             r#"{"id":"toolongid","at":" 2020-06-01T00:00:24Z "}"#.to_owned(),
             r#"{"id":"a","at":"0000-01-01T00:00:00Z"}"#.to_owned(),
             r#"{"id":"a\u0000","at":"2020-06-01T00:00:24Z"}"#.to_owned(),
+            // Escapes in a string column: unescaped before its length is checked.
+            r#"{"id":"q\"\\\/\b\f","at":"2020-06-01 00:00:24","z":"a\nb"}"#.to_owned(),
+            r#"{"id":"\\\\\\\\\\\\\\\\","at":"2020-06-01 00:00:24"}"#.to_owned(),
+            r#"{"id":"toolong\"x","at":"2020-06-01 00:00:24"}"#.to_owned(),
+            r#"{"id":"\u00e9\n","at":"2020-06-01\t00:00:24"}"#.to_owned(),
+            r#"{"id":"a","at":"2020-06-01\/00:00:24"}"#.to_owned(),
+            r#"{"id":"a\ud83d\ude00","at":"2020-06-01 00:00:24"}"#.to_owned(),
             r#"{"at":"2020-06-01 00:00:24"}"#.to_owned(),
             r#"{"id":"a","at":"2020-06-01 00:00:24","deep":{"a":{"b":[1,2,{"c":"d"}]}}}"#.to_owned(),
             format!(r#"{{"id":"a","at":"2020-06-01 00:00:24","long":"{long}"}}"#),

@@ -11,6 +11,36 @@ pub fn needs_escape(s: &str) -> bool {
     })
 }
 
+/// `inner` (a JSON string's text between its quotes, checked by a parser already) unescaped
+/// into `out`, when its escapes are all of one character (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`,
+/// `\r`, `\t`): what serde_json reads it to, without a parser's allocations. `false`, with `out`
+/// cleared, for a `\u` escape (surrogates, and the errors serde_json gives them, are its).
+pub fn unescape_simple(inner: &str, out: &mut String) -> bool {
+    out.clear();
+    let mut rest = inner;
+    while let Some((head, tail)) = rest.split_once('\\') {
+        out.push_str(head);
+        let mut chars = tail.chars();
+        out.push(match chars.next() {
+            Some('"') => '"',
+            Some('\\') => '\\',
+            Some('/') => '/',
+            Some('b') => '\u{8}',
+            Some('f') => '\u{c}',
+            Some('n') => '\n',
+            Some('r') => '\r',
+            Some('t') => '\t',
+            _ => {
+                out.clear();
+                return false;
+            }
+        });
+        rest = chars.as_str();
+    }
+    out.push_str(rest);
+    true
+}
+
 /// Append `s` as a JSON string literal, quotes included.
 pub fn push(out: &mut Vec<u8>, s: &str) {
     if needs_escape(s) {
@@ -43,6 +73,31 @@ pub fn len(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simple_escapes_are_read_as_serde_json_reads_them() {
+        let mut out = String::from("left over");
+        for literal in [
+            r#""""#,
+            r#""plain""#,
+            r#""\"\\\/\b\f\n\r\t""#,
+            r#""{\"a\":\"b\\\"c\"}""#,
+            r#""é\n€\t😀""#,
+            r#""\\\\n""#,
+        ] {
+            let inner = &literal[1..literal.len() - 1];
+            assert!(unescape_simple(inner, &mut out), "{literal}");
+            assert_eq!(
+                out,
+                serde_json::from_str::<String>(literal).unwrap(),
+                "{literal}"
+            );
+        }
+        for inner in [r#"\u00e9"#, r#"a\ud800"#, r#"\x"#] {
+            assert!(!unescape_simple(inner, &mut out), "{inner}");
+            assert!(out.is_empty());
+        }
+    }
 
     #[test]
     fn literals_and_lengths_are_serde_jsons() {

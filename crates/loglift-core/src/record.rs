@@ -138,17 +138,16 @@ impl EventView for RawFields<'_> {
         Ok(current.map(|v| Cow::Owned(v.clone())))
     }
 
-    fn plain_str(&self, key: &str) -> Option<&str> {
-        let text = self.get(key)?.get();
-        let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-        (!inner.contains('\\')).then_some(inner)
+    fn json_str(&self, key: &str) -> Option<&str> {
+        self.get(key)?.get().strip_prefix('"')?.strip_suffix('"')
     }
 
     fn try_each_field(
         &self,
+        skip: &mut dyn FnMut(&str) -> bool,
         f: &mut dyn FnMut(&str, Field<'_>) -> Result<(), Rejection>,
     ) -> Result<(), Rejection> {
-        for (key, raw) in &self.fields {
+        for (key, raw) in self.fields.iter().filter(|(key, _)| !skip(key)) {
             let text = raw.get();
             let verbatim = match text.as_bytes().first() {
                 Some(b'"') => !text.contains('\\'),
