@@ -383,7 +383,7 @@ impl<'p> Curator<'p> {
         let Some(text) = event.json_str(column.source_path()) else {
             return Ok(None);
         };
-        if text.contains('\\') {
+        if crate::jsonstr::has_escape(text) {
             let unescaped = &mut *self.unescaped.borrow_mut();
             if column.kind != ColumnType::String
                 || !crate::jsonstr::unescape_simple(text, unescaped)

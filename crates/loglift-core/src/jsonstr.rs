@@ -18,9 +18,10 @@ pub fn needs_escape(s: &str) -> bool {
 pub fn unescape_simple(inner: &str, out: &mut String) -> bool {
     out.clear();
     let mut rest = inner;
-    while let Some((head, tail)) = rest.split_once('\\') {
-        out.push_str(head);
-        let mut chars = tail.chars();
+    while let Some(at) = memchr::memchr(b'\\', rest.as_bytes()) {
+        // `\` is ASCII: both ends are char boundaries.
+        out.push_str(rest.get(..at).unwrap_or_default());
+        let mut chars = rest.get(at + 1..).unwrap_or_default().chars();
         out.push(match chars.next() {
             Some('"') => '"',
             Some('\\') => '\\',
@@ -39,6 +40,12 @@ pub fn unescape_simple(inner: &str, out: &mut String) -> bool {
     }
     out.push_str(rest);
     true
+}
+
+/// Whether a JSON string's text (between its quotes) holds an escape. A byte search (a `char`
+/// search compares each candidate as a UTF-8 sequence, a call per backslash).
+pub fn has_escape(inner: &str) -> bool {
+    memchr::memchr(b'\\', inner.as_bytes()).is_some()
 }
 
 /// Append `s` as a JSON string literal, quotes included.

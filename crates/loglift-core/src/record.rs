@@ -115,7 +115,7 @@ impl<'a> RawFields<'a> {
 fn parse(raw: &RawValue) -> Result<Value, Rejection> {
     let text = raw.get();
     match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(inner) if !inner.contains('\\') => Ok(Value::String(inner.to_owned())),
+        Some(inner) if !crate::jsonstr::has_escape(inner) => Ok(Value::String(inner.to_owned())),
         _ => serde_json::from_str(text)
             .map_err(|e| Rejection::new(Reason::InvalidJson, format!("raw event: {e}"))),
     }
@@ -150,7 +150,7 @@ impl EventView for RawFields<'_> {
         for (key, raw) in self.fields.iter().filter(|(key, _)| !skip(key)) {
             let text = raw.get();
             let verbatim = match text.as_bytes().first() {
-                Some(b'"') => !text.contains('\\'),
+                Some(b'"') => !crate::jsonstr::has_escape(text),
                 _ => matches!(text, "true" | "false" | "null"),
             };
             let field = if verbatim {
