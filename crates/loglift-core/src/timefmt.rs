@@ -54,7 +54,7 @@ fn by_chrono(s: &str) -> Option<DateTime<Utc>> {
 /// writes one of these shapes, and chrono's format-string parser, tried after RFC 3339 failed,
 /// was 6.6 % of transform on such stamps. `None` for any other text (and for a leap second),
 /// which chrono reads as before: what this reads, chrono reads to the same instant.
-pub fn naive_utc(s: &str) -> Option<DateTime<Utc>> {
+fn naive_utc(s: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Option<u32> {
         b.get(from..from + len)?.iter().try_fold(0u32, |n, d| {
