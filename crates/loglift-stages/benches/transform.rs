@@ -10,7 +10,10 @@
 //! line without allocating (`serde::de::IgnoredAny`), the line into a gzip encoder at level 1;
 //! (3) transform's first step alone — gunzip, split lines, each line read as a raw event
 //! (borrowed: its fields found, their values left as text), nothing written — the floor of this
-//! transform's design, printed as a share of the least-work pass's time; (4) the whole transform
+//! transform's design, printed as a share of the least-work pass's time; (4) the Parquet writer
+//! alone — the object's rows curated into cells by event hour first, not timed, then only the
+//! parts written as transform writes a closing part (Arrow builders, arrow-rs's `ArrowWriter`,
+//! zstd pages), also printed as a share of the least-work pass's time; (5) the whole transform
 //! of the object — decode, parse, validate, write curated parts and rejects to a sink that
 //! discards them — once with curated Parquet parts (the default) and once with gzip NDJSON
 //! parts, on the same bytes, so the two curated formats compare in MB/s, peak memory, objects
@@ -190,6 +193,72 @@ fn child(mode: &str, path: &Path) -> Result<(), String> {
                 out as f64 / MB as f64
             );
         }
+        "encode" => {
+            // The Parquet writer's own share: every valid line curated into cells and held by
+            // event hour as transform's open parts hold them (not timed), then each part's cells
+            // decompressed (not timed) and only the part written, as transform writes a part
+            // when it closes: Arrow builders, then arrow-rs's `ArrowWriter` with the curated
+            // settings. What transform must spend after the raw-line read, as long as arrow-rs
+            // writes its Parquet.
+            use loglift_core::columnar::{CellRow, ParquetPart};
+            use loglift_core::curate::{Curator, RowContext};
+            use loglift_core::ndjson::{from_line, ZstdFrameLines, PART_FRAME_BYTES};
+            use loglift_core::record::RawEventRef;
+            let spec = Spec::parse(SPEC).map_err(|e| format!("{e:?}"))?;
+            let pipeline = spec.pipeline("user_events").ok_or("pipeline")?;
+            let curator = Curator::new(pipeline, spec.version);
+            let ctx = RowContext {
+                source_object:
+                    "s3://lake/raw/pipeline=user_events/dt=2026-11-21/hour=10/bench.ndjson.gz#v1",
+                ingested_at: Utc
+                    .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
+                    .single()
+                    .ok_or("time")?,
+            };
+            let mut hours: std::collections::BTreeMap<i64, (ZstdFrameLines, u64)> =
+                std::collections::BTreeMap::new();
+            let mut row = Vec::new();
+            let (total, _) = each_line(reader, |bytes| {
+                let Ok(raw) = from_line::<RawEventRef>(bytes) else {
+                    return Ok(false);
+                };
+                row.clear();
+                let mut cells = CellRow::new(&mut row);
+                let Ok(curated) = curator.curate_into(&raw.data, &raw.event_id, &ctx, &mut cells)
+                else {
+                    return Ok(false);
+                };
+                let hour = curated.event_time.map_or(0, |t| t.timestamp() / 3600);
+                let (part, line_bytes) = hours
+                    .entry(hour)
+                    .or_insert_with(|| (ZstdFrameLines::new(PART_FRAME_BYTES), 0));
+                part.push_line(&row).map_err(|e| e.to_string())?;
+                *line_bytes += curated.line_len as u64;
+                Ok(true)
+            })?;
+            let columns = loglift_core::sql::table_columns(pipeline);
+            let (parts, mut rows, mut out, mut secs) = (hours.len(), 0u64, 0usize, 0.0);
+            for (part, line_bytes) in hours.into_values() {
+                let count = part.lines();
+                let compressed = part.finish().map_err(|e| e.to_string())?;
+                let mut cells = Vec::new();
+                loglift_core::compress::open_stream(&compressed[..])
+                    .and_then(|(_, mut cells_in)| cells_in.read_to_end(&mut cells))
+                    .map_err(|e| e.to_string())?;
+                let start = Instant::now();
+                let mut part = ParquetPart::new(columns.clone()).map_err(|e| e.to_string())?;
+                part.push_cell_rows(&cells[..], count, line_bytes)
+                    .map_err(|e| e.to_string())?;
+                out += part.finish().map_err(|e| e.to_string())?.len();
+                secs += start.elapsed().as_secs_f64();
+                rows += count;
+            }
+            println!(
+                "{secs} {total} {:.1} rows={rows},parts={parts},out_mb={:.1}",
+                peak_rss_mib(),
+                out as f64 / MB as f64
+            );
+        }
         _ => {
             let spec = Spec::parse(SPEC).map_err(|e| format!("{e:?}"))?;
             let layout = Layout::single_bucket("lake");
@@ -271,7 +340,7 @@ fn run_child(mode: &str, path: &Path) -> Result<(f64, f64, f64, String), String>
 }
 
 /// The child modes, in the order they run.
-const MODES: [&str; 5] = ["decode", "least", "read", "parquet", "ndjson"];
+const MODES: [&str; 6] = ["decode", "least", "read", "encode", "parquet", "ndjson"];
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -338,7 +407,9 @@ fn main() -> Result<(), String> {
                 }
             }
         }
-        let [Some(decode), Some(least), Some(read), Some(parquet), Some(ndjson)] = &best[..] else {
+        let [Some(decode), Some(least), Some(read), Some(encode), Some(parquet), Some(ndjson)] =
+            &best[..]
+        else {
             return Err("no runs".into());
         };
         let d_rate = decode.1 / MB as f64 / decode.0;
@@ -359,6 +430,13 @@ fn main() -> Result<(), String> {
             "",
             read.1 / MB as f64 / read.0,
             100.0 * read.0 / l_secs
+        );
+        println!(
+            "{:>8} Parquet writer alone (the parts' rows already curated): {:.1} MB/s, {:.0} % of the least-work pass's time; with the read, {:.0} %",
+            "",
+            encode.1 / MB as f64 / encode.0,
+            100.0 * encode.0 / l_secs,
+            100.0 * (read.0 + encode.0) / l_secs
         );
         let Some(mb) = size else {
             println!("{:>8} object {}", "", path.display());
